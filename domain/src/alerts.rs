@@ -1,0 +1,54 @@
+//! Alerts: things a person at the partner must look at.
+
+use chrono::{DateTime, Utc};
+use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::{ConnectionTrait, EntityTrait};
+
+use crate::entity::alert;
+use crate::error::Result;
+
+/// How urgent an alert is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Warning => "warning",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+/// Raises an alert.
+pub async fn raise<C: ConnectionTrait>(
+    db: &C,
+    kind: &str,
+    severity: Severity,
+    org_id: Option<&str>,
+    message: &str,
+    details: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    tracing::warn!(kind, severity = severity.as_str(), org_id, message, "alert");
+    alert::Entity::insert(alert::ActiveModel {
+        id: NotSet,
+        kind: Set(kind.to_owned()),
+        severity: Set(severity.as_str().to_owned()),
+        org_id: Set(org_id.map(str::to_owned)),
+        message: Set(message.to_owned()),
+        details: Set(details),
+        created_at: Set(now),
+        acknowledged_at: Set(None),
+        acknowledged_by: Set(None),
+        resolved_at: Set(None),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}

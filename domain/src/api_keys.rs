@@ -1,0 +1,138 @@
+//! API keys for the token API: shown once at creation, stored only as a SHA-256 hash,
+//! revocable, with the last use recorded.
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use secrecy::SecretString;
+use sha2::{Digest, Sha256};
+
+use crate::entity::api_key;
+use crate::error::{Error, Result};
+use crate::events::{self, Actor};
+
+/// Keys start with this, so leaked ones are easy to recognise (and to scan for).
+const PREFIX: &str = "rk_";
+
+fn hash(key: &str) -> String {
+    Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Creates a key; the secret is returned once and never stored.
+pub async fn create<C: ConnectionTrait>(
+    db: &C,
+    name: &str,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<(SecretString, api_key::Model)> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(Error::Invalid(
+            "a key name is 1–100 characters on one line".into(),
+        ));
+    }
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    let key = format!(
+        "{PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    );
+    let model = api_key::Entity::insert(api_key::ActiveModel {
+        id: NotSet,
+        name: Set(name.to_owned()),
+        prefix: Set(key[..10].to_owned()),
+        key_hash: Set(hash(&key)),
+        created_by: Set(actor.name().map_or_else(
+            || actor.kind().to_owned(),
+            |n| format!("{}:{n}", actor.kind()),
+        )),
+        created_at: Set(now),
+        last_used_at: Set(None),
+        revoked_at: Set(None),
+    })
+    .exec_with_returning(db)
+    .await?;
+    events::record(
+        db,
+        now,
+        actor,
+        None,
+        "api_key.created",
+        serde_json::json!({ "id": model.id, "name": name, "prefix": model.prefix }),
+    )
+    .await?;
+    Ok((SecretString::from(key), model))
+}
+
+/// The live key matching a presented secret. Records the use (at most once a minute per key).
+pub async fn authenticate<C: ConnectionTrait>(
+    db: &C,
+    presented: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<api_key::Model>> {
+    if !presented.starts_with(PREFIX) || presented.len() != PREFIX.len() + 43 {
+        return Ok(None);
+    }
+    let Some(k) = api_key::Entity::find()
+        .filter(api_key::Column::KeyHash.eq(hash(presented)))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if k.revoked_at.is_some() {
+        return Ok(None);
+    }
+    if k.last_used_at
+        .is_none_or(|t| now - t > chrono::Duration::minutes(1))
+    {
+        api_key::Entity::update_many()
+            .col_expr(api_key::Column::LastUsedAt, Expr::value(now))
+            .filter(api_key::Column::Id.eq(k.id))
+            .exec(db)
+            .await?;
+    }
+    Ok(Some(k))
+}
+
+/// Revokes a key by id.
+pub async fn revoke<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let res = api_key::Entity::update_many()
+        .col_expr(api_key::Column::RevokedAt, Expr::value(now))
+        .filter(api_key::Column::Id.eq(id))
+        .filter(api_key::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    if res.rows_affected == 0 {
+        return Err(Error::Invalid(format!("no live API key with id {id}")));
+    }
+    events::record(
+        db,
+        now,
+        actor,
+        None,
+        "api_key.revoked",
+        serde_json::json!({ "id": id }),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Every key (never the secrets), newest first.
+pub async fn list<C: ConnectionTrait>(db: &C) -> Result<Vec<api_key::Model>> {
+    Ok(api_key::Entity::find()
+        .order_by_desc(api_key::Column::Id)
+        .all(db)
+        .await?)
+}

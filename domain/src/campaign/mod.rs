@@ -1,0 +1,15 @@
+//! The rollout campaign: waves with a start, a deadline and a schedule of notice steps; a
+//! scheduler that creates notice rows for orgs that still have to act (unique per org, wave, step
+//! and round, so nothing is scheduled twice, yet an org that moves wave or returns to the campaign
+//! is notified again); the sender in `notices` delivers them.
+
+mod schedule;
+mod steps;
+mod waves;
+
+pub use schedule::{ScheduleReport, outside_quiet_hours, schedule};
+pub use steps::{Anchor, Step, StepKind, Steps, StepsError};
+pub use waves::{WaveDetail, WaveView, create_wave, list_waves, move_orgs, set_paused, show_wave};
+
+/// Notice kinds that belong to wave schedules (cancelled the moment an org consents).
+pub const WAVE_KINDS: [&str; 4] = ["announce", "remind", "final", "escalate"];

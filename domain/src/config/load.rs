@@ -1,0 +1,402 @@
+//! Reading, merging and validating the configuration.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{Config, EnvVars, parse_key};
+use crate::types::LoginUrl;
+
+/// Where to read from.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// An explicit `--config FILE` (must exist); otherwise `reauth.toml` in the working
+    /// directory is read when present.
+    pub path: Option<PathBuf>,
+    /// The environment (normally the process's).
+    pub env: EnvVars,
+}
+
+/// One problem with one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyProblem {
+    /// Dotted key, e.g. `salesforce.client_id`.
+    pub key: String,
+    pub message: String,
+}
+
+/// The configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", render(.0))]
+    Keys(Vec<KeyProblem>),
+}
+
+fn render(problems: &[KeyProblem]) -> String {
+    let mut s = String::from("invalid configuration:");
+    for p in problems {
+        s.push_str(&format!("\n  {}: {}", p.key, p.message));
+    }
+    s
+}
+
+impl ConfigError {
+    /// A required key is absent.
+    pub fn missing(key: &str, what: impl fmt::Display) -> Self {
+        Self::Keys(vec![KeyProblem {
+            key: key.into(),
+            message: format!("missing: {what}"),
+        }])
+    }
+
+    /// A key has an unusable value.
+    pub fn invalid(key: &str, message: impl Into<String>) -> Self {
+        Self::Keys(vec![KeyProblem {
+            key: key.into(),
+            message: message.into(),
+        }])
+    }
+
+    /// The problems, for tests and callers that want to look at keys.
+    pub fn problems(&self) -> &[KeyProblem] {
+        match self {
+            Self::Keys(p) => p,
+            Self::Read { .. } => &[],
+        }
+    }
+}
+
+/// Environment variables the test suite owns; never configuration.
+const TEST_PREFIX: &str = "REAUTH_TEST_";
+
+/// Loads, merges and validates. Returns the configuration and warnings (unknown `REAUTH_`
+/// variables) for the caller to log.
+pub fn load(opts: &LoadOptions) -> Result<(Config, Vec<String>), ConfigError> {
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    let file = match &opts.path {
+        Some(p) => {
+            if !p.is_file() {
+                return Err(ConfigError::Read {
+                    path: p.clone(),
+                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+                });
+            }
+            Some(p.clone())
+        }
+        None => Some(PathBuf::from("reauth.toml")).filter(|p| p.is_file()),
+    };
+    if let Some(path) = &file {
+        // Read it ourselves first so an unreadable file is reported as such, not as "empty".
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        if let Err(e) = text.parse::<toml::Table>() {
+            return Err(ConfigError::invalid(
+                &path.display().to_string(),
+                format!("not valid TOML: {e}"),
+            ));
+        }
+        figment = figment.merge(Toml::string(&text));
+    }
+
+    let known = Config::known_keys();
+    let mut warnings = Vec::new();
+    let mut env_pairs = Vec::new();
+    for (name, value) in &opts.env {
+        let Some(rest) = name.strip_prefix("REAUTH_") else {
+            continue;
+        };
+        if name.starts_with(TEST_PREFIX) {
+            continue;
+        }
+        let key = rest.to_ascii_lowercase().replace("__", ".");
+        if known.contains(&key) {
+            env_pairs.push((name.clone(), value.clone()));
+        } else {
+            warnings.push(format!(
+                "ignoring unknown environment variable {name} (no config key `{key}`)"
+            ));
+        }
+    }
+    // Our own provider over the given variables rather than figment's `Env`, which reads the
+    // live process environment: loading stays deterministic and testable.
+    figment = figment.merge(EnvSnapshot { pairs: env_pairs });
+
+    let mut config: Config = figment.extract().map_err(|e| {
+        ConfigError::Keys(
+            e.into_iter()
+                .map(|e| {
+                    let key = e.path.join(".");
+                    let source = e.metadata.as_ref().map(|m| m.name.to_string());
+                    let mut message = e.kind.to_string();
+                    if let Some(src) = source.filter(|s| !s.contains("Serialized")) {
+                        message.push_str(&format!(" (from {src})"));
+                    }
+                    KeyProblem {
+                        key: if key.is_empty() {
+                            "(top level)".into()
+                        } else {
+                            key
+                        },
+                        message,
+                    }
+                })
+                .collect(),
+        )
+    })?;
+    resolve_secret_files(&mut config, file.as_deref())?;
+    validate(&config)?;
+    Ok((config, warnings))
+}
+
+/// A figment provider over a fixed list of `REAUTH_SECTION__KEY` variables.
+struct EnvSnapshot {
+    pairs: Vec<(String, String)>,
+}
+
+impl figment::Provider for EnvSnapshot {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named("environment variable(s)")
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        let mut dict = figment::value::Dict::new();
+        for (name, raw) in &self.pairs {
+            let key = name["REAUTH_".len()..].to_ascii_lowercase();
+            let path: Vec<&str> = key.split("__").collect();
+            let value: figment::value::Value = raw.parse().unwrap_or_else(|_| raw.clone().into());
+            insert_path(&mut dict, &path, value);
+        }
+        Ok(figment::Profile::Default.collect(dict))
+    }
+}
+
+fn insert_path(dict: &mut figment::value::Dict, path: &[&str], value: figment::value::Value) {
+    match path {
+        [] => {}
+        [last] => {
+            dict.insert((*last).to_owned(), value);
+        }
+        [head, rest @ ..] => {
+            let entry = dict
+                .entry((*head).to_owned())
+                .or_insert_with(|| figment::value::Value::from(figment::value::Dict::new()));
+            if let figment::value::Value::Dict(_, inner) = entry {
+                insert_path(inner, rest, value);
+            }
+        }
+    }
+}
+
+/// Reads `*_file` secrets. Relative paths are relative to the config file's directory.
+fn resolve_secret_files(config: &mut Config, file: Option<&Path>) -> Result<(), ConfigError> {
+    let base = file
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let read = |key: &str, p: &Path| {
+        let path = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base.join(p)
+        };
+        std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError::invalid(key, format!("cannot read {}: {e}", path.display())))
+    };
+    if let Some(p) = config.salesforce.client_secret_file.clone() {
+        if config.salesforce.client_secret.is_some() {
+            return Err(ConfigError::invalid(
+                "salesforce.client_secret_file",
+                "set salesforce.client_secret or salesforce.client_secret_file, not both",
+            ));
+        }
+        let text = read("salesforce.client_secret_file", &p)?;
+        config.salesforce.client_secret = Some(SecretString::from(text.trim().to_owned()));
+    }
+    if let Some(p) = config.crypto.key_file.clone() {
+        let text = read("crypto.key_file", &p)?;
+        for line in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            config.crypto.keys.push(SecretString::from(line.to_owned()));
+        }
+    }
+    Ok(())
+}
+
+/// Checks every value once, reporting all problems together.
+fn validate(c: &Config) -> Result<(), ConfigError> {
+    let mut problems = Vec::new();
+    let mut bad = |key: &str, message: String| {
+        problems.push(KeyProblem {
+            key: key.into(),
+            message,
+        })
+    };
+
+    if !matches!(c.base_url.scheme(), "http" | "https")
+        || c.base_url.query().is_some()
+        || c.base_url.fragment().is_some()
+    {
+        bad(
+            "base_url",
+            format!(
+                "`{}` must be an http(s) URL without query or fragment",
+                c.base_url
+            ),
+        );
+    }
+    let db = c.database_url.as_str();
+    if !(db.starts_with("sqlite:")
+        || db.starts_with("postgres://")
+        || db.starts_with("postgresql://"))
+    {
+        bad(
+            "database_url",
+            "must start with sqlite:, postgres:// or postgresql://".into(),
+        );
+    }
+    for h in &c.salesforce.extra_login_hosts {
+        if h.contains("://") || h.contains('/') || h.trim().is_empty() {
+            bad(
+                "salesforce.extra_login_hosts",
+                format!("`{h}` must be `host` or `host:port`, without scheme or path"),
+            );
+        }
+    }
+    if let Err(e) = LoginUrl::parse(&c.salesforce.login_url, &c.salesforce.extra_login_hosts) {
+        bad("salesforce.login_url", e.to_string());
+    }
+    if let Err(e) = LoginUrl::parse(
+        &c.salesforce.sandbox_login_url,
+        &c.salesforce.extra_login_hosts,
+    ) {
+        bad("salesforce.sandbox_login_url", e.to_string());
+    }
+    if !c
+        .salesforce
+        .scopes
+        .iter()
+        .any(|s| s == "refresh_token" || s == "offline_access")
+    {
+        bad(
+            "salesforce.scopes",
+            "must include refresh_token (or offline_access), or Salesforce issues no refresh token"
+                .into(),
+        );
+    }
+    let v = &c.salesforce.api_version;
+    let version_ok = v.split_once('.').is_some_and(|(a, b)| {
+        !a.is_empty()
+            && !b.is_empty()
+            && a.bytes().all(|x| x.is_ascii_digit())
+            && b.bytes().all(|x| x.is_ascii_digit())
+    });
+    if !version_ok {
+        bad(
+            "salesforce.api_version",
+            format!("`{v}` must look like 66.0"),
+        );
+    }
+    if c.salesforce.session_timeout.is_zero() {
+        bad(
+            "salesforce.session_timeout",
+            "must be more than zero".into(),
+        );
+    }
+    if c.salesforce.http_timeout.is_zero() {
+        bad("salesforce.http_timeout", "must be more than zero".into());
+    }
+    if c.links.ttl.is_zero() {
+        bad("links.ttl", "must be more than zero".into());
+    }
+    let hb = &c.heartbeat;
+    if hb.interval.is_zero() || hb.interval >= hb.idle_timeout {
+        bad(
+            "heartbeat.interval",
+            format!(
+                "must be more than zero and less than heartbeat.idle_timeout ({}), or tokens idle out",
+                humantime::format_duration(hb.idle_timeout)
+            ),
+        );
+    }
+    if hb.concurrency == 0 {
+        bad("heartbeat.concurrency", "must be at least 1".into());
+    }
+    if hb.per_instance == 0 {
+        bad("heartbeat.per_instance", "must be at least 1".into());
+    }
+    if hb.sweep_every.is_zero() {
+        bad("heartbeat.sweep_every", "must be more than zero".into());
+    }
+    if c.campaign.tick.is_zero() {
+        bad("campaign.tick", "must be more than zero".into());
+    }
+    if !c.campaign.quiet_hours.is_empty()
+        && crate::time::QuietHours::parse(&c.campaign.quiet_hours).is_none()
+    {
+        bad(
+            "campaign.quiet_hours",
+            format!("`{}` must be empty or HH:MM-HH:MM", c.campaign.quiet_hours),
+        );
+    }
+    let t = c.mail.transport.as_str();
+    if !(t == "log"
+        || t.starts_with("file://")
+        || t.starts_with("smtp://")
+        || t.starts_with("smtps://")
+        || t.starts_with("smtp+starttls://"))
+    {
+        bad(
+            "mail.transport",
+            format!(
+                "`{}` must be log, file:///DIR, smtp://, smtp+starttls:// or smtps://",
+                super::redact::hide_password(t)
+            ),
+        );
+    }
+    if c.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+        bad(
+            "mail.from",
+            format!(
+                "`{}` is not a mailbox such as `Name <noreply@example.com>`",
+                c.mail.from
+            ),
+        );
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for k in &c.crypto.keys {
+        match parse_key(k.expose_secret()) {
+            Ok((id, _)) => {
+                if !ids.insert(id.clone()) {
+                    bad("crypto.keys", format!("key id `{id}` appears twice"));
+                }
+            }
+            Err(e) => problems_extend(&mut bad, e),
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError::Keys(problems))
+    }
+}
+
+fn problems_extend(bad: &mut impl FnMut(&str, String), e: ConfigError) {
+    for p in e.problems() {
+        bad(&p.key, p.message.clone());
+    }
+}

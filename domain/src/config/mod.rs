@@ -1,0 +1,346 @@
+//! Configuration: one TOML file, overridden by `REAUTH_…` environment variables, validated once
+//! at start-up into typed values.
+//!
+//! Only what a command needs is required: `migrate`, `orgs …` and `serve` start without any file;
+//! flows that need `[salesforce]` or `[crypto]` ask for those keys through the `require_*`
+//! accessors, whose errors name the missing key.
+
+mod load;
+mod redact;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+pub use load::{ConfigError, KeyProblem, LoadOptions, load};
+pub use redact::hide_password as redact_url;
+
+use crate::types::{LoginUrl, LoginUrlError};
+
+/// The whole effective configuration.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Public URL, used in links and as the OAuth callback base.
+    pub base_url: Url,
+    /// Address `reauth serve` listens on.
+    pub bind: SocketAddr,
+    /// `sqlite://…` or `postgres://…`.
+    #[serde(serialize_with = "redact::database_url")]
+    pub database_url: String,
+    pub salesforce: SalesforceConfig,
+    pub partner: PartnerConfig,
+    pub links: LinksConfig,
+    pub heartbeat: HeartbeatConfig,
+    pub campaign: CampaignConfig,
+    pub mail: MailConfig,
+    pub crypto: CryptoConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            base_url: Url::parse("http://127.0.0.1:8080")
+                .unwrap_or_else(|_| unreachable!("literal URL")),
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite://reauth.db?mode=rwc".into(),
+            salesforce: SalesforceConfig::default(),
+            partner: PartnerConfig::default(),
+            links: LinksConfig::default(),
+            heartbeat: HeartbeatConfig::default(),
+            campaign: CampaignConfig::default(),
+            mail: MailConfig::default(),
+            crypto: CryptoConfig::default(),
+        }
+    }
+}
+
+/// `[salesforce]`: the packaged External Client App and where to log in.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SalesforceConfig {
+    pub client_id: Option<String>,
+    #[serde(serialize_with = "redact::secret_opt")]
+    pub client_secret: Option<SecretString>,
+    /// A file whose contents (trimmed) are the client secret.
+    pub client_secret_file: Option<PathBuf>,
+    pub login_url: String,
+    pub sandbox_login_url: String,
+    pub scopes: Vec<String>,
+    pub api_version: String,
+    /// Access tokens carry no expiry; this is the org's session policy.
+    #[serde(with = "humantime_serde")]
+    pub session_timeout: Duration,
+    /// `host[:port]` entries accepted as login hosts besides Salesforce's domains.
+    pub extra_login_hosts: Vec<String>,
+    /// Time limit for one call to Salesforce.
+    #[serde(with = "humantime_serde")]
+    pub http_timeout: Duration,
+}
+
+impl Default for SalesforceConfig {
+    fn default() -> Self {
+        Self {
+            client_id: None,
+            client_secret: None,
+            client_secret_file: None,
+            login_url: "https://login.salesforce.com".into(),
+            sandbox_login_url: "https://test.salesforce.com".into(),
+            scopes: vec!["api".into(), "refresh_token".into()],
+            api_version: "66.0".into(),
+            session_timeout: Duration::from_secs(2 * 3600),
+            extra_login_hosts: Vec::new(),
+            http_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+impl SalesforceConfig {
+    /// The consumer key, or an error naming `salesforce.client_id`.
+    pub fn require_client_id(&self) -> Result<&str, ConfigError> {
+        self.client_id
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| {
+                ConfigError::missing(
+                    "salesforce.client_id",
+                    "the consumer key of the packaged External Client App",
+                )
+            })
+    }
+
+    /// The default production login host.
+    pub fn production_login(&self) -> Result<LoginUrl, LoginUrlError> {
+        LoginUrl::parse(&self.login_url, &self.extra_login_hosts)
+    }
+
+    /// The default sandbox login host.
+    pub fn sandbox_login(&self) -> Result<LoginUrl, LoginUrlError> {
+        LoginUrl::parse(&self.sandbox_login_url, &self.extra_login_hosts)
+    }
+}
+
+/// `[partner]`: who the customer admins are dealing with.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PartnerConfig {
+    pub name: String,
+    pub logo_url: String,
+    pub support_email: String,
+    /// Static egress ranges customers should put on the refresh-token IP allowlist.
+    pub egress_ranges: Vec<IpNet>,
+}
+
+impl Default for PartnerConfig {
+    fn default() -> Self {
+        Self {
+            name: "Example Integrations".into(),
+            logo_url: String::new(),
+            support_email: "support@example.com".into(),
+            egress_ranges: Vec::new(),
+        }
+    }
+}
+
+/// `[links]`: re-auth links.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LinksConfig {
+    #[serde(with = "humantime_serde")]
+    pub ttl: Duration,
+}
+
+impl Default for LinksConfig {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(14 * 86_400),
+        }
+    }
+}
+
+/// `[heartbeat]`: keeping refresh tokens from idling out.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeartbeatConfig {
+    /// Most time allowed between two refresh-token exchanges.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Salesforce's idle policy, for "days until idle expiry".
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub sweep_every: Duration,
+    /// Refreshes in flight at once, overall.
+    pub concurrency: usize,
+    /// Refreshes in flight at once against one Salesforce instance.
+    pub per_instance: usize,
+    /// Forced refreshes closer than this to the last exchange are debounced.
+    #[serde(with = "humantime_serde")]
+    pub min_gap: Duration,
+}
+
+impl Default for HeartbeatConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(25 * 86_400),
+            idle_timeout: Duration::from_secs(30 * 86_400),
+            sweep_every: Duration::from_secs(600),
+            concurrency: 16,
+            per_instance: 4,
+            min_gap: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `[campaign]`: the notice scheduler.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CampaignConfig {
+    #[serde(with = "humantime_serde")]
+    pub tick: Duration,
+    /// e.g. `20:00-08:00` in each contact's time zone; empty = off.
+    pub quiet_hours: String,
+}
+
+impl Default for CampaignConfig {
+    fn default() -> Self {
+        Self {
+            tick: Duration::from_secs(60),
+            quiet_hours: String::new(),
+        }
+    }
+}
+
+/// `[mail]`: how notices leave.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    /// `log` | `file:///dir` | `smtp://host:port` | `smtps://user:pass@host:port`.
+    #[serde(serialize_with = "redact::url_password")]
+    pub transport: String,
+    pub from: String,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            transport: "log".into(),
+            from: "Integrations <noreply@example.com>".into(),
+        }
+    }
+}
+
+/// `[crypto]`: keys that seal tokens at rest.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CryptoConfig {
+    /// `id:BASE64_32_BYTES`, newest last.
+    #[serde(serialize_with = "redact::secret_list")]
+    pub keys: Vec<SecretString>,
+    /// A file with one `id:BASE64` key per line, newest last.
+    pub key_file: Option<PathBuf>,
+}
+
+impl CryptoConfig {
+    /// The configured keys as `(id, 32 bytes)`, newest last, or an error naming `crypto.keys`.
+    pub fn require_keys(&self) -> Result<Vec<(String, [u8; 32])>, ConfigError> {
+        if self.keys.is_empty() {
+            return Err(ConfigError::missing(
+                "crypto.keys",
+                "at least one `id:BASE64_32_BYTES` key to encrypt tokens at rest (or crypto.key_file)",
+            ));
+        }
+        self.keys
+            .iter()
+            .map(|k| parse_key(k.expose_secret()))
+            .collect()
+    }
+}
+
+/// Parses one `id:BASE64_32_BYTES` key.
+pub(crate) fn parse_key(s: &str) -> Result<(String, [u8; 32]), ConfigError> {
+    use base64::Engine as _;
+    let (id, b64) = s
+        .trim()
+        .split_once(':')
+        .ok_or_else(|| ConfigError::invalid("crypto.keys", "each key is `id:BASE64_32_BYTES`"))?;
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(ConfigError::invalid(
+            "crypto.keys",
+            "a key id is letters, digits, `-` or `_`",
+        ));
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|_| {
+            ConfigError::invalid("crypto.keys", format!("key `{id}` is not valid base64"))
+        })?;
+    let key: [u8; 32] = bytes.try_into().map_err(|_| {
+        ConfigError::invalid(
+            "crypto.keys",
+            format!("key `{id}` must decode to exactly 32 bytes"),
+        )
+    })?;
+    Ok((id.to_owned(), key))
+}
+
+impl Config {
+    /// Every key this configuration accepts, as dotted paths: the list the environment
+    /// overrides are checked against.
+    pub fn known_keys() -> Vec<String> {
+        let value = toml::Value::try_from(Self::example())
+            .unwrap_or_else(|_| unreachable!("config serialises"));
+        let mut out = Vec::new();
+        flatten_keys("", &value, &mut out);
+        out
+    }
+
+    /// A configuration with every optional key set, used to enumerate keys.
+    fn example() -> Self {
+        let mut c = Self::default();
+        c.salesforce.client_id = Some(String::new());
+        c.salesforce.client_secret = Some(SecretString::from(String::new()));
+        c.salesforce.client_secret_file = Some(PathBuf::new());
+        c.crypto.key_file = Some(PathBuf::new());
+        c
+    }
+
+    /// The effective configuration as TOML with every secret replaced by `[redacted]`.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("# could not render the configuration: {e}\n"))
+    }
+}
+
+fn flatten_keys(prefix: &str, v: &toml::Value, out: &mut Vec<String>) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                if matches!(v, toml::Value::Table(_)) {
+                    flatten_keys(&key, v, out);
+                } else {
+                    out.push(key);
+                }
+            }
+        }
+        _ => out.push(prefix.to_owned()),
+    }
+}
+
+/// Environment variables as `(name, value)` pairs; tests pass their own instead of the process's.
+pub type EnvVars = BTreeMap<String, String>;

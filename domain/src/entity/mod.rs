@@ -1,0 +1,14 @@
+//! sea-orm entities, one per table. They mirror the migrations exactly; business rules live in
+//! the domain modules that use them, not here.
+
+pub mod alert;
+pub mod api_key;
+pub mod connection;
+pub mod contact;
+pub mod event;
+pub mod link;
+pub mod notice;
+pub mod org;
+pub mod session;
+pub mod staff_user;
+pub mod wave;

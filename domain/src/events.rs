@@ -1,0 +1,170 @@
+//! The append-only audit trail: who did what to which org, and when.
+
+use chrono::{DateTime, Utc};
+use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::{ConnectionTrait, EntityTrait};
+use serde::Serialize;
+
+use crate::entity::event;
+use crate::error::Result;
+use crate::types::OrgId;
+
+/// Who caused an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "name", rename_all = "snake_case")]
+pub enum Actor {
+    /// reauth itself (jobs, the vault).
+    System,
+    /// An operator at the command line (the OS user, when known).
+    Cli(String),
+    /// A staff user of the dashboard (email).
+    Staff(String),
+    /// A customer admin (the contact or Salesforce username, when known).
+    Customer(String),
+    /// A partner service through the token API (key name).
+    ApiKey(String),
+}
+
+impl Actor {
+    /// The stored kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::System => "system",
+            Self::Cli(_) => "cli",
+            Self::Staff(_) => "staff",
+            Self::Customer(_) => "customer",
+            Self::ApiKey(_) => "api_key",
+        }
+    }
+
+    /// The stored name, if any.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Self::System => None,
+            Self::Cli(n) | Self::Staff(n) | Self::Customer(n) | Self::ApiKey(n) => Some(n),
+        }
+    }
+
+    /// The operator running this process, for CLI commands.
+    pub fn cli_user(user: Option<String>) -> Self {
+        Self::Cli(user.unwrap_or_else(|| "operator".into()))
+    }
+}
+
+/// One event to write.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub at: DateTime<Utc>,
+    pub actor: Actor,
+    pub org_id: Option<OrgId>,
+    pub kind: String,
+    pub details: serde_json::Value,
+}
+
+impl NewEvent {
+    fn into_active(self) -> event::ActiveModel {
+        event::ActiveModel {
+            id: NotSet,
+            at: Set(self.at),
+            actor_kind: Set(self.actor.kind().to_owned()),
+            actor: Set(self.actor.name().map(str::to_owned)),
+            org_id: Set(self.org_id.map(|o| o.as_str().to_owned())),
+            kind: Set(self.kind),
+            details: Set(self.details),
+        }
+    }
+}
+
+/// Writes one event (call it inside the transaction that made the change).
+pub fn record<'a, C: ConnectionTrait>(
+    db: &'a C,
+    at: DateTime<Utc>,
+    actor: &Actor,
+    org_id: Option<&OrgId>,
+    kind: &str,
+    details: serde_json::Value,
+) -> futures::future::BoxFuture<'a, Result<()>> {
+    // Everything borrowed is copied before the future starts, so the future borrows only `db`;
+    // boxing it also keeps callers' futures provably `Send` (rust-lang/rust#102211).
+    let e = NewEvent {
+        at,
+        actor: actor.clone(),
+        org_id: org_id.cloned(),
+        kind: kind.to_owned(),
+        details,
+    };
+    Box::pin(async move {
+        event::Entity::insert(e.into_active())
+            .exec_without_returning(db)
+            .await?;
+        Ok(())
+    })
+}
+
+/// Writes many events in batches (imports write one per org).
+pub async fn record_many<C: ConnectionTrait>(db: &C, events: Vec<NewEvent>) -> Result<()> {
+    const BATCH: usize = 1000;
+    let mut iter = events.into_iter().peekable();
+    while iter.peek().is_some() {
+        let chunk: Vec<_> = iter
+            .by_ref()
+            .take(BATCH)
+            .map(NewEvent::into_active)
+            .collect();
+        event::Entity::insert_many(chunk)
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// An event as shown to operators.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct EventView {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor_kind: String,
+    pub actor: Option<String>,
+    pub org_id: Option<String>,
+    pub kind: String,
+    pub details: serde_json::Value,
+}
+
+/// Filters for listing events.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub org: Option<OrgId>,
+    pub kind: Option<String>,
+    /// Most recent first, at most this many (0 = 50).
+    pub limit: u64,
+}
+
+/// Events, newest first.
+pub async fn list<C: ConnectionTrait>(db: &C, f: &EventFilter) -> Result<Vec<EventView>> {
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+    let mut q = event::Entity::find();
+    if let Some(o) = &f.org {
+        q = q.filter(event::Column::OrgId.eq(o.as_str()));
+    }
+    if let Some(k) = &f.kind {
+        q = q.filter(event::Column::Kind.eq(k.as_str()));
+    }
+    let rows = q
+        .order_by_desc(event::Column::At)
+        .order_by_desc(event::Column::Id)
+        .limit(if f.limit == 0 { 50 } else { f.limit })
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|e| EventView {
+            id: e.id,
+            at: e.at,
+            actor_kind: e.actor_kind,
+            actor: e.actor,
+            org_id: e.org_id,
+            kind: e.kind,
+            details: e.details,
+        })
+        .collect())
+}

@@ -1,0 +1,209 @@
+//! Mail: rendering notices with askama (plain text + HTML) and sending them through lettre.
+//!
+//! Transports: `log` (metadata only — a message carries a link secret, which never goes to a
+//! log), `file:///DIR` (one `.eml` per message), `smtp://host:port` (plain, for a local relay),
+//! `smtp+starttls://user:pass@host:port` and `smtps://user:pass@host:port`.
+
+use askama::Template;
+use lettre::message::{Mailbox, MultiPart, header};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::config::{ConfigError, MailConfig};
+
+/// Where messages go.
+#[derive(Clone)]
+pub enum Mailer {
+    Log,
+    File(AsyncFileTransport<Tokio1Executor>),
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Log => "Mailer(log)",
+            Self::File(_) => "Mailer(file)",
+            Self::Smtp(_) => "Mailer(smtp)",
+        })
+    }
+}
+
+/// Why a message was not sent: transient (retry later) or permanent (give up on this address).
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("temporary mail failure: {0}")]
+    Transient(String),
+    #[error("permanent mail failure: {0}")]
+    Permanent(String),
+}
+
+impl Mailer {
+    /// Builds the transport from `[mail]`.
+    pub fn from_config(c: &MailConfig) -> Result<Self, ConfigError> {
+        let t = c.transport.as_str();
+        let bad = |m: String| ConfigError::invalid("mail.transport", m);
+        if t == "log" {
+            return Ok(Self::Log);
+        }
+        if let Some(dir) = t.strip_prefix("file://") {
+            std::fs::create_dir_all(dir).map_err(|e| bad(format!("cannot create {dir}: {e}")))?;
+            return Ok(Self::File(AsyncFileTransport::new(dir)));
+        }
+        let url = url::Url::parse(t).map_err(|_| bad("not a URL".into()))?;
+        let host = url
+            .host_str()
+            .ok_or_else(|| bad("no host".into()))?
+            .to_owned();
+        let mut builder = match url.scheme() {
+            "smtp" => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
+            "smtp+starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&host)
+                .map_err(|e| bad(e.to_string()))?,
+            "smtps" => AsyncSmtpTransport::<Tokio1Executor>::relay(&host)
+                .map_err(|e| bad(e.to_string()))?,
+            other => return Err(bad(format!("unknown scheme `{other}`"))),
+        };
+        if let Some(port) = url.port() {
+            builder = builder.port(port);
+        }
+        if !url.username().is_empty() {
+            let user = percent_decode(url.username());
+            let pass = percent_decode(url.password().unwrap_or_default());
+            builder = builder.credentials(Credentials::new(user, pass));
+        }
+        Ok(Self::Smtp(
+            builder
+                .timeout(Some(std::time::Duration::from_secs(30)))
+                .build(),
+        ))
+    }
+
+    /// Sends one message.
+    pub async fn send(&self, m: Message) -> Result<(), SendError> {
+        match self {
+            Self::Log => {
+                let h = m.headers();
+                tracing::info!(
+                    to = ?h.get_raw("To"),
+                    subject = ?h.get_raw("Subject"),
+                    message_id = ?h.get_raw("Message-ID"),
+                    "mail (log transport: the body, which holds a link, is not logged)"
+                );
+                Ok(())
+            }
+            Self::File(t) => t
+                .send(m)
+                .await
+                .map(|_| ())
+                .map_err(|e| SendError::Transient(e.to_string())),
+            Self::Smtp(t) => t.send(m).await.map(|_| ()).map_err(|e| {
+                if e.is_permanent() {
+                    SendError::Permanent(e.to_string())
+                } else {
+                    SendError::Transient(e.to_string())
+                }
+            }),
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// A rendered message body.
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Everything a link-carrying notice shows; the wording varies by kind (`wording`).
+pub struct LinkNotice<'a> {
+    pub contact_name: Option<&'a str>,
+    pub org_name: &'a str,
+    pub org_id: &'a str,
+    pub partner: &'a str,
+    pub support_email: &'a str,
+    pub link_url: &'a str,
+    pub expires: String,
+    pub egress_ranges: Vec<String>,
+    pub intro: String,
+    pub outro: String,
+}
+
+#[derive(Template)]
+#[template(path = "email/link_notice/body.txt", escape = "none")]
+struct LinkNoticeText<'a, 'b> {
+    n: &'b LinkNotice<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "email/link_notice/body.html")]
+struct LinkNoticeHtml<'a, 'b> {
+    n: &'b LinkNotice<'a>,
+}
+
+/// Subject, introduction and closing line for each kind of link notice. `deadline` is the
+/// wave's, when there is one.
+pub fn wording(
+    kind: &str,
+    org_name: &str,
+    partner: &str,
+    deadline: Option<&str>,
+) -> Option<(String, String, String)> {
+    let by = deadline.map(|d| format!(" by {d}")).unwrap_or_default();
+    let why = format!(
+        "Salesforce now requires every partner app to use a new, more secure connection. An administrator of {org_name} needs to approve {partner}'s new app{by}; it takes about a minute"
+    );
+    Some(match kind {
+        "fresh_link" => (
+            format!("Your new link to reconnect {org_name} to {partner}"),
+            format!("Here is a new link to reconnect {org_name} to {partner}, as requested:"),
+            "If you did not ask for this link, you can ignore this message; nothing changes until the link is used.".to_owned(),
+        ),
+        "reauth_needed" => (
+            format!("Action needed: reconnect {org_name} to {partner}"),
+            format!("Salesforce no longer accepts {partner}'s connection to {org_name} (the approval was revoked, expired, or replaced). Until an administrator approves it again, {partner} cannot work with your data. It takes about a minute:"),
+            "Questions? Reply to this message and we will help.".to_owned(),
+        ),
+        "announce" => (format!("Action needed{by}: reconnect {org_name} to {partner}"), format!("{why}:"), "Questions? Reply to this message and we will help.".to_owned()),
+        "remind" => (
+            format!("Reminder: reconnect {org_name} to {partner}{by}"),
+            format!("A reminder: {why}. If you have already done it, thank you, and please ignore this message:"),
+            "Questions? Reply to this message and we will help.".to_owned(),
+        ),
+        "final" => (
+            format!("Final notice: reconnect {org_name} to {partner}{by}"),
+            format!("This is the last reminder. {why}. After the deadline, {partner} may stop working with {org_name}'s data:"),
+            "If something is in the way, reply to this message and we will help.".to_owned(),
+        ),
+        _ => return None,
+    })
+}
+
+/// Renders a link notice as plain text and HTML.
+pub fn render_link_notice(n: &LinkNotice<'_>, subject: String) -> Result<Rendered, askama::Error> {
+    Ok(Rendered {
+        subject,
+        text: LinkNoticeText { n }.render()?,
+        html: LinkNoticeHtml { n }.render()?,
+    })
+}
+
+/// Builds a message with a deterministic Message-ID (so a resend is recognisable downstream).
+pub fn build(from: &str, to: &str, message_id: &str, r: Rendered) -> Result<Message, String> {
+    let from: Mailbox = from.parse().map_err(|e| format!("mail.from: {e}"))?;
+    let to: Mailbox = to.parse().map_err(|e| format!("recipient: {e}"))?;
+    Message::builder()
+        .from(from)
+        .to(to)
+        .subject(r.subject)
+        .message_id(Some(message_id.to_owned()))
+        .header(header::MIME_VERSION_1_0)
+        .multipart(MultiPart::alternative_plain_html(r.text, r.html))
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,14 @@
+//! The org registry: importing the org list from CSV, listing, showing and exporting it.
+
+mod csv_format;
+mod import;
+mod query;
+
+pub use csv_format::{Column, HeaderError, ImportRow, ParsedCsv, RowError, parse_csv};
+pub use import::{
+    DEFAULT_STEPS, FieldChange, ImportPlan, ImportReport, Planned, Progress, apply_plan,
+    plan_import,
+};
+pub use query::{
+    ContactView, ExportRow, ListFilter, OrgDetail, OrgSummary, export_rows, list, show,
+};

@@ -1,0 +1,266 @@
+//! Reading the registry: lists with filters, one org in detail, and the export.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Query;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::Serialize;
+
+use crate::entity::{contact, org, wave};
+use crate::error::{Error, Result};
+use crate::events::{self, EventView};
+use crate::state::OrgState;
+use crate::types::OrgId;
+
+/// Filters for `orgs list`.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub state: Option<OrgState>,
+    pub wave: Option<String>,
+    pub csm: Option<String>,
+    pub environment: Option<String>,
+    /// Matches an org id, part of a name, or part of a contact's email (case-insensitive).
+    pub search: Option<String>,
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+/// One org in a list.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct OrgSummary {
+    pub org_id: String,
+    pub name: String,
+    pub environment: String,
+    pub state: OrgState,
+    pub wave: Option<String>,
+    pub login_url: Option<String>,
+    pub admin_email: Option<String>,
+    pub csm_email: Option<String>,
+    pub notices_paused: bool,
+    pub state_changed_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A contact as shown to operators.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ContactView {
+    pub role: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub timezone: Option<String>,
+    pub bounce_status: String,
+}
+
+/// One org with its contacts and recent history.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrgDetail {
+    #[serde(flatten)]
+    pub org: OrgSummary,
+    pub attention_reason: Option<String>,
+    pub attention_owner: Option<String>,
+    pub contacts: Vec<ContactView>,
+    pub recent_events: Vec<EventView>,
+}
+
+/// One row of `orgs export`: exactly the import columns, so an export can be edited and
+/// imported again.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportRow {
+    pub org_id: String,
+    pub name: String,
+    pub environment: String,
+    pub login_url: String,
+    pub wave: String,
+    pub admin_email: String,
+    pub admin_name: String,
+    pub secondary_email: String,
+    pub csm_email: String,
+    pub timezone: String,
+}
+
+/// Orgs matching a filter, ordered by name then id.
+pub async fn list<C: ConnectionTrait>(db: &C, f: &ListFilter) -> Result<Vec<OrgSummary>> {
+    let waves = wave_names(db).await?;
+    let mut q = org::Entity::find();
+    if let Some(s) = f.state {
+        q = q.filter(org::Column::State.eq(s));
+    }
+    if let Some(w) = &f.wave {
+        match waves.iter().find(|(_, n)| *n == w) {
+            Some((id, _)) => q = q.filter(org::Column::WaveId.eq(*id)),
+            None => return Err(Error::Invalid(format!("no wave named `{w}`"))),
+        }
+    }
+    if let Some(c) = &f.csm {
+        q = q.filter(org::Column::CsmEmail.eq(c.trim().to_lowercase()));
+    }
+    if let Some(e) = &f.environment {
+        q = q.filter(org::Column::Environment.eq(e.as_str()));
+    }
+    if let Some(s) = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let pattern = format!("%{}%", escape_like(&s.to_lowercase()));
+        let by_contact = Query::select()
+            .column(contact::Column::OrgId)
+            .from(contact::Entity)
+            .and_where(contact::Column::Email.like(pattern.clone()))
+            .to_owned();
+        let mut cond = sea_orm::Condition::any()
+            .add(org::Column::NameLower.like(pattern))
+            .add(org::Column::Id.in_subquery(by_contact));
+        if let Ok(id) = OrgId::parse(s) {
+            cond = cond.add(org::Column::Id.eq(id.as_str()));
+        }
+        q = q.filter(cond);
+    }
+    q = q
+        .order_by_asc(org::Column::NameLower)
+        .order_by_asc(org::Column::Id);
+    if let Some(l) = f.limit {
+        q = q.limit(l);
+    }
+    if let Some(o) = f.offset {
+        q = q.offset(o);
+    }
+    let orgs = q.all(db).await?;
+    let primaries = primary_emails(db, orgs.iter().map(|o| o.id.clone()).collect()).await?;
+    Ok(orgs
+        .into_iter()
+        .map(|o| summary(o, &waves, &primaries))
+        .collect())
+}
+
+/// One org in detail.
+pub async fn show<C: ConnectionTrait>(db: &C, id: &OrgId) -> Result<OrgDetail> {
+    let o = org::Entity::find_by_id(id.as_str())
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::UnknownOrg(id.clone()))?;
+    let waves = wave_names(db).await?;
+    let contacts = contact::Entity::find()
+        .filter(contact::Column::OrgId.eq(id.as_str()))
+        .order_by_asc(contact::Column::Id)
+        .all(db)
+        .await?;
+    let primaries: HashMap<String, String> = contacts
+        .iter()
+        .filter(|c| c.role == "primary")
+        .map(|c| (c.org_id.clone(), c.email.clone()))
+        .collect();
+    let recent_events = events::list(
+        db,
+        &events::EventFilter {
+            org: Some(id.clone()),
+            limit: 20,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let (attention_reason, attention_owner) =
+        (o.attention_reason.clone(), o.attention_owner.clone());
+    Ok(OrgDetail {
+        org: summary(o, &waves, &primaries),
+        attention_reason,
+        attention_owner,
+        contacts: contacts
+            .into_iter()
+            .map(|c| ContactView {
+                role: c.role,
+                email: c.email,
+                name: c.name,
+                timezone: c.timezone,
+                bounce_status: c.bounce_status,
+            })
+            .collect(),
+        recent_events,
+    })
+}
+
+/// Every org in import format, ordered by org id.
+pub async fn export_rows<C: ConnectionTrait>(db: &C) -> Result<Vec<ExportRow>> {
+    let waves = wave_names(db).await?;
+    let orgs = org::Entity::find()
+        .order_by_asc(org::Column::Id)
+        .all(db)
+        .await?;
+    let mut contacts: HashMap<(String, String), contact::Model> = HashMap::new();
+    for c in contact::Entity::find().all(db).await? {
+        contacts.insert((c.org_id.clone(), c.role.clone()), c);
+    }
+    Ok(orgs
+        .into_iter()
+        .map(|o| {
+            let p = contacts.get(&(o.id.clone(), "primary".into()));
+            let s = contacts.get(&(o.id.clone(), "secondary".into()));
+            ExportRow {
+                wave: o
+                    .wave_id
+                    .and_then(|w| waves.get(&w).cloned())
+                    .unwrap_or_default(),
+                admin_email: p.map(|c| c.email.clone()).unwrap_or_default(),
+                admin_name: p.and_then(|c| c.name.clone()).unwrap_or_default(),
+                timezone: p.and_then(|c| c.timezone.clone()).unwrap_or_default(),
+                secondary_email: s.map(|c| c.email.clone()).unwrap_or_default(),
+                csm_email: o.csm_email.unwrap_or_default(),
+                login_url: o.login_url.unwrap_or_default(),
+                environment: o.environment,
+                name: o.name,
+                org_id: o.id,
+            }
+        })
+        .collect())
+}
+
+async fn wave_names<C: ConnectionTrait>(db: &C) -> Result<HashMap<i64, String>> {
+    Ok(wave::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|w| (w.id, w.name))
+        .collect())
+}
+
+async fn primary_emails<C: ConnectionTrait>(
+    db: &C,
+    ids: Vec<String>,
+) -> Result<HashMap<String, String>> {
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let rows = contact::Entity::find()
+            .filter(contact::Column::OrgId.is_in(chunk.to_vec()))
+            .filter(contact::Column::Role.eq("primary"))
+            .all(db)
+            .await?;
+        out.extend(rows.into_iter().map(|c| (c.org_id, c.email)));
+    }
+    Ok(out)
+}
+
+fn summary(
+    o: org::Model,
+    waves: &HashMap<i64, String>,
+    primaries: &HashMap<String, String>,
+) -> OrgSummary {
+    OrgSummary {
+        wave: o.wave_id.and_then(|w| waves.get(&w).cloned()),
+        admin_email: primaries.get(&o.id).cloned(),
+        org_id: o.id,
+        name: o.name,
+        environment: o.environment,
+        state: o.state,
+        login_url: o.login_url,
+        csm_email: o.csm_email,
+        notices_paused: o.notices_paused,
+        state_changed_at: o.state_changed_at,
+        created_at: o.created_at,
+        updated_at: o.updated_at,
+    }
+}
+
+/// Escapes `%` and `_` so user text matches literally in LIKE (with the default `\` escape).
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}

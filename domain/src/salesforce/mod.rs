@@ -1,0 +1,51 @@
+//! The Salesforce client: authorize URLs with PKCE, the code exchange (through the `oauth2`
+//! crate), the `signature` check, the identity URL, and revocation.
+//!
+//! The HTTP client never follows redirects (a redirect from a token endpoint is an attack or a
+//! misconfiguration, never an answer) and every call has a time limit. Token formats are opaque;
+//! unknown response fields are ignored.
+
+mod http_client;
+mod identity;
+mod oauth;
+
+pub use http_client::build_http_client;
+pub use identity::{IdUrl, Identity};
+pub use oauth::{AuthorizeRequest, Pkce, SfClient, TokenGrant, authorize_url};
+
+/// How a call to Salesforce failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SfError {
+    /// Salesforce answered with an OAuth error (`error`, `error_description`).
+    #[error("Salesforce refused: {error}{}", .description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    OAuth {
+        status: u16,
+        error: String,
+        description: Option<String>,
+    },
+    /// A REST call was refused (e.g. 401 `INVALID_SESSION_ID`).
+    #[error("Salesforce answered {status}: {code}")]
+    Rest { status: u16, code: String },
+    /// No answer: `sent` is false when the request provably never left (connection refused, TLS,
+    /// DNS), true or unknown when it may have reached Salesforce (time-out after sending).
+    #[error("could not reach Salesforce: {detail}")]
+    Transport { sent: bool, detail: String },
+    /// An answer we cannot use (not JSON, missing fields, bad signature, unexpected host…).
+    #[error("unusable answer from Salesforce: {0}")]
+    Garbage(String),
+}
+
+/// Classifies a reqwest error: did the request possibly reach the server?
+pub(crate) fn transport_error(e: &reqwest::Error) -> SfError {
+    // Connection failures (refused, DNS, TLS handshake) happen before the request is written.
+    let sent = !e.is_connect();
+    let detail = if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_connect() {
+        "connection failed".to_owned()
+    } else {
+        // The error's Display may include the URL; our URLs never carry secrets.
+        e.to_string()
+    };
+    SfError::Transport { sent, detail }
+}

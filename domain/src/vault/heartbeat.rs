@@ -1,0 +1,110 @@
+//! The heartbeat: Salesforce's idle clock is reset only by a refresh-token exchange, so every
+//! connection gets a real refresh before `heartbeat.interval` passes (jittered so load spreads),
+//! with bounded concurrency overall and per Salesforce instance. Leases found expired while
+//! `refreshing` (a worker died mid-rotation) are recovered in the same sweep.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures::StreamExt as _;
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use super::{Trigger, Vault, VaultError};
+use crate::entity::connection;
+use crate::error::Result;
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    pub due: usize,
+    pub refreshed: usize,
+    pub needs_reauth: usize,
+    /// Another process held the lease: its refresh counts, not ours.
+    pub skipped: usize,
+    pub failed: usize,
+    pub errors: usize,
+}
+
+/// Rows read per page: memory stays bounded however many connections are due.
+const PAGE: u64 = 1000;
+
+/// Refreshes up to `limit` due connections, a page at a time.
+pub async fn sweep(v: &Vault, limit: u64) -> Result<SweepReport> {
+    let mut report = SweepReport::default();
+    let mut seen = std::collections::HashSet::new();
+    let page_size = PAGE.max(v.config().heartbeat.concurrency as u64 * 8);
+    while (report.due as u64) < limit {
+        let page = due_page(v, page_size.min(limit - report.due as u64)).await?;
+        let fresh: Vec<_> = page.into_iter().filter(|c| seen.insert(c.id)).collect();
+        if fresh.is_empty() {
+            break;
+        }
+        sweep_page(v, fresh, &mut report).await;
+    }
+    Ok(report)
+}
+
+async fn due_page(v: &Vault, n: u64) -> Result<Vec<connection::Model>> {
+    let now = v.now();
+    Ok(connection::Entity::find()
+        .filter(
+            Condition::any()
+                .add(
+                    Condition::all()
+                        .add(connection::Column::Status.eq("active"))
+                        .add(connection::Column::NextHeartbeatAt.lte(now)),
+                )
+                .add(
+                    Condition::all()
+                        .add(connection::Column::Status.eq("refreshing"))
+                        .add(connection::Column::LeaseExpiresAt.lt(now)),
+                ),
+        )
+        .order_by_asc(connection::Column::NextHeartbeatAt)
+        .limit(n)
+        .all(v.db())
+        .await?)
+}
+
+async fn sweep_page(v: &Vault, due: Vec<connection::Model>, report: &mut SweepReport) {
+    let hb = &v.config().heartbeat;
+    let per_instance = hb.per_instance.max(1);
+    let mut instances: HashMap<String, Arc<Semaphore>> = HashMap::new();
+    let jobs: Vec<_> = due
+        .iter()
+        .map(|c| {
+            (
+                c.id,
+                instances
+                    .entry(c.instance_url.clone())
+                    .or_insert_with(|| Arc::new(Semaphore::new(per_instance)))
+                    .clone(),
+            )
+        })
+        .collect();
+    report.due += jobs.len();
+    let results: Vec<_> = futures::stream::iter(jobs)
+        .map(|(id, instance)| async move {
+            let _permit = instance.acquire_owned().await;
+            v.refresh(id, Trigger::Heartbeat).await
+        })
+        .buffer_unordered(hb.concurrency.max(1))
+        .collect()
+        .await;
+    for r in results {
+        match r {
+            Ok(Ok(_)) => report.refreshed += 1,
+            Ok(Err(VaultError::NeedsReauth { .. })) => report.needs_reauth += 1,
+            Ok(Err(VaultError::Unavailable { class, .. })) if class == "busy" => {
+                report.skipped += 1
+            }
+            Ok(Err(_)) => report.failed += 1,
+            Err(e) => {
+                tracing::error!(error = %e, "heartbeat refresh failed");
+                report.errors += 1;
+            }
+        }
+    }
+}

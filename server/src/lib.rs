@@ -1,0 +1,137 @@
+//! reauth's web layer: axum routers for health, customer pages, the staff dashboard and the
+//! token API. Handlers parse input, call one domain function, and render; rules live in `domain`.
+
+mod api;
+mod api_key_cache;
+mod health;
+mod metrics;
+mod pages;
+mod reconsent;
+mod security;
+mod session_store;
+mod static_files;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::{Router, middleware};
+use domain::config::Config;
+use domain::crypto::Sealer;
+use domain::salesforce::SfClient;
+use domain::time::Clock;
+use http::StatusCode;
+use sea_orm::DatabaseConnection;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+pub use session_store::DbStore;
+
+/// Everything a handler may use, built once at start-up.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    pub clock: Clock,
+    /// The Salesforce client; `None` until `salesforce.client_id` is configured.
+    pub sf: Option<Arc<SfClient>>,
+    /// Seals tokens at rest; `None` until `crypto.keys` is configured.
+    pub sealer: Option<Sealer>,
+    /// The token vault; `None` until both of the above are configured.
+    pub vault: Option<domain::vault::Vault>,
+    /// Recently verified API keys (by hash), so the token API's hot path skips the database.
+    api_keys: api_key_cache::ApiKeyCache,
+    csp: http::HeaderValue,
+}
+
+impl AppState {
+    /// Builds the state from configuration. Missing Salesforce or crypto settings are not an
+    /// error here (health, readiness and the registry work without them); the flows that need
+    /// them say which key is missing.
+    pub fn new(
+        db: DatabaseConnection,
+        config: Arc<Config>,
+        clock: Clock,
+    ) -> Result<Self, domain::Error> {
+        let owner = format!(
+            "server-{}-{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        let vault =
+            domain::vault::Vault::from_config(db.clone(), config.clone(), clock.clone(), owner)?;
+        Self::with_vault(db, config, clock, vault)
+    }
+
+    /// As `new`, sharing an existing vault (one per process: one cache, one set of locks).
+    pub fn with_vault(
+        db: DatabaseConnection,
+        config: Arc<Config>,
+        clock: Clock,
+        vault: Option<domain::vault::Vault>,
+    ) -> Result<Self, domain::Error> {
+        let sf = SfClient::from_config(&config)?.map(Arc::new);
+        let sealer = if config.crypto.keys.is_empty() {
+            None
+        } else {
+            Some(Sealer::from_config(&config.crypto)?)
+        };
+        let csp = http::HeaderValue::from_str(&security::csp(&config.salesforce.extra_login_hosts))
+            .map_err(|e| domain::Error::Invalid(format!("salesforce.extra_login_hosts: {e}")))?;
+        metrics::handle();
+        Ok(Self {
+            db,
+            config,
+            clock,
+            sf,
+            sealer,
+            vault,
+            csp,
+            api_keys: api_key_cache::ApiKeyCache::default(),
+        })
+    }
+}
+
+/// The whole application router.
+pub fn router(state: AppState) -> Router {
+    let request_id = http::HeaderName::from_static("x-request-id");
+    let sessions = SessionManagerLayer::new(DbStore::new(state.db.clone()))
+        .with_name("reauth_session")
+        .with_http_only(true)
+        // Lax, not Strict: the session must survive the redirect back from Salesforce.
+        .with_same_site(SameSite::Lax)
+        .with_secure(state.config.base_url.scheme() == "https")
+        .with_expiry(Expiry::OnInactivity(time::Duration::hours(2)));
+    Router::new()
+        .merge(reconsent::router())
+        .layer(sessions)
+        .merge(health::router())
+        .merge(api::router())
+        .merge(metrics::router())
+        .merge(static_files::router())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            security::headers,
+        ))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Serves the router on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

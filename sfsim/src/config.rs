@@ -1,0 +1,383 @@
+//! The simulator's configuration: a public, documented TOML shape (`sfsim --config FILE`), a
+//! Rust builder, and the default dataset served when no file is given.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// Everything sfsim serves.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub settings: Settings,
+    #[serde(default)]
+    pub faults: Faults,
+    #[serde(default)]
+    pub clients: Vec<ClientConfig>,
+    #[serde(default)]
+    pub orgs: Vec<OrgConfig>,
+}
+
+/// Behaviour switches, including the choices for what the facts leave UNCONFIRMED.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// With `login_hint=USERNAME`, authorize redirects straight back with a code.
+    pub auto_approve: bool,
+    /// Lifetime of an authorization code (UNCONFIRMED in the facts; 15 minutes).
+    #[serde(with = "humantime_serde")]
+    pub code_ttl: Duration,
+    /// Refuse `code_challenge_method=plain` (UNCONFIRMED whether Salesforce accepts it).
+    pub reject_plain_pkce: bool,
+    /// Take the client address from `X-Forwarded-For` (tests on loopback simulate egress IPs).
+    pub trust_forwarded_for: bool,
+    /// Logins (code and refresh exchanges) per user per rolling hour before `login rate exceeded`.
+    pub login_rate_per_hour: u32,
+    /// How a refresh from outside the IP allowlist is refused (UNCONFIRMED; facts infer this).
+    pub ip_refusal: OAuthErrorSpec,
+    /// `error_description` when a code bound to a challenge arrives without a verifier
+    /// (UNCONFIRMED text).
+    pub missing_verifier_description: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            auto_approve: false,
+            code_ttl: Duration::from_secs(15 * 60),
+            reject_plain_pkce: true,
+            trust_forwarded_for: false,
+            login_rate_per_hour: 3600,
+            ip_refusal: OAuthErrorSpec {
+                status: 400,
+                error: "invalid_grant".into(),
+                description: "ip restricted".into(),
+            },
+            missing_verifier_description: "invalid code verifier".into(),
+        }
+    }
+}
+
+/// A configurable OAuth error answer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthErrorSpec {
+    pub status: u16,
+    pub error: String,
+    pub description: String,
+}
+
+/// Fault injection; all off by default.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Faults {
+    /// A fixed delay on every OAuth and REST answer.
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Duration>,
+    /// Extra uniformly random delay up to this much (a latency distribution).
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<Duration>,
+    /// Share (0–1) of token requests answered 503 without doing anything.
+    pub error_rate: f64,
+    /// Share (0–1) of token requests that hang without an answer (until the client gives up).
+    pub hang_rate: f64,
+    /// Share (0–1) of refreshes that rotate the token and then never answer.
+    pub drop_after_rotate_rate: f64,
+    /// Share (0–1) of token requests refused with `login rate exceeded` before doing anything.
+    pub rate_limit_rate: f64,
+}
+
+/// How a refresh token ages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshPolicy {
+    /// Valid until revoked.
+    Infinite,
+    /// Expires after this long without an exchange.
+    Idle(Duration),
+    /// Expires this long after the grant, whatever its use.
+    Lifetime(Duration),
+}
+
+impl Serialize for RefreshPolicy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&match self {
+            Self::Infinite => "infinite".to_owned(),
+            Self::Idle(d) => format!("idle {}", humantime::format_duration(*d)),
+            Self::Lifetime(d) => format!("lifetime {}", humantime::format_duration(*d)),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for RefreshPolicy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let bad = || {
+            serde::de::Error::custom(format!(
+                "refresh_policy `{s}`: expected `infinite`, `idle DURATION` or `lifetime DURATION`"
+            ))
+        };
+        match s.trim().split_once(' ') {
+            None if s.trim() == "infinite" => Ok(Self::Infinite),
+            Some(("idle", d)) => humantime::parse_duration(d.trim())
+                .map(Self::Idle)
+                .map_err(|_| bad()),
+            Some(("lifetime", d)) => humantime::parse_duration(d.trim())
+                .map(Self::Lifetime)
+                .map_err(|_| bad()),
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// A connected app / External Client App.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    pub client_id: String,
+    /// Absent for a public client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default = "yes")]
+    pub pkce_required: bool,
+    #[serde(default = "yes")]
+    pub rotation: bool,
+    #[serde(default = "default_policy")]
+    pub refresh_policy: RefreshPolicy,
+    /// Require the secret on refresh (confidential clients).
+    #[serde(default = "yes")]
+    pub secret_required_for_refresh: bool,
+    /// Refresh-token IP allowlist; empty = not enforced.
+    #[serde(default)]
+    pub ip_allowlist: Vec<IpNet>,
+    /// Access-token lifetime (the org's session timeout).
+    #[serde(default = "default_session", with = "humantime_serde")]
+    pub session_timeout: Duration,
+    /// Issue a refresh token at all (the `refresh_token` scope is granted).
+    #[serde(default = "yes")]
+    pub issue_refresh_token: bool,
+    /// "Admin approved users are pre-authorized": only these usernames may use the app
+    /// (absent = all users may self-authorize).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preauthorized_users: Option<Vec<String>>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_policy() -> RefreshPolicy {
+    RefreshPolicy::Idle(Duration::from_secs(30 * 86_400))
+}
+fn default_session() -> Duration {
+    Duration::from_secs(2 * 3600)
+}
+
+/// Whether a client's app is usable in an org.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AppInstall {
+    #[default]
+    Installed,
+    Blocked,
+    NotInstalled,
+}
+
+/// A Salesforce org.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OrgConfig {
+    /// 15- or 18-character `00D…` id.
+    pub id: String,
+    pub name: String,
+    /// `production` or `sandbox`.
+    #[serde(default = "production")]
+    pub environment: String,
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+    /// A locked, closed or suspended org refuses every token request (`inactive_org`).
+    #[serde(default)]
+    pub locked: bool,
+    /// Per client id; absent = installed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub apps: BTreeMap<String, AppInstall>,
+}
+
+fn production() -> String {
+    "production".into()
+}
+
+/// A user of an org.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// 15- or 18-character `005…` id; generated when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub username: String,
+    pub password: String,
+    #[serde(default)]
+    pub admin: bool,
+    #[serde(default)]
+    pub frozen: bool,
+}
+
+impl Config {
+    /// The default dataset: a production and a sandbox org with an admin each, a non-admin
+    /// user, a confidential client (PKCE required, rotation on, 30-day idle policy) and a public one.
+    pub fn default_dataset() -> Self {
+        let user = |id: &str, username: &str, admin: bool| UserConfig {
+            id: Some(id.into()),
+            username: username.into(),
+            password: "password".into(),
+            admin,
+            frozen: false,
+        };
+        Self {
+            settings: Settings::default(),
+            faults: Faults::default(),
+            clients: vec![
+                ClientConfig {
+                    client_id: "reauth-eca".into(),
+                    client_secret: Some("reauth-eca-secret".into()),
+                    redirect_uris: vec!["http://127.0.0.1:8080/oauth/callback".into()],
+                    pkce_required: true,
+                    rotation: true,
+                    refresh_policy: default_policy(),
+                    secret_required_for_refresh: true,
+                    ip_allowlist: vec![],
+                    session_timeout: default_session(),
+                    issue_refresh_token: true,
+                    preauthorized_users: None,
+                },
+                ClientConfig {
+                    client_id: "reauth-public".into(),
+                    client_secret: None,
+                    redirect_uris: vec!["http://127.0.0.1:8080/oauth/callback".into()],
+                    pkce_required: true,
+                    rotation: true,
+                    refresh_policy: default_policy(),
+                    secret_required_for_refresh: false,
+                    ip_allowlist: vec![],
+                    session_timeout: default_session(),
+                    issue_refresh_token: true,
+                    preauthorized_users: None,
+                },
+            ],
+            orgs: vec![
+                OrgConfig {
+                    id: "00D000000000001EAA".into(),
+                    name: "Acme Production".into(),
+                    environment: "production".into(),
+                    users: vec![
+                        user("005000000000001AAA", "admin@acme.example", true),
+                        user("005000000000003AAA", "user@acme.example", false),
+                    ],
+                    locked: false,
+                    apps: BTreeMap::new(),
+                },
+                OrgConfig {
+                    id: "00D000000000002EAA".into(),
+                    name: "Acme Sandbox".into(),
+                    environment: "sandbox".into(),
+                    users: vec![user("005000000000002AAA", "admin@acme.example.uat", true)],
+                    locked: false,
+                    apps: BTreeMap::new(),
+                },
+            ],
+        }
+    }
+
+    /// Parses a TOML file's text; unknown keys are refused by name.
+    pub fn from_toml_str(s: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(s)
+    }
+
+    /// The configuration as TOML (secrets included: it is a simulator).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+
+    /// Adds an org (builder).
+    pub fn with_org(
+        mut self,
+        id: &str,
+        name: &str,
+        environment: &str,
+        users: Vec<UserConfig>,
+    ) -> Self {
+        self.orgs.push(OrgConfig {
+            id: id.into(),
+            name: name.into(),
+            environment: environment.into(),
+            users,
+            locked: false,
+            apps: BTreeMap::new(),
+        });
+        self
+    }
+
+    /// Adds a client (builder).
+    pub fn with_client(mut self, c: ClientConfig) -> Self {
+        self.clients.push(c);
+        self
+    }
+
+    /// Adds a callback to every client (what `--redirect-uri` does).
+    pub fn with_redirect_uri(mut self, uri: &str) -> Self {
+        for c in &mut self.clients {
+            if !c.redirect_uris.iter().any(|u| u == uri) {
+                c.redirect_uris.push(uri.into());
+            }
+        }
+        self
+    }
+}
+
+impl UserConfig {
+    /// A user with a password of `password` (builder).
+    pub fn new(username: &str, admin: bool) -> Self {
+        Self {
+            id: None,
+            username: username.into(),
+            password: "password".into(),
+            admin,
+            frozen: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_dataset_round_trips_through_toml() {
+        let c = Config::default_dataset();
+        assert_eq!(Config::from_toml_str(&c.to_toml()).unwrap(), c);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        let e = Config::from_toml_str("[[clients]]\nclient_id = \"x\"\nclient_sekret = \"y\"\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("client_sekret"), "{e}");
+    }
+
+    #[test]
+    fn policies_parse() {
+        let c: ClientConfig =
+            toml::from_str("client_id = \"x\"\nrefresh_policy = \"idle 3s\"\n").unwrap();
+        assert_eq!(
+            c.refresh_policy,
+            RefreshPolicy::Idle(Duration::from_secs(3))
+        );
+        assert!(
+            toml::from_str::<ClientConfig>("client_id = \"x\"\nrefresh_policy = \"sometimes\"\n")
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,65 @@
+//! `api-keys create|list|revoke`.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use domain::config::Config;
+use secrecy::ExposeSecret;
+
+use super::output::{Format, print_rows};
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeysCommand {
+    /// Create a key for the token API; prints it once (alone, on the last line of stdout).
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// List keys (never the secrets).
+    List {
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Revoke a key by id.
+    Revoke { id: i64 },
+}
+
+pub async fn run(config: Config, cmd: ApiKeysCommand) -> anyhow::Result<ExitCode> {
+    super::init_tracing("warn");
+    let db = domain::db::open(&config.database_url).await?;
+    let now = chrono::Utc::now();
+    match cmd {
+        ApiKeysCommand::Create { name } => {
+            let (key, model) =
+                domain::api_keys::create(&db, &name, &super::cli_actor(), now).await?;
+            eprintln!(
+                "API key {} \"{}\" created; it is shown only now",
+                model.id, model.name
+            );
+            println!("{}", key.expose_secret());
+        }
+        ApiKeysCommand::List { format } => {
+            let keys = domain::api_keys::list(&db).await?;
+            let ts = |t: &Option<chrono::DateTime<chrono::Utc>>| {
+                t.map(|t| t.to_rfc3339()).unwrap_or_default()
+            };
+            print_rows(
+                format,
+                &keys,
+                &[
+                    ("id", &|k| k.id.to_string()),
+                    ("name", &|k| k.name.clone()),
+                    ("prefix", &|k| k.prefix.clone()),
+                    ("created_at", &|k| k.created_at.to_rfc3339()),
+                    ("last_used_at", &|k| ts(&k.last_used_at)),
+                    ("revoked_at", &|k| ts(&k.revoked_at)),
+                ],
+            )?;
+        }
+        ApiKeysCommand::Revoke { id } => {
+            domain::api_keys::revoke(&db, id, &super::cli_actor(), now).await?;
+            eprintln!("API key {id} revoked");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

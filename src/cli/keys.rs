@@ -1,0 +1,49 @@
+//! `keys rotate|generate`.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use domain::config::Config;
+use domain::crypto::Sealer;
+use secrecy::ExposeSecret;
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Re-encrypt every stored secret under the newest key in crypto.keys (safe while running).
+    Rotate,
+    /// Print a new random key line (`id:BASE64`) to append to crypto.keys.
+    Generate {
+        /// The new key's id.
+        #[arg(long, default_value = "k1")]
+        id: String,
+    },
+}
+
+pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
+    super::init_tracing("warn");
+    match cmd {
+        KeysCommand::Generate { id } => {
+            println!("{}", Sealer::generate_key(&id).expose_secret());
+        }
+        KeysCommand::Rotate => {
+            let sealer = Sealer::from_config(&config.crypto)?;
+            let db = domain::db::open(&config.database_url).await?;
+            let report = domain::keys::rotate(&db, &sealer).await?;
+            println!(
+                "re-encrypted {} connection(s) and {} notice(s) under key `{}`{}",
+                report.connections,
+                report.notices,
+                sealer.newest_key_id(),
+                if report.raced > 0 {
+                    format!(
+                        "; {} row(s) changed during rotation and were retried",
+                        report.raced
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

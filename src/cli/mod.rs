@@ -1,0 +1,125 @@
+//! The command line: argument types and dispatch.
+
+mod api_keys;
+mod config_cmd;
+mod demo;
+mod events;
+mod keys;
+mod links;
+mod notices;
+mod orgs;
+mod output;
+mod run;
+mod staff;
+mod waves;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use domain::config::{Config, LoadOptions};
+
+/// reauth runs a Salesforce partner's re-consent rollout to its packaged External Client App,
+/// then owns every refresh token so none idles out or is used twice.
+#[derive(Debug, Parser)]
+#[command(name = "reauth", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (default: ./reauth.toml when present). REAUTH_… variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the web server (and, unless --no-worker, the background jobs).
+    Serve {
+        /// Serve only; run jobs in separate `reauth worker` processes.
+        #[arg(long)]
+        no_worker: bool,
+    },
+    /// Run the background jobs only (scale-out).
+    Worker,
+    /// Everything in one process with a simulated Salesforce, seeded orgs and links to click.
+    Demo(demo::DemoArgs),
+    /// Apply database migrations.
+    Migrate,
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Manage the org registry.
+    #[command(subcommand)]
+    Orgs(orgs::OrgsCommand),
+    /// Read the audit trail.
+    #[command(subcommand)]
+    Events(events::EventsCommand),
+    /// Re-auth links.
+    #[command(subcommand)]
+    Links(links::LinksCommand),
+    /// Encryption keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Staff users.
+    #[command(subcommand)]
+    Staff(staff::StaffCommand),
+    /// The notice outbox.
+    #[command(subcommand)]
+    Notices(notices::NoticesCommand),
+    /// Rollout waves.
+    #[command(subcommand)]
+    Waves(waves::WavesCommand),
+    /// Keys for the token API.
+    #[command(subcommand, name = "api-keys")]
+    ApiKeys(api_keys::ApiKeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration and print the effective values, secrets redacted.
+    Check,
+}
+
+/// Runs one command; `Ok(code)` carries non-error exit codes such as "import refused".
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = load_config(cli.config.clone())?;
+    match cli.command {
+        Command::Serve { no_worker } => run::serve(config, !no_worker).await,
+        Command::Worker => run::worker(config).await,
+        Command::Migrate => run::migrate(config).await,
+        Command::Config(ConfigCommand::Check) => config_cmd::check(&config),
+        Command::Orgs(cmd) => orgs::run(config, cmd).await,
+        Command::Events(cmd) => events::run(config, cmd).await,
+        Command::Links(cmd) => links::run(config, cmd).await,
+        Command::Keys(cmd) => keys::run(config, cmd).await,
+        Command::Staff(cmd) => staff::run(config, cmd).await,
+        Command::ApiKeys(cmd) => api_keys::run(config, cmd).await,
+        Command::Waves(cmd) => waves::run(config, cmd).await,
+        Command::Notices(cmd) => notices::run(config, cmd).await,
+        Command::Demo(args) => demo::run(args).await,
+    }
+}
+
+fn load_config(path: Option<PathBuf>) -> anyhow::Result<Config> {
+    let env = std::env::vars().collect();
+    let (config, warnings) = domain::config::load(&LoadOptions { path, env })?;
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(config)
+}
+
+/// Sets up logging to stderr; `RUST_LOG` overrides the default level.
+pub(crate) fn init_tracing(default: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _already = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Who is acting, for the audit trail of CLI commands.
+pub(crate) fn cli_actor() -> domain::events::Actor {
+    domain::events::Actor::cli_user(std::env::var("USER").ok().filter(|u| !u.is_empty()))
+}

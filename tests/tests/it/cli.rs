@@ -1,0 +1,360 @@
+//! The `reauth` binary as an operator uses it: in an empty directory, with files and variables.
+
+use reauth_tests::{TestDb, run_reauth};
+
+const ORGS: &str = "org_id,name,environment,admin_email\n\
+00D4c0000008cs2,Acme,production,admin@acme.com\n\
+00D5e000000AbCd,Globex,sandbox,it@globex.com\n";
+
+const MIXED: &str = "org_id,name,admin_email,environment,login_url\n\
+00D000000000001,Good One,a@one.com,,\n\
+00Dxx,Bad Id,b@two.com,production,\n\
+00D000000000003,Bad Env,c@three.com,staging,\n\
+00D000000000004,Bad Url,d@four.com,,http://acme.my.salesforce.com\n\
+00D000000000005,Good Two,e@five.com,sandbox,https://acme--uat.sandbox.my.salesforce.com\n\
+00D000000000006,Bad Mail,not-an-email,,\n";
+
+fn org_ids(stdout: &str) -> Vec<String> {
+    let v: serde_json::Value =
+        serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"));
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["org_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn help_lists_every_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, _) = run_reauth(dir.path(), &["--help"], &[]);
+    assert_eq!(code, 0);
+    for cmd in ["serve", "worker", "migrate", "config", "orgs", "events"] {
+        assert!(
+            out.lines().any(|l| l.trim_start().starts_with(cmd)),
+            "{cmd} missing from:\n{out}"
+        );
+    }
+}
+
+fn migrate_import_list(env: &[(&str, &str)]) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("orgs.csv"), ORGS).unwrap();
+    let (code, _, err) = run_reauth(dir.path(), &["migrate"], env);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run_reauth(dir.path(), &["orgs", "import", "orgs.csv"], env);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("created 2"), "{out}");
+    let (code, out, err) = run_reauth(dir.path(), &["orgs", "list", "--format", "json"], env);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(org_ids(&out), ["00D4c0000008cs2EAA", "00D5e000000AbCdEAK"]);
+    let (_, out, _) = run_reauth(
+        dir.path(),
+        &["orgs", "show", "00D5e000000AbCd", "--format", "json"],
+        env,
+    );
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["org_id"], "00D5e000000AbCdEAK");
+    assert_eq!(shown["state"], "pending");
+}
+
+#[test]
+fn migrate_import_and_list_work_in_an_empty_directory_on_sqlite() {
+    migrate_import_list(&[]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_import_and_list_work_on_postgres() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let url = db.url.clone();
+    tokio::task::spawn_blocking(move || migrate_import_list(&[("REAUTH_DATABASE_URL", &url)]))
+        .await
+        .unwrap();
+}
+
+#[test]
+fn bad_rows_are_all_reported_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mixed.csv"), MIXED).unwrap();
+    let (code, _, err) = run_reauth(dir.path(), &["orgs", "import", "mixed.csv"], &[]);
+    assert_ne!(code, 0);
+    for expected in [
+        "mixed.csv:3: org_id:",
+        "mixed.csv:4: environment:",
+        "mixed.csv:5: login_url:",
+        "mixed.csv:7: admin_email:",
+    ] {
+        assert!(
+            err.lines().any(|l| l.starts_with(expected)),
+            "{expected} missing from:\n{err}"
+        );
+    }
+    assert!(err.contains("nothing was written"), "{err}");
+    let (_, out, _) = run_reauth(dir.path(), &["orgs", "list", "--format", "json"], &[]);
+    assert!(org_ids(&out).is_empty());
+
+    let (code, out, err) = run_reauth(
+        dir.path(),
+        &["orgs", "import", "mixed.csv", "--skip-invalid"],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("skipped 4 invalid row(s)"), "{out}");
+    let (_, out, _) = run_reauth(dir.path(), &["orgs", "list", "--format", "json"], &[]);
+    assert_eq!(org_ids(&out), ["00D000000000001EAA", "00D000000000005EAA"]);
+
+    let (code, _, _) = run_reauth(
+        dir.path(),
+        &["orgs", "import", "mixed.csv", "--skip-invalid"],
+        &[],
+    );
+    assert_eq!(code, 0);
+    let (_, out, _) = run_reauth(dir.path(), &["orgs", "list", "--format", "json"], &[]);
+    assert_eq!(
+        org_ids(&out).len(),
+        2,
+        "importing twice leaves the same number of orgs"
+    );
+}
+
+#[test]
+fn dry_run_says_what_would_change_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("orgs.csv"), ORGS).unwrap();
+    let (code, out, err) = run_reauth(
+        dir.path(),
+        &["orgs", "import", "orgs.csv", "--dry-run"],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("would create 00D4c0000008cs2EAA Acme"),
+        "{out}"
+    );
+    assert!(out.contains("nothing was written"), "{out}");
+    let (_, out, _) = run_reauth(dir.path(), &["orgs", "list", "--format", "json"], &[]);
+    assert!(org_ids(&out).is_empty());
+}
+
+#[test]
+fn export_round_trips_through_import() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("orgs.csv"), ORGS).unwrap();
+    run_reauth(dir.path(), &["orgs", "import", "orgs.csv"], &[]);
+    let (code, out, err) = run_reauth(dir.path(), &["orgs", "export", "-o", "out.csv"], &[]);
+    assert_eq!(code, 0, "{err}{out}");
+    let (code, out, err) = run_reauth(dir.path(), &["orgs", "import", "out.csv"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("created 0, updated 0, unchanged 2"), "{out}");
+}
+
+#[test]
+fn unknown_config_keys_are_named_and_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("reauth.toml"),
+        "[salesforce]\nclent_id = \"x\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = run_reauth(dir.path(), &["config", "check"], &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("salesforce.clent_id"), "{err}");
+}
+
+#[test]
+fn config_check_applies_environment_overrides_and_redacts_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secret.txt"), "s3cr3t-value\n").unwrap();
+    std::fs::write(
+        dir.path().join("reauth.toml"),
+        "[salesforce]\nclient_id = \"from-file\"\nclient_secret_file = \"secret.txt\"\n[crypto]\nkeys = [\"k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"]\n",
+    )
+    .unwrap();
+    let env = [
+        ("REAUTH_SALESFORCE__CLIENT_ID", "from-env"),
+        ("REAUTH_HEARTBEAT__CONCURRENCY", "4"),
+        (
+            "REAUTH_DATABASE_URL",
+            "postgres://u:hunter2@db.internal/reauth",
+        ),
+        ("REAUTH_BOGUS", "1"),
+        ("REAUTH_TEST_POSTGRES_URL", "ignored"),
+    ];
+    let (code, out, err) = run_reauth(dir.path(), &["config", "check"], &env);
+    assert_eq!(code, 0, "{err}");
+    let effective: toml::Table = out.parse().unwrap();
+    assert_eq!(
+        effective["salesforce"]["client_id"].as_str(),
+        Some("from-env")
+    );
+    assert_eq!(effective["heartbeat"]["concurrency"].as_integer(), Some(4));
+    for secret in ["s3cr3t-value", "hunter2", "AAAAAAAAAAAAAAAA"] {
+        assert!(
+            !out.contains(secret) && !err.contains(secret),
+            "{secret} leaked:\n{out}\n{err}"
+        );
+    }
+    assert!(
+        err.contains("REAUTH_BOGUS"),
+        "unknown variable should be warned about: {err}"
+    );
+    assert!(
+        !err.contains("REAUTH_TEST_POSTGRES_URL"),
+        "test variables are not configuration: {err}"
+    );
+}
+
+#[test]
+fn invalid_values_are_reported_with_their_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("reauth.toml"), "[heartbeat]\ninterval = \"31d\"\n[salesforce]\nlogin_url = \"http://login.salesforce.com\"\n").unwrap();
+    let (code, _, err) = run_reauth(
+        dir.path(),
+        &["config", "check"],
+        &[("REAUTH_HEARTBEAT__CONCURRENCY", "lots")],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("heartbeat.concurrency"), "{err}");
+    let (code, _, err) = run_reauth(dir.path(), &["config", "check"], &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("heartbeat.interval"), "{err}");
+    assert!(err.contains("salesforce.login_url"), "{err}");
+}
+
+#[test]
+fn a_missing_config_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = run_reauth(dir.path(), &["--config", "nope.toml", "migrate"], &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("nope.toml"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_answers_health_and_readiness() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bind = format!("127.0.0.1:{port}");
+    let mut child = std::process::Command::new(reauth_tests::reauth_bin())
+        .current_dir(dir.path())
+        .args(["serve"])
+        .env_clear()
+        .env("REAUTH_BIND", &bind)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reauth_tests::http_client();
+    let mut ready = None;
+    for _ in 0..100 {
+        if let Ok(r) = client.get(format!("http://{bind}/readyz")).send().await {
+            ready = Some(r.status());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let health = client
+        .get(format!("http://{bind}/healthz"))
+        .send()
+        .await
+        .map(|r| r.status());
+    child.kill().ok();
+    child.wait().ok();
+    assert_eq!(ready.map(|s| s.as_u16()), Some(200));
+    assert_eq!(health.unwrap().as_u16(), 200);
+}
+
+#[test]
+fn waves_and_notice_previews_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("orgs.csv"), ORGS).unwrap();
+    run_reauth(dir.path(), &["orgs", "import", "orgs.csv"], &[]);
+    let (code, _, err) = run_reauth(
+        dir.path(),
+        &[
+            "waves",
+            "create",
+            "Q1",
+            "--deadline",
+            "2027-01-31T17:00:00Z",
+            "--steps",
+            "announce@start,nag@-1d",
+        ],
+        &[],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("step 2 (`nag@-1d`)"), "{err}");
+    let (code, _, err) = run_reauth(
+        dir.path(),
+        &["waves", "create", "Q1", "--deadline", "next friday"],
+        &[],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("RFC 3339"), "{err}");
+    let (code, out, err) = run_reauth(
+        dir.path(),
+        &[
+            "waves",
+            "create",
+            "Q1",
+            "--deadline",
+            "2027-01-31T17:00:00Z",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("wave `Q1` created"), "{out}");
+    let (code, out, err) = run_reauth(
+        dir.path(),
+        &[
+            "orgs",
+            "move",
+            "00D4c0000008cs2",
+            "00D5e000000AbCd",
+            "--wave",
+            "Q1",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("moved 2 org(s)"), "{out}");
+    let (_, out, _) = run_reauth(dir.path(), &["waves", "list", "--format", "json"], &[]);
+    let waves: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (waves[0]["name"].as_str(), waves[0]["orgs"].as_u64()),
+        (Some("Q1"), Some(2))
+    );
+    let (code, out, err) = run_reauth(
+        dir.path(),
+        &["notices", "preview", "00D4c0000008cs2", "announce"],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("Subject: Action needed by January 31, 2027"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Acme") && out.contains("PREVIEW-LINK-NOT-VALID"),
+        "{out}"
+    );
+    let (code, _, err) = run_reauth(
+        dir.path(),
+        &["notices", "preview", "00D4c0000008cs2", "shout"],
+        &[],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("no email for `shout`"), "{err}");
+    let (code, out, _) = run_reauth(dir.path(), &["notices", "list", "--format", "json"], &[]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap(),
+        serde_json::json!([]),
+        "previews send nothing"
+    );
+}

@@ -1,0 +1,18 @@
+//! One integration-test binary for everything that crosses crates (one link, not many).
+
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
+mod browser;
+mod campaign;
+mod cli;
+mod email_snapshots;
+mod health;
+mod import;
+mod migrations;
+mod other_oauth;
+mod processes;
+mod reconsent_flow;
+mod reconsent_pages;
+mod state;
+mod vault;

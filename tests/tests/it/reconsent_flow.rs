@@ -1,0 +1,527 @@
+//! The whole re-consent flow against sfsim: link → landing → start → Salesforce → callback.
+
+use domain::config::Config;
+use domain::events::Actor;
+use domain::links::NewLink;
+use domain::types::OrgId;
+use reauth_tests::{Backend, TestApp, TestDb, both_backends};
+use scraper::{Html, Selector};
+use sea_orm::{ConnectionTrait, EntityTrait};
+use sfsim::{AppInstall, Sim, UserConfig};
+
+const ORGS: &str = "org_id,name,environment,admin_email\n\
+00D4c0000008cs2,Acme Corp,production,admin@acme.com\n\
+00D4c0000008cs3,Acme Sandbox,sandbox,admin@acme.com\n";
+
+pub(crate) struct World {
+    pub db: TestDb,
+    pub app: TestApp,
+    pub sim: Sim,
+}
+
+async fn world(db: TestDb) -> World {
+    world_with(db, true).await
+}
+
+/// Two Acme orgs and another customer, at reauth and at sfsim; `auto_approve` for headless runs.
+pub(crate) async fn world_with(db: TestDb, auto_approve: bool) -> World {
+    world_custom(db, auto_approve, |_| {}, |_| {}).await
+}
+
+/// As `world_with`, with last changes to the simulator's and to reauth's configuration.
+pub(crate) async fn world_custom(
+    db: TestDb,
+    auto_approve: bool,
+    tweak: impl FnOnce(&mut sfsim::Config),
+    config_tweak: impl FnOnce(&mut Config),
+) -> World {
+    reauth_tests::import_csv(&db.db, ORGS).await;
+    let mut sc = sfsim::Config::default_dataset();
+    sc.orgs.clear();
+    sc.settings.auto_approve = auto_approve;
+    let sc = sc
+        .with_org(
+            "00D4c0000008cs2",
+            "Acme Corp",
+            "production",
+            vec![UserConfig::new("admin@acme.com", true)],
+        )
+        .with_org(
+            "00D4c0000008cs3",
+            "Acme Sandbox",
+            "sandbox",
+            vec![UserConfig::new("admin@acme.com.uat", true)],
+        )
+        .with_org(
+            "00D9z0000001xyz",
+            "Other Customer",
+            "production",
+            vec![UserConfig::new("admin@other.example", true)],
+        );
+    let mut sc = sc;
+    tweak(&mut sc);
+    let sim = Sim::start(sc, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let mut config = Config::default();
+    config.salesforce.client_id = Some("reauth-eca".into());
+    config.salesforce.client_secret = Some("reauth-eca-secret".to_owned().into());
+    config.salesforce.login_url = sim.base_url().to_owned();
+    config.salesforce.sandbox_login_url = sim.base_url().to_owned();
+    config.salesforce.extra_login_hosts = vec![sim.host_port().to_owned()];
+    config.crypto.keys = vec![domain::crypto::Sealer::generate_key("k1")];
+    config.partner.egress_ranges = vec!["203.0.113.0/28".parse().unwrap()];
+    config_tweak(&mut config);
+    let app = TestApp::spawn(&db, config).await;
+    sim.add_redirect_uri(&format!("{}/oauth/callback", app.base));
+    World { db, app, sim }
+}
+
+pub(crate) async fn new_link(w: &World, org: &str) -> String {
+    let id = OrgId::parse(org).unwrap();
+    let new = NewLink {
+        org_id: &id,
+        contact: None,
+        ttl: std::time::Duration::from_secs(86_400),
+        notice_id: None,
+    };
+    let (secret, _) =
+        domain::links::create(&w.db.db, new, &Actor::Cli("t".into()), chrono::Utc::now())
+            .await
+            .unwrap();
+    secret.expose().to_owned()
+}
+
+fn sel(doc: &Html, css: &str) -> String {
+    let s = Selector::parse(css).unwrap();
+    doc.select(&s)
+        .next()
+        .map(|e| e.text().collect::<String>().trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// Landing page → "Continue to Salesforce"; returns the authorize URL reauth redirected to.
+pub(crate) async fn start(w: &World, secret: &str) -> url::Url {
+    let html = w
+        .app
+        .get(&format!("/r/{secret}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let doc = Html::parse_document(&html);
+    let csrf = Selector::parse("input[name=csrf]").unwrap();
+    let csrf = doc
+        .select(&csrf)
+        .next()
+        .unwrap()
+        .value()
+        .attr("value")
+        .unwrap()
+        .to_owned();
+    let r = w
+        .app
+        .client
+        .post(format!("{}/r/{secret}/start", w.app.base))
+        .form(&[("csrf", csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap()
+}
+
+/// Salesforce (auto-approve as `username`) → the callback URL it sends the browser to.
+pub(crate) async fn authorize_as(mut auth: url::Url, username: &str) -> String {
+    auth.query_pairs_mut().append_pair("login_hint", username);
+    let r = reauth_tests::http_client().get(auth).send().await.unwrap();
+    assert_eq!(r.status(), 303, "sfsim should redirect back");
+    r.headers()["location"].to_str().unwrap().to_owned()
+}
+
+pub(crate) async fn callback(w: &World, url: &str) -> (u16, Html) {
+    let r = w.app.client.get(url).send().await.unwrap();
+    (
+        r.status().as_u16(),
+        Html::parse_document(&r.text().await.unwrap()),
+    )
+}
+
+async fn state_of(w: &World, org: &str) -> domain::state::OrgState {
+    domain::orgs::show(&w.db.db, &OrgId::parse(org).unwrap())
+        .await
+        .unwrap()
+        .org
+        .state
+}
+
+pub(crate) async fn connections(w: &World) -> Vec<domain::entity::connection::Model> {
+    domain::entity::connection::Entity::find()
+        .all(&w.db.db)
+        .await
+        .unwrap()
+}
+
+/// Every stored byte, to prove no issued token is there in plain text.
+async fn raw_dump(w: &World) -> Vec<u8> {
+    match w.db.backend {
+        Backend::Sqlite => {
+            w.db.db
+                .execute_unprepared("PRAGMA wal_checkpoint(FULL)")
+                .await
+                .ok();
+            let mut bytes = Vec::new();
+            for entry in std::fs::read_dir(w.db.dir().unwrap()).unwrap() {
+                bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
+            }
+            bytes
+        }
+        Backend::Postgres => {
+            let mut out = Vec::new();
+            for t in [
+                "connections",
+                "events",
+                "links",
+                "notices",
+                "orgs",
+                "tower_sessions",
+                "alerts",
+            ] {
+                let rows =
+                    w.db.db
+                        .query_all_raw(sea_orm::Statement::from_string(
+                            w.db.db.get_database_backend(),
+                            format!("SELECT row_to_json(t)::text AS j FROM {t} t"),
+                        ))
+                        .await
+                        .unwrap();
+                for r in rows {
+                    out.extend(r.try_get::<String>("", "j").unwrap().into_bytes());
+                }
+            }
+            out
+        }
+    }
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+async fn production_consent_is_stored_encrypted_and_verified(db: TestDb) {
+    let w = world(db).await;
+    let secret = new_link(&w, "00D4c0000008cs2").await;
+    let auth = start(&w, &secret).await;
+    assert_eq!(auth.path(), "/services/oauth2/authorize");
+    let cb = authorize_as(auth, "admin@acme.com").await;
+    let (status, doc) = callback(&w, &cb).await;
+    assert_eq!(status, 200);
+    assert_eq!(sel(&doc, "h1#title"), "Acme Corp is connected");
+    assert_eq!(
+        state_of(&w, "00D4c0000008cs2").await,
+        domain::state::OrgState::Verified
+    );
+    let conns = connections(&w).await;
+    assert_eq!(conns.len(), 1);
+    assert_eq!(
+        (conns[0].status.as_str(), conns[0].app.as_str()),
+        ("active", "eca")
+    );
+    assert_eq!(conns[0].sf_username.as_deref(), Some("admin@acme.com"));
+    assert_eq!(w.sim.stats().code_exchanges, 1);
+
+    // The link is spent: opening it again says so.
+    let r = w.app.get(&format!("/r/{secret}")).await;
+    assert_eq!(r.status(), 409);
+    // Replaying the callback changes nothing.
+    let (status, _) = callback(&w, &cb).await;
+    assert_eq!(status, 400);
+    assert_eq!(connections(&w).await.len(), 1);
+
+    // No issued token is stored in plain text anywhere.
+    let dump = raw_dump(&w).await;
+    assert!(!dump.is_empty());
+    assert!(
+        !contains(&dump, "5Aep861"),
+        "a refresh token is stored in plain text"
+    );
+    assert!(
+        !contains(&dump, "00D4c0000008cs2!AQ"),
+        "an access token is stored in plain text"
+    );
+    w.app.stop().await;
+}
+
+both_backends!(
+    production_consent_is_stored_encrypted_and_verified_without_plaintext_tokens,
+    production_consent_is_stored_encrypted_and_verified
+);
+
+async fn sandbox_consent_uses_the_sandbox_login(db: TestDb) {
+    let w = world(db).await;
+    let secret = new_link(&w, "00D4c0000008cs3").await;
+    let auth = start(&w, &secret).await;
+    let cb = authorize_as(auth, "admin@acme.com.uat").await;
+    let (status, doc) = callback(&w, &cb).await;
+    assert_eq!(
+        (status, sel(&doc, "h1#title").as_str()),
+        (200, "Acme Sandbox is connected")
+    );
+    assert_eq!(
+        state_of(&w, "00D4c0000008cs3").await,
+        domain::state::OrgState::Verified
+    );
+    w.app.stop().await;
+}
+
+both_backends!(
+    sandbox_consent_completes,
+    sandbox_consent_uses_the_sandbox_login
+);
+
+async fn wrong_org_is_refused_revoked_and_explained(db: TestDb) {
+    let w = world(db).await;
+    let secret = new_link(&w, "00D4c0000008cs2").await;
+    let auth = start(&w, &secret).await;
+    // The admin signs into the sandbox instead of production.
+    let cb = authorize_as(auth, "admin@acme.com.uat").await;
+    let (status, doc) = callback(&w, &cb).await;
+    assert_eq!(status, 200);
+    assert_eq!(sel(&doc, "h1#title"), "That was a different Salesforce org");
+    assert!(
+        sel(&doc, "main").contains("00D4c0000008cs3EAA"),
+        "the page names the org they used"
+    );
+    assert!(connections(&w).await.is_empty(), "nothing is stored");
+    assert_eq!(
+        w.sim.stats().live_grants,
+        0,
+        "the grant was revoked at Salesforce"
+    );
+    assert_eq!(
+        state_of(&w, "00D4c0000008cs2").await,
+        domain::state::OrgState::Opened
+    );
+    let links = domain::links::list_for_org(&w.db.db, &OrgId::parse("00D4c0000008cs2").unwrap())
+        .await
+        .unwrap();
+    assert!(
+        links[0].used_at.is_none(),
+        "the link stays usable for a retry"
+    );
+    w.app.stop().await;
+}
+
+both_backends!(
+    wrong_org_consent_is_refused_and_revoked,
+    wrong_org_is_refused_revoked_and_explained
+);
+
+async fn denied_consent_on_the_real_pages(db: TestDb) {
+    let w = world(db).await;
+    let secret = new_link(&w, "00D4c0000008cs2").await;
+    let auth = start(&w, &secret).await;
+    // Interactive: the login page, then Deny on the consent page.
+    let sim = reauth_tests::http_client();
+    let html = sim.get(auth).send().await.unwrap().text().await.unwrap();
+    let doc = Html::parse_document(&html);
+    let txn = doc
+        .select(&Selector::parse("input[name=txn]").unwrap())
+        .next()
+        .unwrap()
+        .value()
+        .attr("value")
+        .unwrap()
+        .to_owned();
+    let login = format!("{}/services/oauth2/authorize/login", w.sim.base_url());
+    let bad = sim
+        .post(&login)
+        .form(&[
+            ("txn", txn.as_str()),
+            ("username", "admin@acme.com"),
+            ("password", "wrong"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        bad.text()
+            .await
+            .unwrap()
+            .contains("Please check your username and password.")
+    );
+    let ok = sim
+        .post(&login)
+        .form(&[
+            ("txn", txn.as_str()),
+            ("username", "admin@acme.com"),
+            ("password", "password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(ok.text().await.unwrap().contains("oadeny"));
+    let deny = sim
+        .post(format!(
+            "{}/services/oauth2/authorize/consent",
+            w.sim.base_url()
+        ))
+        .form(&[("txn", txn.as_str()), ("decision", "deny")])
+        .send()
+        .await
+        .unwrap();
+    let cb = deny.headers()["location"].to_str().unwrap().to_owned();
+    assert!(cb.contains("error=access_denied"), "{cb}");
+    let (status, doc) = callback(&w, &cb).await;
+    assert_eq!(
+        (status, sel(&doc, "h1#title").as_str()),
+        (200, "You chose not to allow access")
+    );
+    assert!(connections(&w).await.is_empty());
+    w.app.stop().await;
+}
+
+both_backends!(
+    denied_consent_is_explained_and_stores_nothing,
+    denied_consent_on_the_real_pages
+);
+
+async fn blocked_app_gets_instructions(db: TestDb) {
+    let w = world(db).await;
+    w.sim
+        .set_app_state("00D4c0000008cs2", "reauth-eca", AppInstall::Blocked);
+    let secret = new_link(&w, "00D4c0000008cs2").await;
+    let auth = start(&w, &secret).await;
+    let cb = authorize_as(auth, "admin@acme.com").await;
+    assert!(cb.contains("error=OAUTH_APP_BLOCKED"), "{cb}");
+    let (_, doc) = callback(&w, &cb).await;
+    assert_eq!(sel(&doc, "h1#title"), "The app is blocked in your org");
+    assert!(connections(&w).await.is_empty());
+    w.app.stop().await;
+}
+
+both_backends!(
+    salesforce_error_answers_get_a_human_page,
+    blocked_app_gets_instructions
+);
+
+async fn reconsent_replaces_only_after_verification(db: TestDb) {
+    let w = world(db).await;
+    for _ in 0..2 {
+        let secret = new_link(&w, "00D4c0000008cs2").await;
+        let auth = start(&w, &secret).await;
+        let cb = authorize_as(auth, "admin@acme.com").await;
+        let (status, _) = callback(&w, &cb).await;
+        assert_eq!(status, 200);
+    }
+    let mut conns = connections(&w).await;
+    conns.sort_by_key(|c| c.id);
+    assert_eq!(
+        conns.iter().map(|c| c.status.as_str()).collect::<Vec<_>>(),
+        ["superseded", "active"]
+    );
+    assert_eq!(conns[1].replaces_id, Some(conns[0].id));
+    // The old grant was revoked at Salesforce after the new one was verified.
+    assert_eq!(w.sim.stats().live_grants, 1);
+    let events = domain::events::list(
+        &w.db.db,
+        &domain::events::EventFilter {
+            kind: Some("connection.superseded".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(events[0].details["old_token"], "revoked");
+    w.app.stop().await;
+}
+
+both_backends!(
+    a_reconsent_replaces_the_connection_only_after_verifying_it,
+    reconsent_replaces_only_after_verification
+);
+
+async fn rotation_reseals_tokens_under_the_newest_key(db: TestDb) {
+    let w = world(db).await;
+    let secret = new_link(&w, "00D4c0000008cs2").await;
+    let auth = start(&w, &secret).await;
+    let cb = authorize_as(auth, "admin@acme.com").await;
+    assert_eq!(callback(&w, &cb).await.0, 200);
+    let old_key = w.app.state.config.crypto.keys[0].clone();
+    let new_key = domain::crypto::Sealer::generate_key("k2");
+    let both = domain::config::CryptoConfig {
+        keys: vec![old_key, new_key.clone()],
+        key_file: None,
+    };
+    let sealer = domain::crypto::Sealer::from_config(&both).unwrap();
+    let before = connections(&w).await.remove(0);
+    let token_before =
+        domain::connections::refresh_token(&before, w.app.state.sealer.as_ref().unwrap())
+            .unwrap()
+            .unwrap();
+
+    let report = domain::keys::rotate(&w.db.db, &sealer).await.unwrap();
+    assert_eq!(report.connections, 1);
+    let after = connections(&w).await.remove(0);
+    assert_eq!(after.key_id.as_deref(), Some("k2"));
+    assert_eq!(after.version, before.version + 1, "the fence moved");
+    // Only the new key is needed from now on, and the token is the same.
+    let only_new = domain::crypto::Sealer::from_config(&domain::config::CryptoConfig {
+        keys: vec![new_key],
+        key_file: None,
+    })
+    .unwrap();
+    let token_after = domain::connections::refresh_token(&after, &only_new)
+        .unwrap()
+        .unwrap();
+    use secrecy::ExposeSecret;
+    assert_eq!(token_after.expose_secret(), token_before.expose_secret());
+    assert_eq!(
+        domain::keys::rotate(&w.db.db, &sealer)
+            .await
+            .unwrap()
+            .connections,
+        0,
+        "nothing left to rotate"
+    );
+    w.app.stop().await;
+}
+
+both_backends!(
+    keys_rotate_reseals_every_token_under_the_newest_key,
+    rotation_reseals_tokens_under_the_newest_key
+);
+
+async fn no_refresh_token_stores_nothing_and_explains(db: TestDb) {
+    let w = world_custom(
+        db,
+        true,
+        |c| c.clients[0].issue_refresh_token = false,
+        |_| {},
+    )
+    .await;
+    let secret = new_link(&w, "00D4c0000008cs2").await;
+    let auth = start(&w, &secret).await;
+    let cb = authorize_as(auth, "admin@acme.com").await;
+    let (status, doc) = callback(&w, &cb).await;
+    assert_eq!(
+        (status, sel(&doc, "h1#title").as_str()),
+        (200, "Salesforce did not allow a lasting connection")
+    );
+    assert!(
+        sel(&doc, "main").contains("refresh_token"),
+        "the page names the policy to fix"
+    );
+    assert!(connections(&w).await.is_empty());
+    assert_eq!(
+        w.sim.stats().live_grants,
+        0,
+        "the access-only grant was revoked"
+    );
+    w.app.stop().await;
+}
+
+both_backends!(
+    a_grant_without_refresh_token_is_not_kept,
+    no_refresh_token_stores_nothing_and_explains
+);

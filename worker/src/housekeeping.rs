@@ -1,0 +1,14 @@
+//! Periodic clean-up: expired web sessions.
+
+use apalis::prelude::*;
+use apalis_cron::Tick;
+
+use crate::JobContext;
+
+pub(crate) async fn run(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
+    let removed = domain::sessions::delete_expired(&ctx.db, ctx.clock.now()).await?;
+    if removed > 0 {
+        tracing::info!(removed, "deleted expired sessions");
+    }
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! reauth's background jobs, run by an apalis monitor. Each job is a few lines that call one
+//! domain function; jobs carry ids, never secrets, and are idempotent.
+
+mod campaign;
+mod heartbeat;
+mod housekeeping;
+mod notices;
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use apalis::prelude::*;
+use apalis_cron::CronScheduler;
+use domain::config::Config;
+use domain::time::Clock;
+use sea_orm::DatabaseConnection;
+
+/// What jobs may use.
+#[derive(Clone)]
+pub struct JobContext {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    pub clock: Clock,
+    pub mailer: domain::mail::Mailer,
+    /// `None` until `crypto.keys` is configured (jobs that seal secrets then wait).
+    pub sealer: Option<domain::crypto::Sealer>,
+    /// This process's name in leases.
+    pub owner: String,
+    /// The token vault; `None` until `salesforce.client_id` and `crypto.keys` are configured.
+    pub vault: Option<domain::vault::Vault>,
+}
+
+impl JobContext {
+    /// Builds the context from configuration, sharing `vault` when the process already has one.
+    pub fn new(
+        db: DatabaseConnection,
+        config: Arc<Config>,
+        clock: Clock,
+        vault: Option<domain::vault::Vault>,
+    ) -> Result<Self, domain::Error> {
+        let mailer = domain::mail::Mailer::from_config(&config.mail)?;
+        let owner = worker_name("worker");
+        let vault = match vault {
+            Some(v) => Some(v),
+            None => domain::vault::Vault::from_config(
+                db.clone(),
+                config.clone(),
+                clock.clone(),
+                owner.clone(),
+            )?,
+        };
+        let sealer = if config.crypto.keys.is_empty() {
+            None
+        } else {
+            Some(domain::crypto::Sealer::from_config(&config.crypto)?)
+        };
+        Ok(Self {
+            db,
+            config,
+            clock,
+            mailer,
+            sealer,
+            owner,
+            vault,
+        })
+    }
+}
+
+/// A worker name unique among live workers (apalis refuses duplicates; STACK.md P11).
+fn worker_name(job: &str) -> String {
+    format!("{job}@{}-{:08x}", std::process::id(), rand_suffix())
+}
+
+fn rand_suffix() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    nanos ^ std::process::id().rotate_left(16)
+}
+
+/// Runs every job until `shutdown` resolves.
+pub async fn run(
+    ctx: JobContext,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), BoxDynError> {
+    // cron 0.17 has a leading seconds field.
+    let every_minute = cron::Schedule::from_str("0 * * * * *")?;
+    // Notices go out every 10 seconds, or every campaign tick when that is shorter.
+    let send_every = ctx
+        .config
+        .campaign
+        .tick
+        .min(std::time::Duration::from_secs(10));
+    let every_10s = cron::Schedule::from_str(&heartbeat::schedule_for(send_every))?;
+    let sweep =
+        cron::Schedule::from_str(&heartbeat::schedule_for(ctx.config.heartbeat.sweep_every))?;
+    let (housekeeping_name, notices_name, heartbeat_name) = (
+        worker_name("housekeeping"),
+        worker_name("notices"),
+        worker_name("heartbeat"),
+    );
+    let notices_ctx = ctx.clone();
+    let tick = cron::Schedule::from_str(&heartbeat::schedule_for(ctx.config.campaign.tick))?;
+    let campaign_name = worker_name("campaign");
+    let campaign_ctx = ctx.clone();
+    let heartbeat_ctx = ctx.clone();
+    let monitor = Monitor::new()
+        .register(move |_restarts| {
+            WorkerBuilder::new(housekeeping_name.as_str())
+                .backend(CronScheduler::new(every_minute.clone()))
+                .data(ctx.clone())
+                .build(housekeeping::run)
+        })
+        .register(move |_restarts| {
+            WorkerBuilder::new(notices_name.as_str())
+                .backend(CronScheduler::new(every_10s.clone()))
+                .data(notices_ctx.clone())
+                .build(notices::run)
+        })
+        .register(move |_restarts| {
+            WorkerBuilder::new(heartbeat_name.as_str())
+                .backend(CronScheduler::new(sweep.clone()))
+                .data(heartbeat_ctx.clone())
+                .build(heartbeat::run)
+        })
+        .register(move |_restarts| {
+            WorkerBuilder::new(campaign_name.as_str())
+                .backend(CronScheduler::new(tick.clone()))
+                .data(campaign_ctx.clone())
+                .build(campaign::run)
+        });
+    monitor
+        .run_with_signal(async move {
+            shutdown.await;
+            Ok(())
+        })
+        .await?;
+    Ok(())
+}
