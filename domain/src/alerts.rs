@@ -52,3 +52,36 @@ pub async fn raise<C: ConnectionTrait>(
     .await?;
     Ok(())
 }
+
+/// A person has seen the alert and owns it; it stays open until resolved.
+pub async fn acknowledge<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+    actor: &crate::events::Actor,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let res = alert::Entity::update_many()
+        .col_expr(alert::Column::AcknowledgedAt, Expr::value(now))
+        .col_expr(
+            alert::Column::AcknowledgedBy,
+            Expr::value(actor.name().unwrap_or(actor.kind())),
+        )
+        .filter(alert::Column::Id.eq(id))
+        .filter(alert::Column::AcknowledgedAt.is_null())
+        .exec(db)
+        .await?;
+    if res.rows_affected == 1 {
+        crate::events::record(
+            db,
+            now,
+            actor,
+            None,
+            "alert.acknowledged",
+            serde_json::json!({ "alert_id": id }),
+        )
+        .await?;
+    }
+    Ok(res.rows_affected == 1)
+}

@@ -134,20 +134,54 @@ pub struct EventView {
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
     pub org: Option<OrgId>,
+    /// An exact kind (`org.state_changed`), or a prefix ending in `.` or `*` (`staff.`).
     pub kind: Option<String>,
+    /// The actor's kind (`staff`, `system`, …).
+    pub actor_kind: Option<String>,
+    /// The actor's name (a staff email, an API key name…), exactly.
+    pub actor: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// Keyset paging: only events older than this (time, id) pair.
+    pub before: Option<(DateTime<Utc>, i64)>,
     /// Most recent first, at most this many (0 = 50).
     pub limit: u64,
 }
 
 /// Events, newest first.
 pub async fn list<C: ConnectionTrait>(db: &C, f: &EventFilter) -> Result<Vec<EventView>> {
-    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+    use sea_orm::{ColumnTrait, Condition, QueryFilter, QueryOrder, QuerySelect};
     let mut q = event::Entity::find();
     if let Some(o) = &f.org {
         q = q.filter(event::Column::OrgId.eq(o.as_str()));
     }
-    if let Some(k) = &f.kind {
-        q = q.filter(event::Column::Kind.eq(k.as_str()));
+    if let Some(k) = f.kind.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+        q = match k.strip_suffix('*') {
+            Some(prefix) => q.filter(event::Column::Kind.starts_with(prefix)),
+            None if k.ends_with('.') => q.filter(event::Column::Kind.starts_with(k)),
+            None => q.filter(event::Column::Kind.eq(k)),
+        };
+    }
+    if let Some(a) = &f.actor_kind {
+        q = q.filter(event::Column::ActorKind.eq(a.as_str()));
+    }
+    if let Some(a) = &f.actor {
+        q = q.filter(event::Column::Actor.eq(a.as_str()));
+    }
+    if let Some(t) = f.since {
+        q = q.filter(event::Column::At.gte(t));
+    }
+    if let Some(t) = f.until {
+        q = q.filter(event::Column::At.lt(t));
+    }
+    if let Some((at, id)) = f.before {
+        q = q.filter(
+            Condition::any().add(event::Column::At.lt(at)).add(
+                Condition::all()
+                    .add(event::Column::At.eq(at))
+                    .add(event::Column::Id.lt(id)),
+            ),
+        );
     }
     let rows = q
         .order_by_desc(event::Column::At)

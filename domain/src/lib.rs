@@ -6,10 +6,12 @@
 
 pub mod alerts;
 pub mod api_keys;
+pub mod bulk;
 pub mod campaign;
 pub mod config;
 pub mod connections;
 pub mod crypto;
+pub mod dashboard;
 pub mod db;
 pub mod entity;
 pub mod error;

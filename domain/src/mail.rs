@@ -165,6 +165,12 @@ pub fn wording(
             format!("Here is a new link to reconnect {org_name} to {partner}, as requested:"),
             "If you did not ask for this link, you can ignore this message; nothing changes until the link is used.".to_owned(),
         ),
+        // Sent by a staff member from the dashboard (one org, or in bulk).
+        "link" => (
+            format!("Action needed{by}: reconnect {org_name} to {partner}"),
+            format!("{why}:"),
+            "Questions? Reply to this message and we will help.".to_owned(),
+        ),
         "reauth_needed" => (
             format!("Action needed: reconnect {org_name} to {partner}"),
             format!("Salesforce no longer accepts {partner}'s connection to {org_name} (the approval was revoked, expired, or replaced). Until an administrator approves it again, {partner} cannot work with your data. It takes about a minute:"),

@@ -352,9 +352,53 @@ pub async fn complete(
     }
 
     // Verify with the new access token before trusting it over any older grant.
-    let verified = flow.sf.identity(&grant.id, &grant.access_token).await;
+    match verify(
+        flow,
+        &expected,
+        &conn,
+        &grant.id,
+        &grant.access_token,
+        &login,
+        previous,
+        now,
+    )
+    .await?
+    {
+        Err(reason) => Ok(Finish::Connected {
+            org_id: expected,
+            org_name: o.name,
+            verified: false,
+            reason: Some(reason),
+            replaced: false,
+        }),
+        Ok(replaced) => Ok(Finish::Connected {
+            org_id: expected,
+            org_name: o.name,
+            verified: true,
+            reason: None,
+            replaced,
+        }),
+    }
+}
+
+/// Verifies a new connection by calling the identity URL with its access token. On success the
+/// connection becomes active, the org verified, a confirmation is queued, and the `previous`
+/// connections are superseded and revoked at Salesforce (`Ok(replaced any)`). On failure the
+/// org needs attention and the reason is returned (`Err(reason)`).
+#[allow(clippy::too_many_arguments)]
+async fn verify(
+    flow: &Flow<'_>,
+    expected: &OrgId,
+    conn: &crate::entity::connection::Model,
+    id_url: &crate::salesforce::IdUrl,
+    access_token: &SecretString,
+    login: &LoginUrl,
+    previous: Vec<crate::entity::connection::Model>,
+    now: DateTime<Utc>,
+) -> Result<std::result::Result<bool, String>> {
+    let verified = flow.sf.identity(id_url, access_token).await;
     let reason = match &verified {
-        Ok(id) if OrgId::parse(&id.organization_id).ok().as_ref() == Some(&expected) => None,
+        Ok(id) if OrgId::parse(&id.organization_id).ok().as_ref() == Some(expected) => None,
         Ok(id) => Some(format!(
             "the identity URL reports org {}",
             id.organization_id
@@ -364,7 +408,7 @@ pub async fn complete(
     if let Some(reason) = reason {
         state::apply(
             flow.db,
-            &expected,
+            expected,
             Change::NeedsAttention {
                 reason: format!("verification of the new connection failed: {reason}"),
                 owner: "partner".into(),
@@ -377,24 +421,19 @@ pub async fn complete(
             flow.db,
             now,
             &Actor::System,
-            Some(&expected),
+            Some(expected),
             "connection.verification_failed",
             serde_json::json!({ "connection_id": conn.id, "reason": reason }),
         )
         .await?;
-        return Ok(Finish::Connected {
-            org_id: expected,
-            org_name: o.name,
-            verified: false,
-            reason: Some(reason),
-            replaced: false,
-        });
+        return Ok(Err(reason));
     }
     let username = verified.ok().and_then(|i| i.username);
     connections::set_status(flow.db, conn.id, "active", username, now).await?;
+    // Also moves an org that waited on the partner after a failed verification.
     state::apply(
         flow.db,
-        &expected,
+        expected,
         Change::Advance(OrgState::Verified),
         &Actor::System,
         now,
@@ -412,7 +451,7 @@ pub async fn complete(
         flow.db,
         now,
         &Actor::System,
-        Some(&expected),
+        Some(expected),
         "connection.verified",
         serde_json::json!({ "connection_id": conn.id }),
     )
@@ -423,7 +462,7 @@ pub async fn complete(
     for old in previous {
         connections::set_status(flow.db, old.id, "superseded", None, now).await?;
         let outcome = match connections::refresh_token(&old, flow.sealer)? {
-            Some(rt) => match flow.sf.revoke(&login, &rt).await {
+            Some(rt) => match flow.sf.revoke(login, &rt).await {
                 Ok(()) => "revoked".to_owned(),
                 Err(e) => format!("revoke failed: {e}"),
             },
@@ -433,17 +472,152 @@ pub async fn complete(
             flow.db,
             now,
             &Actor::System,
-            Some(&expected),
+            Some(expected),
             "connection.superseded",
             serde_json::json!({ "connection_id": old.id, "by": conn.id, "old_token": outcome }),
         )
         .await?;
     }
-    Ok(Finish::Connected {
-        org_id: expected,
-        org_name: o.name,
-        verified: true,
-        reason: None,
-        replaced,
-    })
+    Ok(Ok(replaced))
+}
+
+/// What retrying a connection's verification found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retry {
+    Verified,
+    Failed(String),
+}
+
+/// Retries the verification of a connection that is still `verifying` (the identity call
+/// failed when the admin consented), with the access token stored at consent.
+pub async fn retry_verification(
+    flow: &Flow<'_>,
+    connection_id: i64,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Retry> {
+    let conn = crate::entity::connection::Entity::find_by_id(connection_id)
+        .one(flow.db)
+        .await?
+        .ok_or_else(|| Error::Invalid(format!("no connection {connection_id}")))?;
+    if conn.status != "verifying" {
+        return Err(Error::Invalid(format!(
+            "connection {connection_id} is {}, not waiting for verification",
+            conn.status
+        )));
+    }
+    let org_id = OrgId::parse(&conn.org_id).map_err(|e| Error::Invalid(e.to_string()))?;
+    let o = org::Entity::find_by_id(org_id.as_str())
+        .one(flow.db)
+        .await?
+        .ok_or_else(|| Error::UnknownOrg(org_id.clone()))?;
+    let login = login_host(&o, flow.config)?;
+    let id_url =
+        crate::salesforce::IdUrl::parse(&conn.id_url, &flow.config.salesforce.extra_login_hosts)
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+    let (Some(ct), Some(key)) = (&conn.access_token_ct, &conn.key_id) else {
+        return Err(Error::Invalid(format!(
+            "connection {connection_id} has no access token to verify with"
+        )));
+    };
+    let access_token = flow
+        .sealer
+        .open_str(key, ct, &connections::aad(conn.id, "access_token"))
+        .map_err(|e| Error::Invalid(format!("connection {connection_id}: {e}")))?;
+    events::record(
+        flow.db,
+        now,
+        actor,
+        Some(&org_id),
+        "connection.verification_retried",
+        serde_json::json!({ "connection_id": conn.id }),
+    )
+    .await?;
+    let previous: Vec<_> = connections::find(flow.db, &org_id, APP, "active")
+        .await?
+        .into_iter()
+        .filter(|c| c.id != conn.id)
+        .collect();
+    Ok(
+        match verify(
+            flow,
+            &org_id,
+            &conn,
+            &id_url,
+            &access_token,
+            &login,
+            previous,
+            now,
+        )
+        .await?
+        {
+            Ok(_) => Retry::Verified,
+            Err(reason) => Retry::Failed(reason),
+        },
+    )
+}
+
+/// Revokes a connection's grant at Salesforce and marks it revoked. Revoking the org's working
+/// connection sends the org back to re-consent.
+pub async fn revoke_connection(
+    flow: &Flow<'_>,
+    connection_id: i64,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    let conn = crate::entity::connection::Entity::find_by_id(connection_id)
+        .one(flow.db)
+        .await?
+        .ok_or_else(|| Error::Invalid(format!("no connection {connection_id}")))?;
+    if matches!(conn.status.as_str(), "revoked" | "superseded") {
+        return Err(Error::Invalid(format!(
+            "connection {connection_id} is already {}",
+            conn.status
+        )));
+    }
+    let org_id = OrgId::parse(&conn.org_id).map_err(|e| Error::Invalid(e.to_string()))?;
+    let o = org::Entity::find_by_id(org_id.as_str())
+        .one(flow.db)
+        .await?
+        .ok_or_else(|| Error::UnknownOrg(org_id.clone()))?;
+    let login = login_host(&o, flow.config)?;
+    let outcome = match connections::refresh_token(&conn, flow.sealer)? {
+        Some(rt) => match flow.sf.revoke(&login, &rt).await {
+            Ok(()) => "revoked at Salesforce".to_owned(),
+            Err(e) => format!("Salesforce did not confirm the revocation: {e}"),
+        },
+        None => "no token was stored".to_owned(),
+    };
+    connections::set_status(flow.db, conn.id, "revoked", None, now).await?;
+    events::record(
+        flow.db,
+        now,
+        actor,
+        Some(&org_id),
+        "connection.revoked",
+        serde_json::json!({ "connection_id": conn.id, "app": conn.app, "outcome": outcome }),
+    )
+    .await?;
+    let working = conn.app == APP && matches!(conn.status.as_str(), "active" | "refreshing");
+    if working
+        && connections::find(flow.db, &org_id, APP, "active")
+            .await?
+            .is_empty()
+    {
+        state::apply(
+            flow.db,
+            &org_id,
+            Change::NeedsReauth {
+                reason: format!(
+                    "connection {} was revoked by {}",
+                    conn.id,
+                    actor.name().unwrap_or("staff")
+                ),
+            },
+            actor,
+            now,
+        )
+        .await?;
+    }
+    Ok(outcome)
 }

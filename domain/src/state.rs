@@ -94,6 +94,14 @@ impl OrgState {
         }
     }
 
+    /// Whether reaching this state takes the org off the rollout's "remaining" count.
+    pub fn completes_rollout(self) -> bool {
+        matches!(
+            self,
+            Self::Consented | Self::Verified | Self::LegacyRetired | Self::Exempt
+        )
+    }
+
     /// Whether the org still has to act (the campaign chases it).
     pub fn awaits_customer(self) -> bool {
         matches!(
@@ -230,7 +238,17 @@ pub async fn apply<C: TransactionTrait + ConnectionTrait>(
     } else {
         org.campaign_round
     };
+    // The burn-down counts an org as done from the first time it consents or is exempted.
+    let completed_at = if to.completes_rollout() && org.completed_at.is_none() {
+        Set(Some(now))
+    } else if to.awaits_customer() && to != OrgState::NeedsReauth {
+        // Reinstated from exempt before ever consenting: remaining again.
+        Set(None)
+    } else {
+        sea_orm::ActiveValue::NotSet
+    };
     let update = org::ActiveModel {
+        completed_at,
         state: Set(to),
         state_changed_at: Set(now),
         resume_state: Set(resume),

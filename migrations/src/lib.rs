@@ -14,6 +14,7 @@ mod m20261124_000002_links_connections;
 mod m20261124_000003_notices_events_alerts;
 mod m20261124_000004_staff_keys_sessions;
 mod m20261124_000005_campaign_round;
+mod m20261124_000006_dashboard;
 
 /// Applies reauth's migrations in order.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000003_notices_events_alerts::Migration),
             Box::new(m20261124_000004_staff_keys_sessions::Migration),
             Box::new(m20261124_000005_campaign_round::Migration),
+            Box::new(m20261124_000006_dashboard::Migration),
         ]
     }
 }

@@ -37,7 +37,16 @@ pub async fn run(config: Config, cmd: EventsCommand) -> anyhow::Result<ExitCode>
             limit,
             format,
         } => {
-            let events = domain::events::list(&db, &EventFilter { org, kind, limit }).await?;
+            let events = domain::events::list(
+                &db,
+                &EventFilter {
+                    org,
+                    kind,
+                    limit,
+                    ..Default::default()
+                },
+            )
+            .await?;
             print_rows::<EventView>(
                 format,
                 &events,

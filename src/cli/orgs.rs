@@ -112,6 +112,7 @@ pub async fn run(config: Config, cmd: OrgsCommand) -> anyhow::Result<ExitCode> {
                 search,
                 limit,
                 offset,
+                ..Default::default()
             };
             let orgs = domain::orgs::list(&db, &filter).await?;
             print_rows::<OrgSummary>(

@@ -3,6 +3,7 @@
 
 pub mod alert;
 pub mod api_key;
+pub mod bulk_job;
 pub mod connection;
 pub mod contact;
 pub mod event;

@@ -24,6 +24,8 @@ pub struct Model {
     pub notices_paused: bool,
     /// Goes up when the org moves wave or returns to the campaign.
     pub campaign_round: i32,
+    /// First time the org consented or was exempted: from then on it is not "remaining".
+    pub completed_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

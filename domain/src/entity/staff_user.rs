@@ -21,6 +21,8 @@ pub struct Model {
     pub locked_until: Option<DateTimeUtc>,
     pub last_login_at: Option<DateTimeUtc>,
     pub disabled_at: Option<DateTimeUtc>,
+    /// The last accepted TOTP time step (a code works once).
+    pub totp_last_step: Option<i64>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -337,6 +337,7 @@ pub async fn apply_plan<C: TransactionTrait + ConnectionTrait>(
                 Some(o) => o.campaign_round,
                 None => 0,
             }),
+            completed_at: Set(old.and_then(|o| o.completed_at)),
             created_at: Set(old.map_or(now, |o| o.created_at)),
             updated_at: Set(now),
         });

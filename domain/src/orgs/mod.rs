@@ -10,5 +10,6 @@ pub use import::{
     plan_import,
 };
 pub use query::{
-    ContactView, ExportRow, ListFilter, OrgDetail, OrgSummary, export_rows, list, show,
+    ContactView, ExportRow, ListFilter, OrgDetail, OrgSummary, Sort, add_note, count, export_rows,
+    ids_after, list, show, summaries,
 };

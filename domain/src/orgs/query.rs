@@ -22,8 +22,45 @@ pub struct ListFilter {
     pub environment: Option<String>,
     /// Matches an org id, part of a name, or part of a contact's email (case-insensitive).
     pub search: Option<String>,
+    /// Only orgs still to act whose wave's deadline is before this time.
+    pub overdue_at: Option<DateTime<Utc>>,
+    pub sort: Sort,
+    pub descending: bool,
     pub limit: Option<u64>,
     pub offset: Option<u64>,
+}
+
+/// How a list is ordered (ties broken by org id).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Sort {
+    #[default]
+    Name,
+    State,
+    /// Last state change.
+    Changed,
+    Wave,
+}
+
+impl Sort {
+    /// Parses `name`, `state`, `changed` or `wave`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "name" => Some(Self::Name),
+            "state" => Some(Self::State),
+            "changed" => Some(Self::Changed),
+            "wave" => Some(Self::Wave),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Name => "name",
+            Self::State => "state",
+            Self::Changed => "changed",
+            Self::Wave => "wave",
+        }
+    }
 }
 
 /// One org in a list.
@@ -80,10 +117,105 @@ pub struct ExportRow {
     pub timezone: String,
 }
 
-/// Orgs matching a filter, ordered by name then id.
+/// Orgs matching a filter, in the filter's order (name, then id, by default).
 pub async fn list<C: ConnectionTrait>(db: &C, f: &ListFilter) -> Result<Vec<OrgSummary>> {
     let waves = wave_names(db).await?;
+    let mut q = filtered(db, f, &waves).await?;
+    let order = if f.descending {
+        sea_orm::Order::Desc
+    } else {
+        sea_orm::Order::Asc
+    };
+    q = match f.sort {
+        Sort::Name => q.order_by(org::Column::NameLower, order.clone()),
+        Sort::State => q.order_by(org::Column::State, order.clone()),
+        Sort::Changed => q.order_by(org::Column::StateChangedAt, order.clone()),
+        Sort::Wave => q.order_by(org::Column::WaveId, order.clone()),
+    };
+    q = q.order_by(org::Column::Id, order);
+    if let Some(l) = f.limit {
+        q = q.limit(l);
+    }
+    if let Some(o) = f.offset {
+        q = q.offset(o);
+    }
+    let orgs = q.all(db).await?;
+    let primaries = primary_emails(db, orgs.iter().map(|o| o.id.clone()).collect()).await?;
+    Ok(orgs
+        .into_iter()
+        .map(|o| summary(o, &waves, &primaries))
+        .collect())
+}
+
+/// How many orgs match a filter (ignoring its limit and offset).
+pub async fn count<C: ConnectionTrait>(db: &C, f: &ListFilter) -> Result<u64> {
+    use sea_orm::PaginatorTrait;
+    let waves = wave_names(db).await?;
+    Ok(filtered(db, f, &waves).await?.count(db).await?)
+}
+
+/// Ids of the orgs matching a filter that sort after `after`, in id order: walks a filter in
+/// chunks (bulk jobs, exports) without offsets, so orgs that change meanwhile are not skipped.
+pub async fn ids_after<C: ConnectionTrait>(
+    db: &C,
+    f: &ListFilter,
+    after: Option<&str>,
+    limit: u64,
+) -> Result<Vec<String>> {
+    let waves = wave_names(db).await?;
+    let mut q = filtered(db, f, &waves).await?;
+    if let Some(a) = after {
+        q = q.filter(org::Column::Id.gt(a));
+    }
+    Ok(q.select_only()
+        .column(org::Column::Id)
+        .order_by_asc(org::Column::Id)
+        .limit(limit)
+        .into_tuple::<String>()
+        .all(db)
+        .await?)
+}
+
+/// Summaries of the given orgs (unknown ids are left out), in id order.
+pub async fn summaries<C: ConnectionTrait>(db: &C, ids: &[String]) -> Result<Vec<OrgSummary>> {
+    let waves = wave_names(db).await?;
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let orgs = org::Entity::find()
+            .filter(org::Column::Id.is_in(chunk.to_vec()))
+            .order_by_asc(org::Column::Id)
+            .all(db)
+            .await?;
+        let primaries = primary_emails(db, orgs.iter().map(|o| o.id.clone()).collect()).await?;
+        out.extend(orgs.into_iter().map(|o| summary(o, &waves, &primaries)));
+    }
+    Ok(out)
+}
+
+async fn filtered<C: ConnectionTrait>(
+    db: &C,
+    f: &ListFilter,
+    waves: &HashMap<i64, String>,
+) -> Result<sea_orm::Select<org::Entity>> {
     let mut q = org::Entity::find();
+    if let Some(at) = f.overdue_at {
+        let late: Vec<i64> = wave::Entity::find()
+            .filter(wave::Column::Deadline.lt(at))
+            .select_only()
+            .column(wave::Column::Id)
+            .into_tuple()
+            .all(db)
+            .await?;
+        q = q
+            .filter(org::Column::WaveId.is_in(late))
+            .filter(org::Column::State.is_in([
+                OrgState::Pending,
+                OrgState::Notified,
+                OrgState::Opened,
+                OrgState::NeedsReauth,
+                OrgState::NeedsAttention,
+            ]));
+    }
     if let Some(s) = f.state {
         q = q.filter(org::Column::State.eq(s));
     }
@@ -114,21 +246,7 @@ pub async fn list<C: ConnectionTrait>(db: &C, f: &ListFilter) -> Result<Vec<OrgS
         }
         q = q.filter(cond);
     }
-    q = q
-        .order_by_asc(org::Column::NameLower)
-        .order_by_asc(org::Column::Id);
-    if let Some(l) = f.limit {
-        q = q.limit(l);
-    }
-    if let Some(o) = f.offset {
-        q = q.offset(o);
-    }
-    let orgs = q.all(db).await?;
-    let primaries = primary_emails(db, orgs.iter().map(|o| o.id.clone()).collect()).await?;
-    Ok(orgs
-        .into_iter()
-        .map(|o| summary(o, &waves, &primaries))
-        .collect())
+    Ok(q)
 }
 
 /// One org in detail.
@@ -263,4 +381,39 @@ fn escape_like(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_")
+}
+
+/// Longest note a staff member may add to an org's timeline.
+pub const MAX_NOTE_LEN: usize = 2000;
+
+/// Adds a staff note to an org's timeline.
+pub async fn add_note<C: ConnectionTrait>(
+    db: &C,
+    id: &OrgId,
+    text: &str,
+    actor: &crate::events::Actor,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(Error::Invalid("a note cannot be empty".into()));
+    }
+    if text.chars().count() > MAX_NOTE_LEN {
+        return Err(Error::Invalid(format!(
+            "a note holds at most {MAX_NOTE_LEN} characters"
+        )));
+    }
+    org::Entity::find_by_id(id.as_str())
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::UnknownOrg(id.clone()))?;
+    events::record(
+        db,
+        now,
+        actor,
+        Some(id),
+        "org.note",
+        serde_json::json!({ "text": text }),
+    )
+    .await
 }

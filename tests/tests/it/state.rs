@@ -68,6 +68,7 @@ async fn transitions_write_events_and_never_move_back(db: TestDb) {
             org: Some(id.clone()),
             kind: Some("org.state_changed".into()),
             limit: 10,
+            ..Default::default()
         },
     )
     .await
