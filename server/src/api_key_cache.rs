@@ -43,3 +43,14 @@ impl ApiKeyCache {
         map.insert(Self::key(presented), (k.clone(), now));
     }
 }
+
+impl ApiKeyCache {
+    /// Forgets every cached key (a key was revoked in this process: it stops at once here;
+    /// other processes stop within `TTL`).
+    pub(crate) fn clear(&self) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+}

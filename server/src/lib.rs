@@ -9,6 +9,7 @@ mod pages;
 mod reconsent;
 mod security;
 mod session_store;
+mod staff;
 mod static_files;
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
 pub use session_store::DbStore;
+pub use staff::STATE_CHANGING_ROUTES;
 
 /// Everything a handler may use, built once at start-up.
 #[derive(Clone)]
@@ -43,6 +45,8 @@ pub struct AppState {
     pub vault: Option<domain::vault::Vault>,
     /// Recently verified API keys (by hash), so the token API's hot path skips the database.
     api_keys: api_key_cache::ApiKeyCache,
+    /// Staff sign-in attempts per client address.
+    sign_in_limiter: Arc<staff::RateLimiter>,
     csp: http::HeaderValue,
 }
 
@@ -90,6 +94,7 @@ impl AppState {
             vault,
             csp,
             api_keys: api_key_cache::ApiKeyCache::default(),
+            sign_in_limiter: Arc::new(staff::rate_limiter()),
         })
     }
 }
@@ -106,6 +111,7 @@ pub fn router(state: AppState) -> Router {
         .with_expiry(Expiry::OnInactivity(time::Duration::hours(2)));
     Router::new()
         .merge(reconsent::router())
+        .merge(staff::router(&state))
         .layer(sessions)
         .merge(health::router())
         .merge(api::router())
@@ -131,7 +137,10 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

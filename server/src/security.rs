@@ -9,7 +9,7 @@ use tower_sessions::Session;
 
 use crate::AppState;
 
-const CSRF_KEY: &str = "csrf";
+pub(crate) const CSRF_KEY: &str = "csrf";
 
 /// The Content-Security-Policy. `form-action` must allow the Salesforce login hosts, or browsers
 /// block the redirect to Salesforce that follows "Continue to Salesforce".

@@ -150,7 +150,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         sim.base_url()
     );
     println!(
-        "  staff user             {} / {}   (the dashboard is not built yet)",
+        "  staff user             {} / {}   (sign in at the base URL; first sign-in sets up two-factor)",
         staff_email,
         staff_password.expose_secret()
     );

@@ -1,6 +1,7 @@
 //! reauth's background jobs, run by an apalis monitor. Each job is a few lines that call one
 //! domain function; jobs carry ids, never secrets, and are idempotent.
 
+mod bulk;
 mod campaign;
 mod heartbeat;
 mod housekeeping;
@@ -104,6 +105,10 @@ pub async fn run(
     let campaign_name = worker_name("campaign");
     let campaign_ctx = ctx.clone();
     let heartbeat_ctx = ctx.clone();
+    let bulk_name = worker_name("bulk");
+    let bulk_ctx = ctx.clone();
+    let bulk_every =
+        cron::Schedule::from_str(&heartbeat::schedule_for(std::time::Duration::from_secs(5)))?;
     let monitor = Monitor::new()
         .register(move |_restarts| {
             WorkerBuilder::new(housekeeping_name.as_str())
@@ -128,6 +133,12 @@ pub async fn run(
                 .backend(CronScheduler::new(tick.clone()))
                 .data(campaign_ctx.clone())
                 .build(campaign::run)
+        })
+        .register(move |_restarts| {
+            WorkerBuilder::new(bulk_name.as_str())
+                .backend(CronScheduler::new(bulk_every.clone()))
+                .data(bulk_ctx.clone())
+                .build(bulk::run)
         });
     monitor
         .run_with_signal(async move {

@@ -1,0 +1,317 @@
+//! The staff dashboard: sign-in with a second factor, the overview, orgs, waves, events, bulk
+//! jobs and administration. Two guards wrap every route, so no handler can forget them:
+//!
+//! - [`csrf_guard`] refuses any state-changing request whose form (or `x-csrf-token` header)
+//!   does not carry the session's CSRF token, before a handler runs; it also parses the form
+//!   once and hands it to the handler as [`FormData`];
+//! - [`require`] loads the signed-in staff user on every request (so disabling a user or
+//!   changing a role takes effect at once) and refuses roles below the route group's.
+
+mod admin;
+mod auth;
+mod bulk;
+mod charts;
+mod events;
+mod orgs;
+mod overview;
+mod view;
+mod waves;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use domain::entity::staff_user;
+use domain::staff::Role;
+use http::{Method, StatusCode};
+use tower_sessions::Session;
+
+use crate::AppState;
+use crate::security::{csrf_ok, csrf_token};
+
+pub(crate) use auth::{RateLimiter, rate_limiter};
+
+/// The largest form the dashboard accepts (a bulk selection of a few thousand org ids fits).
+const MAX_FORM_BYTES: usize = 1024 * 1024;
+
+/// Every state-changing route of the dashboard and the least role it needs. Tests walk this
+/// list to prove each one refuses a lower role and a request without the CSRF token.
+pub const STATE_CHANGING_ROUTES: &[(&str, Role)] = &[
+    ("/orgs/bulk", Role::Operator),
+    ("/orgs/bulk/run", Role::Operator),
+    ("/orgs/{org_id}/links", Role::Operator),
+    ("/orgs/{org_id}/notes", Role::Operator),
+    ("/orgs/{org_id}/notices", Role::Operator),
+    ("/orgs/{org_id}/connections/{id}/verify", Role::Operator),
+    ("/orgs/{org_id}/connections/{id}/revoke", Role::Operator),
+    ("/waves/{name}/paused", Role::Operator),
+    ("/alerts/{id}/acknowledge", Role::Operator),
+    ("/admin/staff", Role::Admin),
+    ("/admin/staff/{id}", Role::Admin),
+    ("/admin/api-keys", Role::Admin),
+    ("/admin/api-keys/{id}/revoke", Role::Admin),
+];
+
+pub(crate) fn router(state: &AppState) -> Router<AppState> {
+    let viewer = Router::new()
+        .route("/", get(overview::page))
+        .route("/orgs", get(orgs::list))
+        .route("/orgs.csv", get(orgs::csv))
+        .route("/orgs/{org_id}", get(orgs::page))
+        .route("/waves", get(waves::page))
+        .route("/events", get(events::page))
+        .route("/events.csv", get(events::csv))
+        .route("/jobs", get(bulk::list))
+        .route("/jobs/{id}", get(bulk::page))
+        .route_layer(from_fn_with_state(state.clone(), require_viewer));
+    let operator = Router::new()
+        .route("/orgs/bulk", post(bulk::confirm))
+        .route("/orgs/bulk/run", post(bulk::submit))
+        .route("/orgs/{org_id}/links", post(orgs::new_link))
+        .route("/orgs/{org_id}/notes", post(orgs::add_note))
+        .route("/orgs/{org_id}/notices", post(orgs::set_notices))
+        .route(
+            "/orgs/{org_id}/connections/{id}/verify",
+            post(orgs::retry_verification),
+        )
+        .route("/orgs/{org_id}/connections/{id}/revoke", post(orgs::revoke))
+        .route("/waves/{name}/paused", post(waves::set_paused))
+        .route("/alerts/{id}/acknowledge", post(overview::acknowledge))
+        .route_layer(from_fn_with_state(state.clone(), require_operator));
+    let admin = Router::new()
+        .route("/admin/staff", get(admin::staff).post(admin::add_staff))
+        .route("/admin/staff/{id}", post(admin::change_staff))
+        .route(
+            "/admin/api-keys",
+            get(admin::api_keys).post(admin::create_api_key),
+        )
+        .route("/admin/api-keys/{id}/revoke", post(admin::revoke_api_key))
+        .route("/admin/settings", get(admin::settings))
+        .route_layer(from_fn_with_state(state.clone(), require_admin));
+    let sign_in = Router::new()
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route(
+            "/login/password",
+            get(auth::password_page).post(auth::change_password),
+        )
+        .route("/login/enroll", get(auth::enroll_page).post(auth::enroll))
+        .route(
+            "/login/second-factor",
+            get(auth::second_factor_page).post(auth::second_factor),
+        )
+        .route("/logout", post(auth::logout));
+    viewer
+        .merge(operator)
+        .merge(admin)
+        .merge(sign_in)
+        .layer(from_fn(csrf_guard))
+}
+
+/// A parsed `application/x-www-form-urlencoded` body; keys may repeat (checkbox lists).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FormData(Vec<(String, String)>);
+
+impl FormData {
+    fn parse(body: &[u8]) -> Self {
+        Self(
+            url::form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    /// The first value for `key`, trimmed; `None` when absent or blank.
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Every non-blank value for `key`.
+    pub(crate) fn all(&self, key: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, v)| k == key && !v.trim().is_empty())
+            .map(|(_, v)| v.trim().to_owned())
+            .collect()
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for FormData {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(parts.extensions.get::<Self>().cloned().unwrap_or_default())
+    }
+}
+
+/// Refuses state-changing requests without the session's CSRF token; parses the form once.
+async fn csrf_guard(session: Session, req: Request, next: Next) -> Response {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let (mut parts, body) = req.into_parts();
+    let bytes: Bytes = match axum::body::to_bytes(body, MAX_FORM_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            return view::problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "That form is too large",
+                "Select fewer orgs, or act on the whole filter instead.",
+            );
+        }
+    };
+    let form = FormData::parse(&bytes);
+    let submitted = parts
+        .headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| form.get("csrf").map(str::to_owned))
+        .unwrap_or_default();
+    if !csrf_ok(&session, &submitted).await {
+        tracing::warn!(path = %parts.uri.path(), "refused a form without a valid CSRF token");
+        return view::problem(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "Nothing was changed. Go back, reload the page and try again.",
+        );
+    }
+    parts.extensions.insert(form);
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+/// The signed-in staff user, for handlers (inserted by [`require`]).
+#[derive(Clone, Debug)]
+pub(crate) struct CurrentStaff {
+    pub user: staff_user::Model,
+    pub role: Role,
+    pub csrf: String,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for CurrentStaff {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Self>()
+            .cloned()
+            .ok_or_else(|| StatusCode::FORBIDDEN.into_response())
+    }
+}
+
+impl CurrentStaff {
+    pub(crate) fn actor(&self) -> domain::events::Actor {
+        domain::events::Actor::Staff(self.user.email.clone())
+    }
+
+    pub(crate) fn can(&self, role: Role) -> bool {
+        self.role >= role
+    }
+}
+
+async fn require_viewer(
+    State(s): State<AppState>,
+    session: Session,
+    req: Request,
+    next: Next,
+) -> Response {
+    require(s, session, req, next, Role::Viewer).await
+}
+
+async fn require_operator(
+    State(s): State<AppState>,
+    session: Session,
+    req: Request,
+    next: Next,
+) -> Response {
+    require(s, session, req, next, Role::Operator).await
+}
+
+async fn require_admin(
+    State(s): State<AppState>,
+    session: Session,
+    req: Request,
+    next: Next,
+) -> Response {
+    require(s, session, req, next, Role::Admin).await
+}
+
+/// Lets the request through only for a signed-in, enabled staff user with at least `role`.
+async fn require(
+    state: AppState,
+    session: Session,
+    mut req: Request,
+    next: Next,
+    role: Role,
+) -> Response {
+    let now = state.clock.now();
+    let user = match auth::signed_in_user(&state, &session, now).await {
+        Ok(Some(u)) => u,
+        Ok(None) => {
+            let target = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_else(|| "/".into());
+            let next_param = if req.method() == Method::GET && target != "/" {
+                format!(
+                    "?next={}",
+                    url::form_urlencoded::byte_serialize(target.as_bytes()).collect::<String>()
+                )
+            } else {
+                String::new()
+            };
+            return Redirect::to(&format!("/login{next_param}")).into_response();
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "loading the signed-in staff user failed");
+            return crate::pages::internal_error();
+        }
+    };
+    let Some(user_role) = Role::parse(&user.role) else {
+        tracing::error!(user = %user.email, role = %user.role, "staff user has an unknown role");
+        return view::problem(
+            StatusCode::FORBIDDEN,
+            "Your account has no valid role",
+            "Ask an admin to set your role.",
+        );
+    };
+    if user_role < role {
+        return view::problem(
+            StatusCode::FORBIDDEN,
+            "Your role does not allow this",
+            &format!(
+                "You are signed in as {} ({}); this needs the {} role. Nothing was changed.",
+                user.email,
+                user_role.as_str(),
+                role.as_str()
+            ),
+        );
+    }
+    let csrf = match csrf_token(&session).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "session store failed");
+            return crate::pages::internal_error();
+        }
+    };
+    req.extensions_mut().insert(CurrentStaff {
+        user,
+        role: user_role,
+        csrf,
+    });
+    next.run(req).await
+}
