@@ -3,6 +3,7 @@
 //! and the `reauth` binary for CLI tests.
 
 pub mod smtp;
+pub mod staff;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -6,6 +6,8 @@
 mod browser;
 mod campaign;
 mod cli;
+mod dashboard;
+mod dashboard_auth;
 mod email_snapshots;
 mod health;
 mod import;
