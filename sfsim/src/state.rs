@@ -22,6 +22,9 @@ pub struct Stats {
     /// Refused refreshes by `error_description`.
     pub refresh_rejected: BTreeMap<String, u64>,
     pub reuse_detected: u64,
+    /// Grants revoked because a rotated-out token was used (a grant counts once, however often
+    /// its dead tokens are presented afterwards).
+    pub grants_revoked_for_reuse: u64,
     pub concurrent_rejected: u64,
     pub dropped_responses: u64,
     pub live_grants: u64,

@@ -541,6 +541,9 @@ fn refresh_locked(
         RtState::Rotated => {
             // Reuse of a rotated-out token: revoke the current token and its access tokens.
             g.stats.reuse_detected += 1;
+            if g.grants.get(&gid).is_some_and(|gr| !gr.revoked) {
+                g.stats.grants_revoked_for_reuse += 1;
+            }
             g.revoke_grant(gid);
             return Err(refused(invalid_grant(expired), expired));
         }

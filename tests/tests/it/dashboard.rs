@@ -34,7 +34,10 @@ async fn seeded(db: &TestDb) -> TestApp {
 
 /// The 18-character form of a 15-character org id.
 fn id18(id15: &str) -> String {
-    domain::types::OrgId::parse(id15).unwrap().as_str().to_owned()
+    domain::types::OrgId::parse(id15)
+        .unwrap()
+        .as_str()
+        .to_owned()
 }
 
 fn ids_in(html: &str) -> Vec<String> {

@@ -1,0 +1,312 @@
+//! Benchmark: the staff dashboard with 100,000 orgs and 1,000,000 events. Measures, over real
+//! HTTP with a signed-in session, the overview, a filtered org list, a search, and org pages,
+//! against `/healthz` measured in the same run, on SQLite and (when `REAUTH_TEST_POSTGRES_URL`
+//! is set) PostgreSQL.
+//!
+//! `cargo bench -p reauth-tests --bench dashboard`. Prints figures; asserts nothing.
+//! `REAUTH_BENCH_ORGS` and `REAUTH_BENCH_EVENTS` change the sizes.
+
+// Benchmark code: a failed unwrap aborts the run with its location.
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use domain::entity::{connection, contact, org, wave};
+use domain::events::{Actor, NewEvent};
+use domain::staff::Role;
+use domain::state::OrgState;
+use rand::{Rng, SeedableRng};
+use reauth_tests::{TestApp, TestDb};
+use sea_orm::{ActiveValue::NotSet, EntityTrait, Set, TransactionTrait};
+
+const WAVES: usize = 10;
+const REQUESTS: usize = 200;
+const WARMUP: usize = 20;
+
+fn size(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A state drawn from a mid-rollout mix.
+fn state(r: f64) -> OrgState {
+    match r {
+        r if r < 0.40 => OrgState::Pending,
+        r if r < 0.55 => OrgState::Notified,
+        r if r < 0.65 => OrgState::Opened,
+        r if r < 0.70 => OrgState::Consented,
+        r if r < 0.90 => OrgState::Verified,
+        r if r < 0.95 => OrgState::LegacyRetired,
+        r if r < 0.97 => OrgState::NeedsAttention,
+        r if r < 0.98 => OrgState::NeedsReauth,
+        _ => OrgState::Exempt,
+    }
+}
+
+fn org_id(i: usize) -> String {
+    domain::types::OrgId::parse(&format!("00D{:012}", i + 1))
+        .unwrap()
+        .as_str()
+        .to_owned()
+}
+
+async fn seed(db: &TestDb, orgs: usize, events: usize) -> Duration {
+    let t = Instant::now();
+    let now = Utc::now();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for w in 0..WAVES {
+        wave::Entity::insert(wave::ActiveModel {
+            id: NotSet,
+            name: Set(format!("w{w}")),
+            starts_at: Set(Some(now - chrono::Duration::days(40))),
+            deadline: Set(Some(now + chrono::Duration::days(w as i64 * 7 - 10))),
+            steps: Set(domain::orgs::DEFAULT_STEPS.into()),
+            paused: Set(false),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .exec(&db.db)
+        .await
+        .unwrap();
+    }
+    let txn = db.db.begin().await.unwrap();
+    let mut batch = Vec::new();
+    let mut contacts = Vec::new();
+    let mut conns = Vec::new();
+    for i in 0..orgs {
+        let st = state(rng.gen_range(0.0..1.0));
+        let id = org_id(i);
+        let done = st.completes_rollout() || st == OrgState::NeedsReauth;
+        let when = now - chrono::Duration::minutes(rng.gen_range(0..40 * 24 * 60));
+        batch.push(org::ActiveModel {
+            id: Set(id.clone()),
+            name: Set(format!("Customer {i:06}")),
+            name_lower: Set(format!("customer {i:06}")),
+            environment: Set(if i % 5 == 0 { "sandbox" } else { "production" }.into()),
+            login_url: Set(None),
+            wave_id: Set(Some((i % WAVES) as i64 + 1)),
+            state: Set(st),
+            state_changed_at: Set(when),
+            resume_state: Set((st == OrgState::NeedsAttention).then_some(OrgState::Opened)),
+            attention_reason: Set(None),
+            attention_owner: Set(None),
+            csm_email: Set(Some(format!("csm{}@partner.example", i % 20))),
+            notices_paused: Set(false),
+            campaign_round: Set(0),
+            completed_at: Set(done.then_some(when)),
+            created_at: Set(now - chrono::Duration::days(41)),
+            updated_at: Set(when),
+        });
+        contacts.push(contact::ActiveModel {
+            id: NotSet,
+            org_id: Set(id.clone()),
+            role: Set("primary".into()),
+            email: Set(format!("admin{i}@customer{i}.example")),
+            name: Set(None),
+            timezone: Set(None),
+            bounce_status: Set("ok".into()),
+            bounced_at: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        });
+        if matches!(st, OrgState::Verified | OrgState::LegacyRetired) {
+            let last = now - chrono::Duration::minutes(rng.gen_range(0..25 * 24 * 60));
+            conns.push(connection::ActiveModel {
+                id: NotSet,
+                org_id: Set(id.clone()),
+                app: Set("eca".into()),
+                status: Set("active".into()),
+                refresh_token_ct: Set(Some(vec![0; 60])),
+                access_token_ct: Set(Some(vec![0; 60])),
+                key_id: Set(Some("k1".into())),
+                instance_url: Set("https://example.my.salesforce.com".into()),
+                id_url: Set(format!(
+                    "https://login.salesforce.com/id/{id}/005000000000001"
+                )),
+                sf_user_id: Set("005000000000001".into()),
+                sf_username: Set(Some(format!("admin@customer{i}.example"))),
+                scopes: Set("api refresh_token".into()),
+                issued_at: Set(last),
+                access_token_at: Set(Some(last)),
+                last_exchange_at: Set(last),
+                next_heartbeat_at: Set(Some(last + chrono::Duration::days(25))),
+                heartbeat_interval_secs: Set(None),
+                version: Set(0),
+                lease_owner: Set(None),
+                lease_expires_at: Set(None),
+                refresh_started_at: Set(None),
+                last_error_class: Set(None),
+                last_error: Set(None),
+                last_error_at: Set(None),
+                replaces_id: Set(None),
+                created_at: Set(last),
+                updated_at: Set(last),
+            });
+        }
+        if batch.len() == 500 {
+            org::Entity::insert_many(std::mem::take(&mut batch))
+                .exec_without_returning(&txn)
+                .await
+                .unwrap();
+            contact::Entity::insert_many(std::mem::take(&mut contacts))
+                .exec_without_returning(&txn)
+                .await
+                .unwrap();
+        }
+        if conns.len() == 500 {
+            connection::Entity::insert_many(std::mem::take(&mut conns))
+                .exec_without_returning(&txn)
+                .await
+                .unwrap();
+        }
+    }
+    if !batch.is_empty() {
+        org::Entity::insert_many(batch)
+            .exec_without_returning(&txn)
+            .await
+            .unwrap();
+        contact::Entity::insert_many(contacts)
+            .exec_without_returning(&txn)
+            .await
+            .unwrap();
+    }
+    if !conns.is_empty() {
+        connection::Entity::insert_many(conns)
+            .exec_without_returning(&txn)
+            .await
+            .unwrap();
+    }
+    txn.commit().await.unwrap();
+    let kinds = [
+        "org.state_changed",
+        "notice.sent",
+        "link.opened",
+        "vault.refreshed",
+        "link.created",
+    ];
+    let mut left = events;
+    while left > 0 {
+        let n = left.min(50_000);
+        let chunk: Vec<NewEvent> = (0..n)
+            .map(|_| {
+                let o = rng.gen_range(0..orgs);
+                NewEvent {
+                    at: now - chrono::Duration::seconds(rng.gen_range(0..40 * 86_400)),
+                    actor: Actor::System,
+                    org_id: Some(domain::types::OrgId::parse(&org_id(o)).unwrap()),
+                    kind: kinds[rng.gen_range(0..kinds.len())].into(),
+                    details: serde_json::json!({ "n": o }),
+                }
+            })
+            .collect();
+        let txn = db.db.begin().await.unwrap();
+        domain::events::record_many(&txn, chunk).await.unwrap();
+        txn.commit().await.unwrap();
+        left -= n;
+    }
+    // Fresh statistics for the planner, as a production database has.
+    {
+        use sea_orm::ConnectionTrait;
+        db.db.execute_unprepared("ANALYZE").await.unwrap();
+    }
+    t.elapsed()
+}
+
+struct Figures {
+    p50: Duration,
+    p95: Duration,
+    p99: Duration,
+}
+
+async fn measure(client: &reqwest::Client, urls: &[String]) -> Figures {
+    for u in urls.iter().cycle().take(WARMUP) {
+        let r = client.get(u).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{u}");
+        r.bytes().await.unwrap();
+    }
+    let mut times = Vec::with_capacity(REQUESTS);
+    for u in urls.iter().cycle().take(REQUESTS) {
+        let t = Instant::now();
+        let r = client.get(u).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{u}");
+        r.bytes().await.unwrap();
+        times.push(t.elapsed());
+    }
+    times.sort();
+    let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+    Figures {
+        p50: at(0.50),
+        p95: at(0.95),
+        p99: at(0.99),
+    }
+}
+
+async fn run(db: TestDb, name: &str) {
+    let orgs = size("REAUTH_BENCH_ORGS", 100_000);
+    let events = size("REAUTH_BENCH_EVENTS", 1_000_000);
+    let seeded = seed(&db, orgs, events).await;
+    let mut config = domain::config::Config::default();
+    config.crypto.keys = vec![domain::crypto::Sealer::generate_key("k1")];
+    let app = TestApp::spawn(&db, config).await;
+    let staff =
+        reauth_tests::staff::first_sign_in(&app, "bench@partner.example", Role::Viewer).await;
+    let base = &app.base;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let org_pages: Vec<String> = (0..50)
+        .map(|_| format!("{base}/orgs/{}", org_id(rng.gen_range(0..orgs))))
+        .collect();
+    let cases: Vec<(&str, Vec<String>)> = vec![
+        ("baseline GET /healthz", vec![format!("{base}/healthz")]),
+        ("overview GET /", vec![format!("{base}/")]),
+        (
+            "org list, state + wave filter",
+            (0..WAVES)
+                .map(|w| format!("{base}/orgs?state=pending&wave=w{w}"))
+                .collect(),
+        ),
+        (
+            "org list, overdue, sorted by last change",
+            vec![format!("{base}/orgs?overdue=1&sort=changed&dir=desc")],
+        ),
+        (
+            "org list, search by name",
+            (0..20)
+                .map(|_| format!("{base}/orgs?q=customer+{:06}", rng.gen_range(0..orgs)))
+                .collect(),
+        ),
+        ("org page (with its events)", org_pages),
+    ];
+    println!(
+        "\n{name}: {orgs} orgs, {events} events seeded in {:.1} s; {REQUESTS} sequential requests per case after {WARMUP} warm-up",
+        seeded.as_secs_f64()
+    );
+    println!(
+        "{:<42} {:>9} {:>9} {:>9} {:>12}",
+        "case", "p50 ms", "p95 ms", "p99 ms", "p95/baseline"
+    );
+    let mut baseline = None;
+    for (label, urls) in cases {
+        let f = measure(&staff.client, &urls).await;
+        let b = *baseline.get_or_insert(f.p95);
+        println!(
+            "{label:<42} {:>9.2} {:>9.2} {:>9.2} {:>12.1}",
+            f.p50.as_secs_f64() * 1e3,
+            f.p95.as_secs_f64() * 1e3,
+            f.p99.as_secs_f64() * 1e3,
+            f.p95.as_secs_f64() / b.as_secs_f64()
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::main]
+async fn main() {
+    reauth_tests::install_crypto();
+    run(TestDb::sqlite().await, "SQLite").await;
+    if let Some(db) = TestDb::postgres().await {
+        run(db, "PostgreSQL").await;
+    }
+}
