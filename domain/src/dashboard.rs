@@ -71,14 +71,12 @@ pub async fn overview<C: ConnectionTrait>(
     now: DateTime<Utc>,
     idle_timeout: std::time::Duration,
 ) -> Result<Overview> {
-    let by_state_raw: Vec<(OrgState, i64)> = org::Entity::find()
-        .select_only()
-        .column(org::Column::State)
-        .column_as(org::Column::Id.count(), "n")
-        .group_by(org::Column::State)
-        .into_tuple()
-        .all(db)
-        .await?;
+    // One pass over the (wave_id, state) index gives the totals and every wave's progress.
+    let per_state = per_wave_and_state(db).await?;
+    let mut by_state_raw: HashMap<OrgState, i64> = HashMap::new();
+    for (_, st, n) in &per_state {
+        *by_state_raw.entry(*st).or_default() += n;
+    }
     let counts: HashMap<OrgState, u64> = by_state_raw
         .into_iter()
         .map(|(s, n)| (s, u64::try_from(n).unwrap_or(0)))
@@ -93,7 +91,7 @@ pub async fn overview<C: ConnectionTrait>(
     let paused: Vec<(Option<OrgState>, i64)> = org::Entity::find()
         .select_only()
         .column(org::Column::ResumeState)
-        .column_as(org::Column::Id.count(), "n")
+        .column_as(count_all(), "n")
         .filter(org::Column::State.eq(OrgState::NeedsAttention))
         .group_by(org::Column::ResumeState)
         .into_tuple()
@@ -127,12 +125,12 @@ pub async fn overview<C: ConnectionTrait>(
         })
         .collect();
 
-    let waves = wave_progress(db, now).await?;
+    let waves = progress_of(db, now, &per_state).await?;
 
     let conn_raw: Vec<(String, i64)> = connection::Entity::find()
         .select_only()
         .column(connection::Column::Status)
-        .column_as(connection::Column::Id.count(), "n")
+        .column_as(count_all(), "n")
         .group_by(connection::Column::Status)
         .into_tuple()
         .all(db)
@@ -181,7 +179,7 @@ pub async fn overview<C: ConnectionTrait>(
     let fail_raw: Vec<(Option<String>, i64)> = connection::Entity::find()
         .select_only()
         .column(connection::Column::LastErrorClass)
-        .column_as(connection::Column::Id.count(), "n")
+        .column_as(count_all(), "n")
         .filter(connection::Column::LastErrorAt.gte(now - Duration::days(7)))
         .group_by(connection::Column::LastErrorClass)
         .into_tuple()
@@ -226,30 +224,51 @@ struct DayCount {
     n: i64,
 }
 
+/// `COUNT(*)`: unlike `COUNT(id)` it is answered from an index alone (on SQLite the text
+/// primary key is not part of secondary indexes, so `COUNT(id)` reads every row).
+fn count_all() -> sea_orm::sea_query::Expr {
+    sea_orm::sea_query::Expr::cust("COUNT(*)")
+}
+
+/// Orgs per (wave, state), from the `(wave_id, state)` index.
+async fn per_wave_and_state<C: ConnectionTrait>(
+    db: &C,
+) -> Result<Vec<(Option<i64>, OrgState, i64)>> {
+    Ok(org::Entity::find()
+        .select_only()
+        .column(org::Column::WaveId)
+        .column(org::Column::State)
+        .column_as(count_all(), "n")
+        .group_by(org::Column::WaveId)
+        .group_by(org::Column::State)
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
 /// Per-wave totals by state and the burn-down series.
 pub async fn wave_progress<C: ConnectionTrait>(
     db: &C,
     now: DateTime<Utc>,
+) -> Result<Vec<WaveProgress>> {
+    let per_state = per_wave_and_state(db).await?;
+    progress_of(db, now, &per_state).await
+}
+
+async fn progress_of<C: ConnectionTrait>(
+    db: &C,
+    now: DateTime<Utc>,
+    per_state: &[(Option<i64>, OrgState, i64)],
 ) -> Result<Vec<WaveProgress>> {
     let waves = wave::Entity::find()
         .order_by_asc(wave::Column::Deadline)
         .order_by_asc(wave::Column::Name)
         .all(db)
         .await?;
-    let per_state: Vec<(Option<i64>, OrgState, i64)> = org::Entity::find()
-        .select_only()
-        .column(org::Column::WaveId)
-        .column(org::Column::State)
-        .column_as(org::Column::Id.count(), "n")
-        .group_by(org::Column::WaveId)
-        .group_by(org::Column::State)
-        .into_tuple()
-        .all(db)
-        .await?;
     // Completions per wave and day, computed by the database over (wave_id, completed_at).
     let backend = db.get_database_backend();
     let day = match backend {
-        DbBackend::Postgres => "to_char(completed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+        DbBackend::Postgres => "CAST(CAST(completed_at AT TIME ZONE 'UTC' AS date) AS text)",
         _ => "substr(completed_at, 1, 10)",
     };
     let sql = format!(
@@ -276,7 +295,7 @@ pub async fn wave_progress<C: ConnectionTrait>(
         .map(|w| {
             let mut by_state = BTreeMap::new();
             let mut total = 0;
-            for (wid, s, n) in &per_state {
+            for (wid, s, n) in per_state {
                 if *wid == Some(w.id) {
                     let n = u64::try_from(*n).unwrap_or(0);
                     total += n;

@@ -155,12 +155,13 @@ async fn seed(db: &TestDb, orgs: usize, events: usize) -> Duration {
                 .exec_without_returning(&txn)
                 .await
                 .unwrap();
-        }
-        if conns.len() == 500 {
-            connection::Entity::insert_many(std::mem::take(&mut conns))
-                .exec_without_returning(&txn)
-                .await
-                .unwrap();
+            // Connections after their orgs (foreign key).
+            if !conns.is_empty() {
+                connection::Entity::insert_many(std::mem::take(&mut conns))
+                    .exec_without_returning(&txn)
+                    .await
+                    .unwrap();
+            }
         }
     }
     if !batch.is_empty() {
@@ -207,10 +208,15 @@ async fn seed(db: &TestDb, orgs: usize, events: usize) -> Duration {
         txn.commit().await.unwrap();
         left -= n;
     }
-    // Fresh statistics for the planner, as a production database has.
+    // Planner statistics and (PostgreSQL) the visibility map, as autovacuum keeps them in a
+    // running database; without the map PostgreSQL's index-only scans visit every heap page.
     {
         use sea_orm::ConnectionTrait;
-        db.db.execute_unprepared("ANALYZE").await.unwrap();
+        let sql = match db.backend {
+            reauth_tests::Backend::Postgres => "VACUUM ANALYZE",
+            reauth_tests::Backend::Sqlite => "ANALYZE",
+        };
+        db.db.execute_unprepared(sql).await.unwrap();
     }
     t.elapsed()
 }
@@ -305,8 +311,28 @@ async fn run(db: TestDb, name: &str) {
 #[tokio::main]
 async fn main() {
     reauth_tests::install_crypto();
-    run(TestDb::sqlite().await, "SQLite").await;
-    if let Some(db) = TestDb::postgres().await {
+    // `REAUTH_BENCH_SEED_ONLY=/path/file.db` seeds an SQLite file to study query plans, and stops.
+    if let Ok(path) = std::env::var("REAUTH_BENCH_SEED_ONLY") {
+        let url = format!("sqlite://{path}?mode=rwc");
+        let db = domain::db::open(&url).await.unwrap();
+        let test_db = TestDb::wrap(db, url);
+        let took = seed(
+            &test_db,
+            size("REAUTH_BENCH_ORGS", 100_000),
+            size("REAUTH_BENCH_EVENTS", 1_000_000),
+        )
+        .await;
+        println!("seeded {path} in {:.1} s", took.as_secs_f64());
+        return;
+    }
+    // `REAUTH_BENCH_BACKENDS=postgres` (or `sqlite`) runs one backend only.
+    let only = std::env::var("REAUTH_BENCH_BACKENDS").unwrap_or_default();
+    if only.is_empty() || only.contains("sqlite") {
+        run(TestDb::sqlite().await, "SQLite").await;
+    }
+    if (only.is_empty() || only.contains("postgres"))
+        && let Some(db) = TestDb::postgres().await
+    {
         run(db, "PostgreSQL").await;
     }
 }

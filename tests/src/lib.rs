@@ -88,6 +88,17 @@ impl TestDb {
         })
     }
 
+    /// An existing SQLite database that outlives the value (benchmarks that keep their data).
+    pub fn wrap(db: DatabaseConnection, url: String) -> Self {
+        Self {
+            backend: Backend::Sqlite,
+            url,
+            db,
+            dir: None,
+            pg_drop: None,
+        }
+    }
+
     /// The directory of an SQLite test database (for tests that read the raw file).
     pub fn dir(&self) -> Option<&std::path::Path> {
         self.dir.as_ref().map(tempfile::TempDir::path)

@@ -9,7 +9,9 @@ mod waves;
 
 pub use schedule::{ScheduleReport, outside_quiet_hours, schedule};
 pub use steps::{Anchor, Step, StepKind, Steps, StepsError};
-pub use waves::{WaveDetail, WaveView, create_wave, list_waves, move_orgs, set_paused, show_wave};
+pub use waves::{
+    WaveDetail, WaveView, all_waves, create_wave, list_waves, move_orgs, set_paused, show_wave,
+};
 
 /// Notice kinds that belong to wave schedules (cancelled the moment an org consents).
 pub const WAVE_KINDS: [&str; 4] = ["announce", "remind", "final", "escalate"];

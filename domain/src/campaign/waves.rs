@@ -74,6 +74,14 @@ pub async fn create_wave<C: ConnectionTrait>(
     Ok(model)
 }
 
+/// Every wave, by name, without counting its orgs (cheap: for menus and schedules).
+pub async fn all_waves<C: ConnectionTrait>(db: &C) -> Result<Vec<wave::Model>> {
+    Ok(wave::Entity::find()
+        .order_by_asc(wave::Column::Name)
+        .all(db)
+        .await?)
+}
+
 /// Every wave with its progress, by deadline.
 pub async fn list_waves<C: ConnectionTrait>(db: &C) -> Result<Vec<WaveView>> {
     let mut out = Vec::new();

@@ -47,7 +47,7 @@ pub(crate) async fn page(
 ) -> Result<Response, WebError> {
     let now = state.clock.now();
     let progress = domain::dashboard::wave_progress(&state.db, now).await?;
-    let views = domain::campaign::list_waves(&state.db).await?;
+    let views = domain::campaign::all_waves(&state.db).await?;
     let order = [
         "legacy_retired",
         "verified",

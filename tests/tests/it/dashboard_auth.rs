@@ -167,6 +167,17 @@ async fn the_session_id_changes_at_each_sign_in_step() {
         .to_owned();
     assert!(set.contains("HttpOnly"), "{set}");
     assert!(set.contains("SameSite=Lax"), "{set}");
+    // Dashboard pages carry the security headers.
+    let r = c.get(format!("{}/login", app.base)).send().await.unwrap();
+    let h = r.headers();
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["referrer-policy"], "no-referrer");
 }
 
 async fn lockout_after_five_failures(db: TestDb) {
