@@ -545,19 +545,33 @@ pub enum AdminChange {
     ResetPassword,
 }
 
+/// Who makes an admin change: a signed-in admin (who may not disable or demote themself, so
+/// someone always stays admin), or an operator at the command line (the way back in when the
+/// last admin lost their phone and recovery codes).
+#[derive(Debug, Clone)]
+pub enum ChangedBy<'a> {
+    Admin(&'a staff_user::Model),
+    Cli(Actor),
+}
+
 /// Applies an admin's change to a staff user. Returns the new one-time password for
-/// `ResetPassword`. An admin cannot disable or demote themself (someone must stay admin).
+/// `ResetPassword`.
 pub async fn admin_change<C: ConnectionTrait>(
     db: &C,
     target_id: i64,
     change: &AdminChange,
-    admin: &staff_user::Model,
+    by: &ChangedBy<'_>,
     now: DateTime<Utc>,
 ) -> Result<Option<SecretString>> {
     let target = get(db, target_id)
         .await?
         .ok_or_else(|| Error::Invalid(format!("no staff user with id {target_id}")))?;
-    if target.id == admin.id
+    let actor = match by {
+        ChangedBy::Admin(a) => Actor::Staff(a.email.clone()),
+        ChangedBy::Cli(a) => a.clone(),
+    };
+    if let ChangedBy::Admin(admin) = by
+        && target.id == admin.id
         && matches!(
             change,
             AdminChange::Disable | AdminChange::SetRole(Role::Viewer | Role::Operator)
@@ -610,15 +624,7 @@ pub async fn admin_change<C: ConnectionTrait>(
     staff_user::Entity::update(row).exec(db).await?;
     let mut details = details;
     details["staff_user"] = target.email.clone().into();
-    events::record(
-        db,
-        now,
-        &Actor::Staff(admin.email.clone()),
-        None,
-        kind,
-        details,
-    )
-    .await?;
+    events::record(db, now, &actor, None, kind, details).await?;
     Ok(password)
 }
 

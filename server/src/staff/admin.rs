@@ -131,8 +131,14 @@ pub(crate) async fn change_staff(
             ))));
         }
     };
-    let password =
-        domain::staff::admin_change(&state.db, id, &change, &me.user, state.clock.now()).await?;
+    let password = domain::staff::admin_change(
+        &state.db,
+        id,
+        &change,
+        &domain::staff::ChangedBy::Admin(&me.user),
+        state.clock.now(),
+    )
+    .await?;
     match password {
         Some(p) => {
             let mut n = Notice::ok(

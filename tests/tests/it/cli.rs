@@ -358,3 +358,85 @@ fn waves_and_notice_previews_from_the_command_line() {
         "previews send nothing"
     );
 }
+
+#[test]
+fn staff_users_are_added_listed_reset_and_disabled_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = run_reauth(
+        dir.path(),
+        &["staff", "add", "lee@partner.example", "--role", "admin"],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let first = out.trim().to_owned();
+    assert_eq!(
+        first.len(),
+        20,
+        "a one-time password alone on stdout: {out}"
+    );
+
+    let (code, out, _) = run_reauth(dir.path(), &["staff", "list", "--format", "csv"], &[]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("lee@partner.example,admin,false,0,false,false,"),
+        "{out}"
+    );
+    assert!(!out.contains(&first), "no password in the list");
+
+    // Reset needs to be told what to reset.
+    let (code, _, err) = run_reauth(dir.path(), &["staff", "reset", "lee@partner.example"], &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--password, --two-factor, or both"), "{err}");
+    let (code, out, err) = run_reauth(
+        dir.path(),
+        &[
+            "staff",
+            "reset",
+            "lee@partner.example",
+            "--password",
+            "--two-factor",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let second = out.trim().to_owned();
+    assert_eq!(second.len(), 20);
+    assert_ne!(second, first);
+
+    let (code, _, err) = run_reauth(
+        dir.path(),
+        &["staff", "reset", "nobody@partner.example", "--password"],
+        &[],
+    );
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("no staff user nobody@partner.example"),
+        "{err}"
+    );
+
+    let (code, _, _) = run_reauth(
+        dir.path(),
+        &["staff", "disable", "lee@partner.example"],
+        &[],
+    );
+    assert_eq!(code, 0);
+    let (_, out, _) = run_reauth(dir.path(), &["staff", "list", "--format", "json"], &[]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["disabled"], true);
+    let (code, _, _) = run_reauth(
+        dir.path(),
+        &["staff", "role", "lee@partner.example", "--role", "viewer"],
+        &[],
+    );
+    assert_eq!(code, 0);
+    let (_, out, _) = run_reauth(dir.path(), &["events", "list", "--format", "csv"], &[]);
+    for kind in [
+        "staff.added",
+        "staff.password_reset",
+        "staff.two_factor_reset",
+        "staff.disabled",
+        "staff.role_changed",
+    ] {
+        assert!(out.contains(kind), "{kind} missing from:\n{out}");
+    }
+}
