@@ -481,6 +481,30 @@ async fn verify(
     Ok(Ok(replaced))
 }
 
+async fn load_connection(
+    flow: &Flow<'_>,
+    connection_id: i64,
+) -> Result<crate::entity::connection::Model> {
+    crate::entity::connection::Entity::find_by_id(connection_id)
+        .one(flow.db)
+        .await?
+        .ok_or_else(|| Error::Invalid(format!("no connection {connection_id}")))
+}
+
+/// A connection's org and the login host its tokens belong to.
+async fn org_and_login(
+    flow: &Flow<'_>,
+    conn: &crate::entity::connection::Model,
+) -> Result<(OrgId, LoginUrl)> {
+    let org_id = OrgId::parse(&conn.org_id).map_err(|e| Error::Invalid(e.to_string()))?;
+    let o = org::Entity::find_by_id(org_id.as_str())
+        .one(flow.db)
+        .await?
+        .ok_or_else(|| Error::UnknownOrg(org_id.clone()))?;
+    let login = login_host(&o, flow.config)?;
+    Ok((org_id, login))
+}
+
 /// What retrying a connection's verification found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Retry {
@@ -496,22 +520,14 @@ pub async fn retry_verification(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<Retry> {
-    let conn = crate::entity::connection::Entity::find_by_id(connection_id)
-        .one(flow.db)
-        .await?
-        .ok_or_else(|| Error::Invalid(format!("no connection {connection_id}")))?;
+    let conn = load_connection(flow, connection_id).await?;
     if conn.status != "verifying" {
         return Err(Error::Invalid(format!(
             "connection {connection_id} is {}, not waiting for verification",
             conn.status
         )));
     }
-    let org_id = OrgId::parse(&conn.org_id).map_err(|e| Error::Invalid(e.to_string()))?;
-    let o = org::Entity::find_by_id(org_id.as_str())
-        .one(flow.db)
-        .await?
-        .ok_or_else(|| Error::UnknownOrg(org_id.clone()))?;
-    let login = login_host(&o, flow.config)?;
+    let (org_id, login) = org_and_login(flow, &conn).await?;
     let id_url =
         crate::salesforce::IdUrl::parse(&conn.id_url, &flow.config.salesforce.extra_login_hosts)
             .map_err(|e| Error::Invalid(e.to_string()))?;
@@ -565,22 +581,14 @@ pub async fn revoke_connection(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<String> {
-    let conn = crate::entity::connection::Entity::find_by_id(connection_id)
-        .one(flow.db)
-        .await?
-        .ok_or_else(|| Error::Invalid(format!("no connection {connection_id}")))?;
+    let conn = load_connection(flow, connection_id).await?;
     if matches!(conn.status.as_str(), "revoked" | "superseded") {
         return Err(Error::Invalid(format!(
             "connection {connection_id} is already {}",
             conn.status
         )));
     }
-    let org_id = OrgId::parse(&conn.org_id).map_err(|e| Error::Invalid(e.to_string()))?;
-    let o = org::Entity::find_by_id(org_id.as_str())
-        .one(flow.db)
-        .await?
-        .ok_or_else(|| Error::UnknownOrg(org_id.clone()))?;
-    let login = login_host(&o, flow.config)?;
+    let (org_id, login) = org_and_login(flow, &conn).await?;
     let outcome = match connections::refresh_token(&conn, flow.sealer)? {
         Some(rt) => match flow.sf.revoke(&login, &rt).await {
             Ok(()) => "revoked at Salesforce".to_owned(),

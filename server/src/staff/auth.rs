@@ -102,6 +102,17 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
     }
 }
 
+fn locked_page(until: DateTime<Utc>) -> Response {
+    super::view::problem(
+        StatusCode::FORBIDDEN,
+        "This account is locked",
+        &format!(
+            "Too many failed attempts. Try again after {}, or ask an admin to reset it.",
+            super::view::when(&until)
+        ),
+    )
+}
+
 fn too_many() -> Response {
     super::view::problem(
         StatusCode::TOO_MANY_REQUESTS,
@@ -256,16 +267,24 @@ async fn pending(
             .remove::<Pending>(PENDING_KEY)
             .await
             .map_err(session_err)?;
-        return Ok(Err(super::view::problem(
-            StatusCode::FORBIDDEN,
-            "This account is locked",
-            &format!(
-                "Too many failed attempts. Try again after {}, or ask an admin to reset it.",
-                super::view::when(&until)
-            ),
-        )));
+        return Ok(Err(locked_page(until)));
     }
     Ok(Ok((p, user)))
+}
+
+/// A rate-limited step after the password: the pending sign-in at `stage`, or the response
+/// that ends the request (too many attempts, locked, or back to the start).
+async fn limited_step(
+    state: &AppState,
+    session: &Session,
+    ip: IpAddr,
+    stage: Stage,
+    now: DateTime<Utc>,
+) -> Result<Result<(Pending, staff_user::Model), Response>, WebError> {
+    if state.sign_in_limiter.check_key(&ip).is_err() {
+        return Ok(Err(too_many()));
+    }
+    pending(state, session, stage, now).await
 }
 
 #[derive(Template)]
@@ -428,11 +447,8 @@ pub(crate) async fn enroll(
     ClientIp(ip): ClientIp,
     form: FormData,
 ) -> Result<Response, WebError> {
-    if state.sign_in_limiter.check_key(&ip).is_err() {
-        return Ok(too_many());
-    }
     let now = state.clock.now();
-    let (p, user) = match pending(&state, &session, Stage::Enroll, now).await? {
+    let (p, user) = match limited_step(&state, &session, ip, Stage::Enroll, now).await? {
         Ok(p) => p,
         Err(r) => return Ok(r),
     };
@@ -515,11 +531,8 @@ pub(crate) async fn second_factor(
     ClientIp(ip): ClientIp,
     form: FormData,
 ) -> Result<Response, WebError> {
-    if state.sign_in_limiter.check_key(&ip).is_err() {
-        return Ok(too_many());
-    }
     let now = state.clock.now();
-    let (p, user) = match pending(&state, &session, Stage::SecondFactor, now).await? {
+    let (p, user) = match limited_step(&state, &session, ip, Stage::SecondFactor, now).await? {
         Ok(p) => p,
         Err(r) => return Ok(r),
     };
@@ -551,14 +564,7 @@ pub(crate) async fn second_factor(
             .remove::<Pending>(PENDING_KEY)
             .await
             .map_err(session_err)?;
-        return Ok(super::view::problem(
-            StatusCode::FORBIDDEN,
-            "This account is locked",
-            &format!(
-                "Too many failed attempts. Try again after {}, or ask an admin to reset it.",
-                super::view::when(&until)
-            ),
-        ));
+        return Ok(locked_page(until));
     }
     Ok(render(
         StatusCode::UNAUTHORIZED,

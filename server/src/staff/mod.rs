@@ -131,6 +131,17 @@ impl FormData {
             .filter(|v| !v.is_empty())
     }
 
+    /// A `true`/`false` field, or a clear error naming it.
+    pub(crate) fn bool(&self, key: &str) -> Result<bool, view::WebError> {
+        match self.get(key) {
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            _ => Err(view::WebError(domain::Error::Invalid(format!(
+                "{key} must be true or false"
+            )))),
+        }
+    }
+
     /// Every non-blank value for `key`.
     pub(crate) fn all(&self, key: &str) -> Vec<String> {
         self.0

@@ -673,15 +673,7 @@ pub(crate) async fn set_notices(
     form: FormData,
 ) -> Result<Response, WebError> {
     let id = parse_org(&org_id)?;
-    let paused = match form.get("paused") {
-        Some("true") => true,
-        Some("false") => false,
-        _ => {
-            return Err(WebError(domain::Error::Invalid(
-                "paused must be true or false".into(),
-            )));
-        }
-    };
+    let paused = form.bool("paused")?;
     domain::bulk::set_notices_paused(&state.db, &id, paused, &staff.actor(), state.clock.now())
         .await?;
     Ok(Redirect::to(&format!("/orgs/{id}")).into_response())

@@ -121,15 +121,7 @@ pub(crate) async fn set_paused(
     Path(name): Path<String>,
     form: FormData,
 ) -> Result<Response, WebError> {
-    let paused = match form.get("paused") {
-        Some("true") => true,
-        Some("false") => false,
-        _ => {
-            return Err(WebError(domain::Error::Invalid(
-                "paused must be true or false".into(),
-            )));
-        }
-    };
+    let paused = form.bool("paused")?;
     domain::campaign::set_paused(&state.db, &name, paused, &staff.actor(), state.clock.now())
         .await?;
     Ok(Redirect::to("/waves").into_response())

@@ -56,6 +56,31 @@ async fn start_driver() -> Option<(Driver, String)> {
     panic!("chromedriver did not start");
 }
 
+/// A headless Chromium session through chromedriver at `url`, with its own profile directory
+/// (kept alive by the returned guard).
+async fn chromium(url: &str, window: &str) -> (fantoccini::Client, tempfile::TempDir) {
+    let profile = tempfile::tempdir().unwrap();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                "--no-first-run", format!("--window-size={window}"),
+                format!("--user-data-dir={}", profile.path().display()),
+            ],
+        }),
+    );
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(url)
+        .await
+        .expect("WebDriver session");
+    (client, profile)
+}
+
 fn screenshots_dir() -> PathBuf {
     if std::env::var("REAUTH_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots")
@@ -72,24 +97,7 @@ async fn admin_reconnects_through_the_real_pages_in_chromium() {
     let w = world_with(TestDb::sqlite().await, false).await;
     let secret = new_link(&w, "00D4c0000008cs2").await;
 
-    let profile = tempfile::tempdir().unwrap();
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": CHROMIUM,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                "--no-first-run", "--window-size=1100,1300", format!("--user-data-dir={}", profile.path().display()),
-            ],
-        }),
-    );
-    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&url)
-        .await
-        .expect("WebDriver session");
+    let (client, _profile) = chromium(&url, "1100,1300").await;
     let shots = screenshots_dir();
     std::fs::create_dir_all(&shots).unwrap();
 
@@ -249,24 +257,7 @@ async fn staff_sign_in_search_bulk_action_and_org_page_in_chromium() {
     )
     .await;
 
-    let profile = tempfile::tempdir().unwrap();
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": CHROMIUM,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                "--no-first-run", "--window-size=1400,1100", format!("--user-data-dir={}", profile.path().display()),
-            ],
-        }),
-    );
-    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&url)
-        .await
-        .expect("WebDriver session");
+    let (client, _profile) = chromium(&url, "1400,1100").await;
     let shots = screenshots_dir();
     std::fs::create_dir_all(&shots).unwrap();
     let base = w.app.base.clone();
