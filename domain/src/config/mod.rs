@@ -34,6 +34,9 @@ pub struct Config {
     /// `sqlite://…` or `postgres://…`.
     #[serde(serialize_with = "redact::database_url")]
     pub database_url: String,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client;
+    /// staff sign-in is rate-limited per client address. Empty: the connection's address.
+    pub trusted_proxies: Vec<IpNet>,
     pub salesforce: SalesforceConfig,
     pub partner: PartnerConfig,
     pub links: LinksConfig,
@@ -50,6 +53,7 @@ impl Default for Config {
                 .unwrap_or_else(|_| unreachable!("literal URL")),
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: "sqlite://reauth.db?mode=rwc".into(),
+            trusted_proxies: Vec::new(),
             salesforce: SalesforceConfig::default(),
             partner: PartnerConfig::default(),
             links: LinksConfig::default(),
