@@ -232,6 +232,36 @@ pub async fn recent<C: ConnectionTrait>(db: &C, limit: u64) -> Result<Vec<bulk_j
         .await?)
 }
 
+/// Cancels a queued or running job: orgs already done stay done (each has its event); the
+/// runner stops after its current chunk. Returns whether the job was still going.
+pub async fn cancel<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let res = bulk_job::Entity::update_many()
+        .col_expr(bulk_job::Column::Status, Expr::value("cancelled"))
+        .col_expr(bulk_job::Column::FinishedAt, Expr::value(now))
+        .col_expr(bulk_job::Column::UpdatedAt, Expr::value(now))
+        .filter(bulk_job::Column::Id.eq(id))
+        .filter(bulk_job::Column::Status.is_in(["queued", "running"]))
+        .exec(db)
+        .await?;
+    if res.rows_affected == 1 {
+        events::record(
+            db,
+            now,
+            actor,
+            None,
+            "bulk.cancelled",
+            serde_json::json!({ "job_id": id }),
+        )
+        .await?;
+    }
+    Ok(res.rows_affected == 1)
+}
+
 /// Takes a job for `owner` if it is queued, or running under an expired lease.
 async fn claim<C: ConnectionTrait>(
     db: &C,
@@ -316,7 +346,7 @@ pub async fn run<C: ConnectionTrait + TransactionTrait>(
     let t = now();
     let (status, error) = match &outcome {
         Ok(true) => ("done", None),
-        // Lost the lease to another runner: it carries on.
+        // Lost the lease to another runner (it carries on), or cancelled.
         Ok(false) => return Ok(true),
         Err(e) => ("failed", Some(e.to_string())),
     };
@@ -331,9 +361,13 @@ pub async fn run<C: ConnectionTrait + TransactionTrait>(
         .col_expr(bulk_job::Column::UpdatedAt, Expr::value(t))
         .filter(bulk_job::Column::Id.eq(id))
         .filter(bulk_job::Column::LeaseOwner.eq(owner))
+        .filter(bulk_job::Column::Status.eq("running"))
         .exec(db)
         .await?;
     let job = get(db, id).await?.unwrap_or(job);
+    if job.status == "cancelled" {
+        return Ok(true);
+    }
     events::record(
         db,
         t,
@@ -422,6 +456,13 @@ async fn run_claimed<C: ConnectionTrait + TransactionTrait>(
             .exec(db)
             .await?;
         if res.rows_affected != 1 {
+            return Ok(false);
+        }
+        // A person cancelled the job: stop after the chunk just recorded.
+        if get(db, job.id)
+            .await?
+            .is_some_and(|j| j.status == "cancelled")
+        {
             return Ok(false);
         }
         cursor = Some(last);

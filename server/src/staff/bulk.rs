@@ -238,3 +238,16 @@ pub(crate) async fn page(
         },
     ))
 }
+
+pub(crate) async fn cancel(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    if !domain::bulk::cancel(&state.db, id, &staff.actor(), state.clock.now()).await? {
+        return Err(WebError(domain::Error::Invalid(format!(
+            "job {id} has already ended"
+        ))));
+    }
+    Ok(Redirect::to(&format!("/jobs/{id}")).into_response())
+}

@@ -48,6 +48,7 @@ pub const STATE_CHANGING_ROUTES: &[(&str, Role)] = &[
     ("/orgs/{org_id}/connections/{id}/revoke", Role::Operator),
     ("/waves/{name}/paused", Role::Operator),
     ("/alerts/{id}/acknowledge", Role::Operator),
+    ("/jobs/{id}/cancel", Role::Operator),
     ("/admin/staff", Role::Admin),
     ("/admin/staff/{id}", Role::Admin),
     ("/admin/api-keys", Role::Admin),
@@ -79,6 +80,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/orgs/{org_id}/connections/{id}/revoke", post(orgs::revoke))
         .route("/waves/{name}/paused", post(waves::set_paused))
         .route("/alerts/{id}/acknowledge", post(overview::acknowledge))
+        .route("/jobs/{id}/cancel", post(bulk::cancel))
         .route_layer(from_fn_with_state(state.clone(), require_operator));
     let admin = Router::new()
         .route("/admin/staff", get(admin::staff).post(admin::add_staff))

@@ -733,3 +733,54 @@ async fn the_event_export_pages_through_more_than_one_chunk() {
         rd.records().map(|r| r.unwrap()[0].to_owned()).collect();
     assert_eq!(ids.len(), 12_000, "every event exactly once");
 }
+
+#[tokio::test]
+async fn a_cancelled_job_is_not_resumed_and_says_so() {
+    let db = TestDb::sqlite().await;
+    let app = seeded(&db).await;
+    let op = staff::first_sign_in(&app, "op@partner.example", Role::Operator).await;
+    let job = domain::bulk::submit(
+        &db.db,
+        &domain::bulk::Action::PauseNotices,
+        &domain::bulk::Selection::Filter(Default::default()),
+        "op@partner.example",
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let (_, _, page) = op.get(&format!("/jobs/{}", job.id)).await;
+    assert!(
+        page.contains("id=\"cancel-job\""),
+        "a queued job can be cancelled"
+    );
+    let (s, _, _) = op.post(&format!("/jobs/{}/cancel", job.id), &[]).await;
+    assert_eq!(s, 303);
+    let (s, _, body) = op.post(&format!("/jobs/{}/cancel", job.id), &[]).await;
+    assert_eq!(s, 400);
+    assert!(body.contains("has already ended"));
+    // No runner picks it up, and nothing was paused.
+    assert_eq!(
+        domain::bulk::run_pending(&db.db, "w", chrono::Utc::now)
+            .await
+            .unwrap(),
+        0
+    );
+    let j = domain::bulk::get(&db.db, job.id).await.unwrap().unwrap();
+    assert_eq!((j.status.as_str(), j.done), ("cancelled", 0));
+    let paused = domain::entity::org::Entity::find()
+        .filter(domain::entity::org::Column::NoticesPaused.eq(true))
+        .count(&db.db)
+        .await
+        .unwrap();
+    assert_eq!(paused, 0);
+    let (_, _, page) = op.get(&format!("/jobs/{}", job.id)).await;
+    assert_eq!(
+        scraper::Html::parse_document(&page)
+            .select(&scraper::Selector::parse("#job-status").unwrap())
+            .next()
+            .unwrap()
+            .value()
+            .attr("data-status"),
+        Some("cancelled")
+    );
+}
