@@ -426,7 +426,16 @@ impl Vault {
             } else {
                 trigger
             };
-            return self.exchange_claimed(c, version, trigger).await;
+            // From here until the new tokens are stored, a cancelled caller (a client that
+            // disconnected, a request timeout) must not stop the work: Salesforce may already
+            // have rotated the token. The exchange runs on its own task and finishes regardless.
+            let vault = self.clone();
+            let id = c.id;
+            return tokio::spawn(async move { vault.exchange_claimed(c, version, trigger).await })
+                .await
+                .map_err(|e| {
+                    Error::Invalid(format!("connection {id}: the refresh task failed: {e}"))
+                })?;
         }
         Err(Error::Conflict(format!(
             "connection {id}: could not claim its lease"

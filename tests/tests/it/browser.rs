@@ -376,6 +376,13 @@ async fn staff_sign_in_search_bulk_action_and_org_page_in_chromium() {
             .await?
             .click()
             .await?;
+        // The list reloads in place: wait for the new page before reading it.
+        for _ in 0..50 {
+            if client.current_url().await?.as_str().contains("q=customer") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         let count = client
             .wait()
             .for_element(Locator::Css("#result-count"))

@@ -609,3 +609,56 @@ both_backends!(
     without_rotation_the_stored_refresh_token_is_kept,
     without_rotation_the_old_refresh_token_is_kept
 );
+
+async fn a_caller_that_goes_away_never_loses_a_rotation(db: TestDb) {
+    let (w, key) = connected(db, |_| {}, |_| {}).await;
+    advance(&w, Duration::from_secs(11));
+    // Salesforce answers slowly; the partner's service gives up after 300 ms and disconnects.
+    w.sim.set_faults(sfsim::Faults {
+        latency: Some(Duration::from_millis(1500)),
+        ..Default::default()
+    });
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let r = impatient
+        .post(format!(
+            "{}/api/v1/orgs/{ACME}/access-token/refresh",
+            w.app.base
+        ))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({}))
+        .send()
+        .await;
+    assert!(r.is_err_and(|e| e.is_timeout()), "the client gave up");
+    // The refresh it started goes on without it and stores the rotated token.
+    let mut stored = false;
+    for _ in 0..100 {
+        let c = connections(&w).await.remove(0);
+        if w.sim.stats().refresh_ok == 1 && c.status == "active" && c.version > 1 {
+            stored = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    w.sim.set_faults(sfsim::Faults::default());
+    assert!(
+        stored,
+        "the rotation finished and was stored: {:?}",
+        connections(&w).await
+    );
+    // The stored token is the live one: the next exchange works, and Salesforce never saw a
+    // rotated-out token again.
+    advance(&w, Duration::from_secs(11));
+    let (s, b) = force(&w, &key, serde_json::json!({})).await;
+    assert_eq!(s, 200, "{b}");
+    let st = w.sim.stats();
+    assert_eq!((st.refresh_ok, st.reuse_detected), (2, 0));
+    w.app.stop().await;
+}
+
+both_backends!(
+    a_client_that_disconnects_mid_refresh_loses_nothing,
+    a_caller_that_goes_away_never_loses_a_rotation
+);
