@@ -41,6 +41,33 @@ pub struct Settings {
     /// `error_description` when a code bound to a challenge arrives without a verifier
     /// (UNCONFIRMED text).
     pub missing_verifier_description: String,
+    /// Refuse an authorize request carrying `nonce` without `openid` among its scopes, as
+    /// node-oidc-provider does (`invalid_request`). Salesforce ignores such a `nonce`.
+    pub oidc_strict: bool,
+    /// Refresh answers carry an `id_token` (without `nonce`) when `openid` was granted
+    /// (UNCONFIRMED; the Mobile SDK fetches id tokens with a refresh token).
+    pub id_token_on_refresh: bool,
+    /// A refresh whose client authentication fails revokes the grant of the presented refresh
+    /// token (UNCONFIRMED; default: refused with `invalid_client`, the token stays usable).
+    pub bad_secret_revokes_grant: bool,
+    /// `LoginHistory.Status` of a refresh refused for its client secret (UNCONFIRMED text).
+    pub bad_secret_login_status: String,
+    /// Rows per query answer before `nextRecordsUrl` (Salesforce's default batch: 2000).
+    pub query_batch_size: usize,
+    /// `LoginHistory.CountryIso` for an address no `countries` entry covers.
+    pub default_country: String,
+    /// Address ranges and their ISO country code for `LoginHistory.CountryIso` (the most specific
+    /// range wins).
+    pub countries: Vec<CountryRange>,
+}
+
+/// One entry of the address → country table.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CountryRange {
+    pub cidr: IpNet,
+    /// ISO 3166 alpha-2 code, e.g. `DE`.
+    pub country: String,
 }
 
 impl Default for Settings {
@@ -57,7 +84,25 @@ impl Default for Settings {
                 description: "ip restricted".into(),
             },
             missing_verifier_description: "invalid code verifier".into(),
+            oidc_strict: false,
+            id_token_on_refresh: true,
+            bad_secret_revokes_grant: false,
+            bad_secret_login_status: "Invalid client credentials".into(),
+            query_batch_size: 2000,
+            default_country: "US".into(),
+            countries: vec![],
         }
+    }
+}
+
+impl Settings {
+    /// The country of an address: the most specific `countries` range, else `default_country`.
+    pub fn country_of(&self, ip: std::net::IpAddr) -> &str {
+        self.countries
+            .iter()
+            .filter(|c| c.cidr.contains(&ip))
+            .max_by_key(|c| c.cidr.prefix_len())
+            .map_or(self.default_country.as_str(), |c| c.country.as_str())
     }
 }
 
@@ -164,6 +209,40 @@ pub struct ClientConfig {
     /// (absent = all users may self-authorize).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preauthorized_users: Option<Vec<String>>,
+    /// The app's label, as `LoginHistory.Application` and `OauthToken.AppName` show it
+    /// (absent = the client id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_label: Option<String>,
+    /// During a staged secret rotation, the old secret, still accepted next to `client_secret`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_client_secret: Option<String>,
+}
+
+impl ClientConfig {
+    /// A confidential client with sfsim's defaults (PKCE required, rotation on, `idle 30days`,
+    /// secret required for refresh), for builders.
+    pub fn new(client_id: &str, client_secret: Option<&str>) -> Self {
+        Self {
+            client_id: client_id.into(),
+            client_secret: client_secret.map(str::to_owned),
+            redirect_uris: vec![],
+            pkce_required: true,
+            rotation: true,
+            refresh_policy: default_policy(),
+            secret_required_for_refresh: client_secret.is_some(),
+            ip_allowlist: vec![],
+            session_timeout: default_session(),
+            issue_refresh_token: true,
+            preauthorized_users: None,
+            app_label: None,
+            previous_client_secret: None,
+        }
+    }
+
+    /// `app_label`, or the client id when no label is set.
+    pub fn label(&self) -> &str {
+        self.app_label.as_deref().unwrap_or(&self.client_id)
+    }
 }
 
 fn yes() -> bool {
@@ -204,6 +283,49 @@ pub struct OrgConfig {
     /// Per client id; absent = installed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub apps: BTreeMap<String, AppInstall>,
+    /// Managed packages installed in the org (the Tooling API's `InstalledSubscriberPackage`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub installed_packages: Vec<InstalledPackage>,
+}
+
+/// A managed package installed in an org, as `InstalledSubscriberPackage` reports it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InstalledPackage {
+    /// `SubscriberPackageId` (`033…`).
+    pub package_id: String,
+    /// `SubscriberPackage.Name`.
+    pub name: String,
+    /// `SubscriberPackage.NamespacePrefix`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_prefix: Option<String>,
+    /// `SubscriberPackageVersion.Id` (`04t…`).
+    pub version_id: String,
+    /// `SubscriberPackageVersion.Name`.
+    pub version_name: String,
+    pub major: u32,
+    pub minor: u32,
+    #[serde(default)]
+    pub patch: u32,
+    #[serde(default)]
+    pub build: u32,
+}
+
+impl InstalledPackage {
+    /// The package the default dataset installs: `Reauth Connector` (namespace `reauth`) 2.0.0.1.
+    pub fn reauth_connector() -> Self {
+        Self {
+            package_id: "033000000000001AAA".into(),
+            name: "Reauth Connector".into(),
+            namespace_prefix: Some("reauth".into()),
+            version_id: "04t000000000001AAA".into(),
+            version_name: "Reauth Connector 2.0".into(),
+            major: 2,
+            minor: 0,
+            patch: 0,
+            build: 1,
+        }
+    }
 }
 
 fn production() -> String {
@@ -227,7 +349,9 @@ pub struct UserConfig {
 
 impl Config {
     /// The default dataset: a production and a sandbox org with an admin each, a non-admin
-    /// user, a confidential client (PKCE required, rotation on, 30-day idle policy) and a public one.
+    /// user, a confidential client (PKCE required, rotation on, 30-day idle policy), a public one,
+    /// and the legacy Connected App (rotation off, valid until revoked); both orgs have the
+    /// `Reauth Connector` package installed.
     pub fn default_dataset() -> Self {
         let user = |id: &str, username: &str, admin: bool| UserConfig {
             id: Some(id.into()),
@@ -252,6 +376,8 @@ impl Config {
                     session_timeout: default_session(),
                     issue_refresh_token: true,
                     preauthorized_users: None,
+                    app_label: Some("Reauth".into()),
+                    previous_client_secret: None,
                 },
                 ClientConfig {
                     client_id: "reauth-public".into(),
@@ -265,6 +391,24 @@ impl Config {
                     session_timeout: default_session(),
                     issue_refresh_token: true,
                     preauthorized_users: None,
+                    app_label: Some("Reauth Mobile".into()),
+                    previous_client_secret: None,
+                },
+                ClientConfig {
+                    client_id: "reauth-legacy".into(),
+                    client_secret: Some("reauth-legacy-secret".into()),
+                    redirect_uris: vec!["http://127.0.0.1:8080/oauth/callback".into()],
+                    // A Connected App's `isPkceRequired` defaults to false.
+                    pkce_required: false,
+                    rotation: false,
+                    refresh_policy: RefreshPolicy::Infinite,
+                    secret_required_for_refresh: true,
+                    ip_allowlist: vec![],
+                    session_timeout: default_session(),
+                    issue_refresh_token: true,
+                    preauthorized_users: None,
+                    app_label: Some("Reauth Legacy".into()),
+                    previous_client_secret: None,
                 },
             ],
             orgs: vec![
@@ -278,6 +422,7 @@ impl Config {
                     ],
                     locked: false,
                     apps: BTreeMap::new(),
+                    installed_packages: vec![InstalledPackage::reauth_connector()],
                 },
                 OrgConfig {
                     id: "00D000000000002EAA".into(),
@@ -286,6 +431,7 @@ impl Config {
                     users: vec![user("005000000000002AAA", "admin@acme.example.uat", true)],
                     locked: false,
                     apps: BTreeMap::new(),
+                    installed_packages: vec![InstalledPackage::reauth_connector()],
                 },
             ],
         }
@@ -316,6 +462,7 @@ impl Config {
             users,
             locked: false,
             apps: BTreeMap::new(),
+            installed_packages: vec![],
         });
         self
     }

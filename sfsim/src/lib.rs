@@ -10,10 +10,14 @@
 //! catches bugs a shared helper would hide on both sides.
 
 pub mod config;
+mod control;
 mod ids;
+mod oidc;
 mod pages;
+mod query;
 mod rest;
 mod server;
+mod soql;
 mod state;
 mod token;
 
@@ -22,9 +26,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use config::{
-    AppInstall, ClientConfig, Config, Faults, OrgConfig, RefreshPolicy, Settings, UserConfig,
+    AppInstall, ClientConfig, Config, CountryRange, Faults, InstalledPackage, OrgConfig,
+    RefreshPolicy, Settings, UserConfig,
 };
-pub use state::Stats;
+pub use control::{MassRevoke, MintGrant, MintedGrant, SetSecret, SimError, Steal, StealOutcome};
+pub use state::{GrantInfo, GrantOrigin, LoginRow, ReuseInfo, RevokeReason, Stats};
 
 use state::Shared;
 
@@ -118,6 +124,76 @@ impl Sim {
     /// Adds an allowed callback to every client.
     pub fn add_redirect_uri(&self, uri: &str) {
         self.shared.add_redirect_uri(uri);
+    }
+
+    /// Creates a grant without the browser flow, as if the user had approved the client long
+    /// ago (what `POST /_sim/grants` does): the partner's existing token table.
+    pub fn mint_grant(
+        &self,
+        client_id: &str,
+        username: &str,
+        scopes: &[&str],
+    ) -> Result<MintedGrant, SimError> {
+        let (grant_id, body) =
+            control::mint(&self.shared, &MintGrant::new(client_id, username, scopes))?;
+        let s = |k: &str| body[k].as_str().map(str::to_owned);
+        Ok(MintedGrant {
+            grant_id,
+            refresh_token: s("refresh_token"),
+            access_token: s("access_token").unwrap_or_default(),
+            instance_url: s("instance_url").unwrap_or_default(),
+            id: s("id").unwrap_or_default(),
+        })
+    }
+
+    /// Every grant sfsim issued, live and revoked, by id (`GET /_sim/grants`).
+    pub fn grants(&self) -> Vec<GrantInfo> {
+        self.shared.grants()
+    }
+
+    /// One grant by id.
+    pub fn grant(&self, id: u64) -> Option<GrantInfo> {
+        self.grants().into_iter().find(|g| g.id == id)
+    }
+
+    /// Every `LoginHistory` row sfsim keeps, oldest first (all orgs).
+    pub fn login_history(&self) -> Vec<LoginRow> {
+        self.shared.login_history()
+    }
+
+    /// Revokes a share or a number of live grants at random (`POST /_sim/grants/revoke`);
+    /// returns how many.
+    pub fn mass_revoke(&self, m: &MassRevoke) -> Result<usize, SimError> {
+        control::mass_revoke(&self.shared, m)
+    }
+
+    /// Revokes this share (0–1) of all live grants; returns how many.
+    pub fn revoke_share(&self, share: f64) -> Result<usize, SimError> {
+        self.mass_revoke(&MassRevoke {
+            share: Some(share),
+            ..MassRevoke::default()
+        })
+    }
+
+    /// Plays a thief holding a grant's current refresh token (`POST /_sim/steal`).
+    pub fn steal(&self, s: &Steal) -> Result<StealOutcome, SimError> {
+        control::steal(&self.shared, s)
+    }
+
+    /// Changes a client's secret; with `keep_old` the current one stays accepted too (a staged
+    /// rotation). `false` if there is no such client.
+    pub fn set_client_secret(&self, client_id: &str, secret: &str, keep_old: bool) -> bool {
+        self.shared.set_client_secret(client_id, secret, keep_old)
+    }
+
+    /// Stops accepting a client's previous secret. `false` if there is no such client.
+    pub fn drop_previous_client_secret(&self, client_id: &str) -> bool {
+        self.shared.drop_previous_secret(client_id)
+    }
+
+    /// Replaces an org's installed packages (Tooling `InstalledSubscriberPackage`).
+    pub fn set_installed_packages(&self, org_id: &str, packages: Vec<InstalledPackage>) -> bool {
+        self.shared.set_installed_packages(org_id, packages)
     }
 
     /// Stops serving.

@@ -20,6 +20,7 @@ pub struct Txn {
     pub scopes: Vec<String>,
     pub challenge: Option<String>,
     pub user_id: Option<String>,
+    pub nonce: Option<String>,
 }
 
 fn esc(s: &str) -> String {
@@ -115,12 +116,24 @@ pub async fn authorize(shared: Arc<Shared>, q: HashMap<String, String>) -> Respo
             .unwrap_or_default(),
         challenge: q.get("code_challenge").cloned(),
         user_id: None,
+        nonce: q.get("nonce").cloned(),
     };
     if q.get("response_type").map(String::as_str) != Some("code") {
         return redirect_error(
             &txn,
             "unsupported_response_type",
             "response type not supported",
+        );
+    }
+    // node-oidc-provider's rule (an OIDC-strict server); Salesforce ignores such a nonce.
+    if g.config.settings.oidc_strict
+        && txn.nonce.is_some()
+        && !txn.scopes.iter().any(|s| s == "openid")
+    {
+        return redirect_error(
+            &txn,
+            "invalid_request",
+            "openid scope must be requested when using the nonce parameter",
         );
     }
     if txn.challenge.is_none() && client.pkce_required {
@@ -284,6 +297,7 @@ fn approve(g: &mut Inner, base_url: &str, txn: Txn, user: &User) -> Response {
             scopes: txn.scopes.clone(),
             expires: g.now() + ttl,
             login_host: base_url.to_owned(),
+            nonce: txn.nonce.clone(),
         },
     );
     let mut p = vec![("code", code.as_str())];

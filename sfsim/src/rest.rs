@@ -1,6 +1,6 @@
-//! Identity URL, userinfo, discovery, limits and the `LoginHistory`/`OauthToken` queries.
+//! Identity URL, userinfo, discovery, the id-token key set and limits (the queries are in
+//! `query`).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::state::Shared;
+use crate::state::{Inner, Shared};
 
 /// 401 `INVALID_SESSION_ID`, as the REST API answers dead or expired access tokens.
 fn invalid_session() -> Response {
@@ -29,6 +29,27 @@ fn bearer(h: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// A request without a live access token: answered 401 `INVALID_SESSION_ID`.
+pub struct InvalidSession;
+
+impl IntoResponse for InvalidSession {
+    fn into_response(self) -> Response {
+        invalid_session()
+    }
+}
+
+/// The org and user of the request's live access token (a refusal counts in `invalid_session`).
+pub fn authed(g: &mut Inner, h: &HeaderMap) -> Result<(String, String), InvalidSession> {
+    let who = bearer(h).and_then(|t| {
+        g.live_access(&t)
+            .map(|(_, gr)| (gr.org_id.clone(), gr.user_id.clone()))
+    });
+    who.ok_or_else(|| {
+        g.stats.invalid_session += 1;
+        InvalidSession
+    })
+}
+
 pub async fn identity(
     shared: Arc<Shared>,
     org: String,
@@ -36,11 +57,12 @@ pub async fn identity(
     headers: HeaderMap,
 ) -> Response {
     crate::server::delay(&shared).await;
-    let g = shared.lock();
-    let Some((_, grant)) = bearer(&headers).and_then(|t| g.live_access(&t)) else {
-        return invalid_session();
+    let mut g = shared.lock();
+    let (grant_org, grant_user) = match authed(&mut g, &headers) {
+        Ok(x) => x,
+        Err(r) => return r.into_response(),
     };
-    if grant.org_id != org || grant.user_id != user {
+    if grant_org != org || grant_user != user {
         return (
             StatusCode::FORBIDDEN,
             Json(json!([{ "message": "Bad_Id", "errorCode": "FORBIDDEN" }])),
@@ -75,11 +97,12 @@ pub async fn identity(
 
 pub async fn userinfo(shared: Arc<Shared>, headers: HeaderMap) -> Response {
     crate::server::delay(&shared).await;
-    let g = shared.lock();
-    let Some((_, grant)) = bearer(&headers).and_then(|t| g.live_access(&t)) else {
-        return invalid_session();
+    let mut g = shared.lock();
+    let (_, user_id) = match authed(&mut g, &headers) {
+        Ok(x) => x,
+        Err(r) => return r.into_response(),
     };
-    let Some(u) = g.user_by_id(&grant.user_id) else {
+    let Some(u) = g.user_by_id(&user_id) else {
         return invalid_session();
     };
     Json(json!({
@@ -111,96 +134,17 @@ pub async fn discovery(shared: Arc<Shared>) -> Response {
 
 pub async fn limits(shared: Arc<Shared>, headers: HeaderMap) -> Response {
     crate::server::delay(&shared).await;
-    let g = shared.lock();
-    if bearer(&headers).and_then(|t| g.live_access(&t)).is_none() {
-        return invalid_session();
+    let mut g = shared.lock();
+    if let Err(r) = authed(&mut g, &headers) {
+        return r.into_response();
     }
     Json(json!({ "DailyApiRequests": { "Max": 15000, "Remaining": 14999 } })).into_response()
 }
 
-/// `SELECT f1, f2 FROM LoginHistory|OauthToken [WHERE UserId = '…'] [LIMIT n]`.
-pub async fn query(
-    shared: Arc<Shared>,
-    headers: HeaderMap,
-    q: HashMap<String, String>,
-) -> Response {
-    crate::server::delay(&shared).await;
-    let g = shared.lock();
-    let Some((_, grant)) = bearer(&headers).and_then(|t| g.live_access(&t)) else {
-        return invalid_session();
-    };
-    let org = grant.org_id.clone();
-    let soql = q.get("q").cloned().unwrap_or_default();
-    let malformed = |m: &str| {
-        (
-            StatusCode::BAD_REQUEST,
-            Json(json!([{ "message": m, "errorCode": "MALFORMED_QUERY" }])),
-        )
-            .into_response()
-    };
-    let upper = soql.to_ascii_uppercase();
-    let (Some(sel), Some(from)) = (upper.find("SELECT "), upper.find(" FROM ")) else {
-        return malformed("expected SELECT … FROM …");
-    };
-    let fields: Vec<String> = soql[sel + 7..from]
-        .split(',')
-        .map(|f| f.trim().to_owned())
-        .filter(|f| !f.is_empty())
-        .collect();
-    let rest = soql[from + 6..].trim();
-    let object = rest
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    let user_filter = upper.find("USERID = '").map(|i| {
-        soql[i + 10..]
-            .split('\'')
-            .next()
-            .unwrap_or_default()
-            .to_owned()
-    });
-    let limit = upper
-        .find("LIMIT ")
-        .and_then(|i| {
-            soql[i + 6..]
-                .split_whitespace()
-                .next()?
-                .parse::<usize>()
-                .ok()
-        })
-        .unwrap_or(500);
-    let rows: Vec<serde_json::Value> = match object.as_str() {
-        "LoginHistory" => g
-            .logins
-            .iter()
-            .filter(|l| l.org_id == org && user_filter.as_ref().is_none_or(|u| &l.user_id == u))
-            .rev()
-            .take(limit)
-            .map(|l| serde_json::to_value(l).unwrap_or_default())
-            .collect(),
-        "OauthToken" => g
-            .grants
-            .values()
-            .filter(|gr| gr.org_id == org && !gr.revoked && user_filter.as_ref().is_none_or(|u| &gr.user_id == u))
-            .take(limit)
-            .map(|gr| json!({ "Id": null, "AppName": gr.client_id, "UserId": gr.user_id, "UseCount": gr.use_count, "LastUsedDate": gr.last_exchange.to_rfc3339(), "CreatedDate": gr.created.to_rfc3339() }))
-            .collect(),
-        other => return malformed(&format!("sObject type '{other}' is not supported by sfsim")),
-    };
-    let records: Vec<serde_json::Value> = rows
-        .into_iter()
-        .map(|r| {
-            let mut out = serde_json::Map::new();
-            out.insert("attributes".into(), json!({ "type": object }));
-            for f in &fields {
-                out.insert(
-                    f.clone(),
-                    r.get(f).cloned().unwrap_or(serde_json::Value::Null),
-                );
-            }
-            serde_json::Value::Object(out)
-        })
-        .collect();
-    Json(json!({ "totalSize": records.len(), "done": true, "records": records })).into_response()
+/// `GET /id/keys`: the JWK set that verifies `id_token`s.
+pub async fn keys(shared: Arc<Shared>) -> Response {
+    match &shared.id_key {
+        Some(k) => Json(k.jwks()).into_response(),
+        None => Json(json!({ "keys": [] })).into_response(),
+    }
 }

@@ -1,4 +1,5 @@
-//! The router, the `/_sim/` control API, latency, and the client address.
+//! The router, the first `/_sim/` control calls (the rest are in `control`), latency, and the
+//! client address.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -63,21 +64,18 @@ pub fn router(shared: Arc<Shared>) -> Router {
             "/services/data/{version}/limits/",
             get(|State(s): S, h: HeaderMap| crate::rest::limits(s, h)),
         )
+        .route("/id/keys", get(|State(s): S| crate::rest::keys(s)))
+        .route("/services/data/{version}/query", get(data_query))
+        .route("/services/data/{version}/query/", get(data_query))
+        .route("/services/data/{version}/query/{locator}", get(data_more))
+        .route("/services/data/{version}/tooling/query", get(tooling_query))
         .route(
-            "/services/data/{version}/query",
-            get(
-                |State(s): S, h: HeaderMap, Query(q): Query<HashMap<String, String>>| {
-                    crate::rest::query(s, h, q)
-                },
-            ),
+            "/services/data/{version}/tooling/query/",
+            get(tooling_query),
         )
         .route(
-            "/services/data/{version}/query/",
-            get(
-                |State(s): S, h: HeaderMap, Query(q): Query<HashMap<String, String>>| {
-                    crate::rest::query(s, h, q)
-                },
-            ),
+            "/services/data/{version}/tooling/query/{locator}",
+            get(tooling_more),
         )
         .route(
             "/_sim/stats",
@@ -107,11 +105,40 @@ pub fn router(shared: Arc<Shared>) -> Router {
             "/_sim/orgs/{org}/unlock",
             post(|State(s): S, Path(o): Path<String>| async move { locked(&s, &o, false) }),
         )
+        .merge(crate::control::router())
         .with_state(shared)
 }
 
+type Params = Query<HashMap<String, String>>;
+
+async fn data_query(
+    State(s): S,
+    Path(v): Path<String>,
+    h: HeaderMap,
+    Query(q): Params,
+) -> Response {
+    crate::query::query(s, v, h, q, false).await
+}
+
+async fn tooling_query(
+    State(s): S,
+    Path(v): Path<String>,
+    h: HeaderMap,
+    Query(q): Params,
+) -> Response {
+    crate::query::query(s, v, h, q, true).await
+}
+
+async fn data_more(State(s): S, Path((v, l)): Path<(String, String)>, h: HeaderMap) -> Response {
+    crate::query::query_more(s, v, l, h, false).await
+}
+
+async fn tooling_more(State(s): S, Path((v, l)): Path<(String, String)>, h: HeaderMap) -> Response {
+    crate::query::query_more(s, v, l, h, true).await
+}
+
 /// The client address: the socket peer, or `X-Forwarded-For` when the settings trust it.
-fn client_ip(shared: &Shared, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+pub fn client_ip(shared: &Shared, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
     let trusted = shared.lock().config.settings.trust_forwarded_for;
     if trusted
         && let Some(ip) = headers

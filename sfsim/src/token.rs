@@ -17,7 +17,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::config::{AppInstall, RefreshPolicy};
-use crate::state::{Grant, Inner, RtState, Shared};
+use crate::state::{Grant, GrantOrigin, Inner, ReuseInfo, RevokeReason, RtState, Shared};
 
 /// An OAuth error answer with the facts' status, `error` and `error_description`.
 pub fn oauth_error(status: u16, error: &str, description: &str) -> Response {
@@ -31,6 +31,35 @@ pub fn oauth_error(status: u16, error: &str, description: &str) -> Response {
 
 fn invalid_grant(d: &str) -> Response {
     oauth_error(400, "invalid_grant", d)
+}
+
+/// A refused token request: status, `error` and `error_description`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    pub error: String,
+    pub description: String,
+}
+
+impl Refusal {
+    pub fn new(status: u16, error: &str, description: &str) -> Self {
+        Self {
+            status,
+            error: error.to_owned(),
+            description: description.to_owned(),
+        }
+    }
+
+    /// 400 `invalid_grant` with a description.
+    pub fn grant(description: &str) -> Self {
+        Self::new(400, "invalid_grant", description)
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        oauth_error(self.status, &self.error, &self.description)
+    }
 }
 
 /// Client credentials from the body or an HTTP Basic header.
@@ -75,86 +104,125 @@ fn signature(secret: &str, id: &str, issued_at: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
+/// What goes into a success body besides the grant.
+pub struct Answer<'a> {
+    pub access: &'a str,
+    pub refresh: Option<&'a str>,
+    /// The secret the client authenticated with (`None`: a public client, signed with its id).
+    pub key: Option<&'a str>,
+    /// Add an `id_token` if the grant has `openid`.
+    pub id_token: bool,
+    pub nonce: Option<&'a str>,
+}
+
 /// The success body, exactly as the facts describe (no `expires_in`).
-fn token_body(
-    g: &Inner,
-    base_url: &str,
-    grant: &Grant,
-    access: &str,
-    refresh: Option<&str>,
-    secret: Option<&str>,
-) -> serde_json::Value {
+pub fn token_body(g: &Inner, shared: &Shared, grant: &Grant, a: &Answer<'_>) -> serde_json::Value {
     let id = format!("{}/id/{}/{}", grant.login_host, grant.org_id, grant.user_id);
-    let issued_at = g.now().timestamp_millis().to_string();
+    let now = g.now();
+    let issued_at = now.timestamp_millis().to_string();
     // Public clients have no secret to sign with; sfsim signs with the client id (documented).
-    let sig = signature(secret.unwrap_or(&grant.client_id), &id, &issued_at);
+    let sig = signature(a.key.unwrap_or(&grant.client_id), &id, &issued_at);
     let mut body = json!({
-        "access_token": access,
+        "access_token": a.access,
         "signature": sig,
         "scope": grant.scopes.join(" "),
-        "instance_url": base_url,
+        "instance_url": shared.base_url,
         "id": id,
         "token_type": "Bearer",
         "issued_at": issued_at,
     });
-    if let Some(rt) = refresh {
+    if let Some(rt) = a.refresh {
         body["refresh_token"] = json!(rt);
+    }
+    if a.id_token
+        && grant.scopes.iter().any(|s| s == "openid")
+        && let Some(key) = &shared.id_key
+    {
+        let username = g
+            .user_by_id(&grant.user_id)
+            .map(|u| u.username.clone())
+            .unwrap_or_default();
+        let claims = crate::oidc::Claims {
+            issuer: &grant.login_host,
+            identity_url: &id,
+            client_id: &grant.client_id,
+            user_id: &grant.user_id,
+            org_id: &grant.org_id,
+            username: &username,
+            access_token: a.access,
+            nonce: a.nonce,
+            now,
+        };
+        if let Some(jwt) = key.sign(&claims.to_json()) {
+            body["id_token"] = json!(jwt);
+        }
     }
     body
 }
 
-/// Checks client authentication; `refresh` applies `secret_required_for_refresh`.
-fn check_client(
-    g: &Inner,
+/// How a client authenticated.
+pub struct Accepted {
+    /// The secret it presented (or, when a refresh needs none, its current one); `None` for a
+    /// public client.
+    pub key: Option<String>,
+}
+
+fn bad_client() -> Refusal {
+    Refusal::new(400, "invalid_client", "invalid client credentials")
+}
+
+/// Checks client authentication; `refresh` applies `secret_required_for_refresh`. During a
+/// staged rotation the previous secret is accepted too (counted in `old_secret_accepted`).
+pub fn check_client(
+    g: &mut Inner,
     id: Option<&str>,
     secret: Option<&str>,
     refresh: bool,
-) -> Result<(), Response> {
+) -> Result<Accepted, Refusal> {
+    let unknown = || Refusal::new(400, "invalid_client_id", "client identifier invalid");
     let Some(id) = id else {
-        return Err(oauth_error(
-            400,
-            "invalid_client_id",
-            "client identifier invalid",
-        ));
+        return Err(unknown());
     };
     let Some(c) = g.client(id) else {
-        return Err(oauth_error(
-            400,
-            "invalid_client_id",
-            "client identifier invalid",
-        ));
+        return Err(unknown());
     };
-    match (&c.client_secret, secret) {
+    let (current, previous) = (c.client_secret.clone(), c.previous_client_secret.clone());
+    let optional = refresh && !c.secret_required_for_refresh;
+    match (current, secret) {
         // Public clients must not send a secret (facts §0).
-        (None, Some(_)) => Err(oauth_error(
-            400,
-            "invalid_client",
-            "invalid client credentials",
-        )),
-        (None, None) => Ok(()),
-        (Some(expected), Some(given)) if expected == given => Ok(()),
-        (Some(_), Some(_)) => Err(oauth_error(
-            400,
-            "invalid_client",
-            "invalid client credentials",
-        )),
-        (Some(_), None) if refresh && !c.secret_required_for_refresh => Ok(()),
-        (Some(_), None) => Err(oauth_error(
-            400,
-            "invalid_client",
-            "invalid client credentials",
-        )),
+        (None, Some(_)) => Err(bad_client()),
+        (None, None) => Ok(Accepted { key: None }),
+        (Some(expected), Some(given)) if expected == given => Ok(Accepted {
+            key: Some(expected),
+        }),
+        (Some(_), Some(given)) if previous.as_deref() == Some(given) => {
+            g.stats.old_secret_accepted += 1;
+            Ok(Accepted {
+                key: Some(given.to_owned()),
+            })
+        }
+        (Some(_), Some(_)) => Err(bad_client()),
+        (Some(expected), None) if optional => Ok(Accepted {
+            key: Some(expected),
+        }),
+        (Some(_), None) => Err(bad_client()),
     }
 }
 
 /// The username-password flow, for the facts' `authentication failure` row. It issues no refresh
 /// token, as on Salesforce.
-fn password(shared: &Shared, headers: &HeaderMap, form: &HashMap<String, String>) -> Response {
+fn password(
+    shared: &Shared,
+    ip: IpAddr,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Response {
     let mut g = shared.lock();
     let (cid, secret) = client_auth(form, headers);
-    if let Err(r) = check_client(&g, cid.as_deref(), secret.as_deref(), false) {
-        return r;
-    }
+    let accepted = match check_client(&mut g, cid.as_deref(), secret.as_deref(), false) {
+        Ok(a) => a,
+        Err(r) => return r.into_response(),
+    };
     let cid = cid.unwrap_or_default();
     let user = form
         .get("username")
@@ -168,53 +236,48 @@ fn password(shared: &Shared, headers: &HeaderMap, form: &HashMap<String, String>
         return invalid_grant("inactive user");
     }
     if let Some(r) = not_preauthorized(&g, &cid, &user.username) {
-        return r;
+        return r.into_response();
     }
-    let gid = g.next_grant;
-    g.next_grant += 1;
     let now = g.now();
-    g.grants.insert(
-        gid,
-        Grant {
-            client_id: cid.clone(),
-            org_id: user.org_id.clone(),
-            user_id: user.id.clone(),
-            scopes: vec!["api".into()],
-            created: now,
-            last_exchange: now,
-            current_rt: None,
-            use_count: 1,
-            revoked: false,
-            login_host: shared.base_url.clone(),
-        },
-    );
+    let gid = g.insert_grant(Grant::new(
+        &cid,
+        &user.org_id,
+        &user.id,
+        vec!["api".into()],
+        now,
+        &shared.base_url,
+        GrantOrigin::Password,
+    ));
     let access = g.mint_access(gid, &user.org_id);
     g.record_login(
         &user.id,
         &user.org_id,
         "OauthUsernamePassword",
-        "127.0.0.1",
+        ip,
         "Success",
         &cid,
     );
     let grant = g.grants[&gid].clone();
-    let secret = g.client(&cid).and_then(|c| c.client_secret.clone());
     Json(token_body(
         &g,
-        &shared.base_url,
+        shared,
         &grant,
-        &access,
-        None,
-        secret.as_deref(),
+        &Answer {
+            access: &access,
+            refresh: None,
+            key: accepted.key.as_deref(),
+            id_token: false,
+            nonce: None,
+        },
     ))
     .into_response()
 }
 
 /// `user hasn't approved this consumer` when the app admits only pre-authorized users.
-fn not_preauthorized(g: &Inner, client_id: &str, username: &str) -> Option<Response> {
+fn not_preauthorized(g: &Inner, client_id: &str, username: &str) -> Option<Refusal> {
     let allowed = g.client(client_id)?.preauthorized_users.as_ref()?;
     (!allowed.iter().any(|u| u == username))
-        .then(|| invalid_grant("user hasn't approved this consumer"))
+        .then(|| Refusal::grant("user hasn't approved this consumer"))
 }
 
 fn ip_allowed(g: &Inner, client_id: &str, ip: IpAddr) -> bool {
@@ -224,9 +287,9 @@ fn ip_allowed(g: &Inner, client_id: &str, ip: IpAddr) -> bool {
     }
 }
 
-fn ip_refusal(g: &Inner) -> Response {
+fn ip_refusal(g: &Inner) -> Refusal {
     let r = &g.config.settings.ip_refusal;
-    oauth_error(r.status, &r.error, &r.description)
+    Refusal::new(r.status, &r.error, &r.description)
 }
 
 /// What the fault dice say for one token request.
@@ -298,7 +361,7 @@ pub async fn token(
         }
         Some("password") => {
             crate::server::delay(&shared).await;
-            password(&shared, &headers, &form)
+            password(&shared, ip, &headers, &form)
         }
         Some("refresh_token") => {
             refresh(
@@ -325,9 +388,10 @@ fn code_exchange(
 ) -> Response {
     let mut g = shared.lock();
     let (cid, secret) = client_auth(form, headers);
-    if let Err(r) = check_client(&g, cid.as_deref(), secret.as_deref(), false) {
-        return r;
-    }
+    let accepted = match check_client(&mut g, cid.as_deref(), secret.as_deref(), false) {
+        Ok(a) => a,
+        Err(r) => return r.into_response(),
+    };
     let cid = cid.unwrap_or_default();
     let Some(code) = form.get("code").and_then(|c| g.codes.remove(c)) else {
         return invalid_grant("invalid authorization code");
@@ -362,7 +426,7 @@ fn code_exchange(
     if let Some(username) = g.user_by_id(&code.user_id).map(|u| u.username.clone())
         && let Some(r) = not_preauthorized(&g, &cid, &username)
     {
-        return r;
+        return r.into_response();
     }
     if g.org_locked(&code.org_id) {
         return oauth_error(400, "inactive_org", "Org is locked, closed, or suspended");
@@ -372,60 +436,39 @@ fn code_exchange(
             &code.user_id,
             &code.org_id,
             "OauthWebServer",
-            &ip.to_string(),
+            ip,
             "Restricted IP",
             &cid,
         );
-        return ip_refusal(&g);
+        return ip_refusal(&g).into_response();
     }
     let client = g.client(&cid).cloned();
     let Some(client) = client else {
         return oauth_error(400, "invalid_client_id", "client identifier invalid");
     };
-
-    // Five approvals per user per app: the oldest is revoked beyond that (facts §6).
-    let mut mine: Vec<(u64, chrono::DateTime<chrono::Utc>)> = g
-        .grants
-        .iter()
-        .filter(|(_, gr)| gr.user_id == code.user_id && gr.client_id == cid && !gr.revoked)
-        .map(|(id, gr)| (*id, gr.created))
-        .collect();
-    mine.sort_by_key(|(_, c)| *c);
-    while mine.len() >= 5 {
-        let (oldest, _) = mine.remove(0);
-        g.revoke_grant(oldest);
-    }
-
-    let gid = g.next_grant;
-    g.next_grant += 1;
+    g.make_room_for_approval(&code.user_id, &cid);
     let now = g.now();
     let wants_refresh = client.issue_refresh_token
         && code
             .scopes
             .iter()
             .any(|s| s == "refresh_token" || s == "offline_access");
-    g.grants.insert(
-        gid,
-        Grant {
-            client_id: cid.clone(),
-            org_id: code.org_id.clone(),
-            user_id: code.user_id.clone(),
-            scopes: code.scopes.clone(),
-            created: now,
-            last_exchange: now,
-            current_rt: None,
-            use_count: 1,
-            revoked: false,
-            login_host: code.login_host.clone(),
-        },
-    );
+    let gid = g.insert_grant(Grant::new(
+        &cid,
+        &code.org_id,
+        &code.user_id,
+        code.scopes.clone(),
+        now,
+        &code.login_host,
+        GrantOrigin::WebServer,
+    ));
     let access = g.mint_access(gid, &code.org_id);
     let refresh = wants_refresh.then(|| g.mint_refresh(gid));
     g.record_login(
         &code.user_id,
         &code.org_id,
         "OauthWebServer",
-        &ip.to_string(),
+        ip,
         "Success",
         &cid,
     );
@@ -433,13 +476,28 @@ fn code_exchange(
     let grant = g.grants[&gid].clone();
     let body = token_body(
         &g,
-        &shared.base_url,
+        shared,
         &grant,
-        &access,
-        refresh.as_deref(),
-        client.client_secret.as_deref(),
+        &Answer {
+            access: &access,
+            refresh: refresh.as_deref(),
+            key: accepted.key.as_deref(),
+            id_token: true,
+            nonce: code.nonce.as_deref(),
+        },
     );
     Json(body).into_response()
+}
+
+/// Who presents a refresh token, from where, with which client credentials.
+pub struct RefreshCtx {
+    pub ip: IpAddr,
+    pub client_id: Option<String>,
+    pub secret: Option<String>,
+    /// Fault injection will drop this answer after the rotation.
+    pub drop_answer: bool,
+    /// A `/_sim/steal` thief.
+    pub thief: bool,
 }
 
 async fn refresh(
@@ -461,14 +519,20 @@ async fn refresh(
             g.stats.concurrent_rejected += 1;
             *g.stats
                 .refresh_rejected
-                .entry("token request is already being processed".into())
+                .entry(CONCURRENT.into())
                 .or_default() += 1;
+            record_for_token(
+                &mut g,
+                &rt,
+                ip,
+                &format!("Failed: {}", capitalised(CONCURRENT)),
+            );
         }
         duplicate
     };
     if duplicate {
         crate::server::delay(&shared).await;
-        return invalid_grant("token request is already being processed");
+        return invalid_grant(CONCURRENT);
     }
     // If the client goes away while we "work", this future is dropped: the marker must go too.
     let marker = InFlight {
@@ -477,12 +541,23 @@ async fn refresh(
     };
     // The delay is the only await the marker must cover.
     crate::server::delay(&shared).await;
+    let (client_id, secret) = client_auth(&form, &headers);
+    let ctx = RefreshCtx {
+        ip,
+        client_id,
+        secret,
+        drop_answer: drop_after,
+        thief: false,
+    };
     let result = {
         let mut g = shared.lock();
-        let r = refresh_locked(&mut g, &shared.base_url, ip, &headers, &form, &rt);
+        let r = refresh_locked(&mut g, &shared, &ctx, &rt);
         g.in_flight.remove(&rt);
-        if let Err((desc, _)) = &r {
-            *g.stats.refresh_rejected.entry(desc.clone()).or_default() += 1;
+        if let Err(refusal) = &r {
+            *g.stats
+                .refresh_rejected
+                .entry(refusal.description.clone())
+                .or_default() += 1;
         } else if drop_after {
             g.stats.dropped_responses += 1;
         } else {
@@ -497,8 +572,33 @@ async fn refresh(
     match result {
         Ok(_) if drop_after => hang().await,
         Ok(body) => Json(body).into_response(),
-        Err((_, resp)) => resp,
+        Err(refusal) => refusal.into_response(),
     }
+}
+
+pub const CONCURRENT: &str = "token request is already being processed";
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// Writes a failed `OauthRefreshToken` row for the user behind a refresh token of a live grant.
+pub fn record_for_token(g: &mut Inner, rt: &str, ip: IpAddr, status: &str) {
+    let Some(e) = g.refresh.get(rt).copied() else {
+        return;
+    };
+    let Some((user, org, client)) = g
+        .grants
+        .get(&e.grant)
+        .filter(|gr| !gr.revoked)
+        .map(|gr| (gr.user_id.clone(), gr.org_id.clone(), gr.client_id.clone()))
+    else {
+        return;
+    };
+    g.record_login(&user, &org, "OauthRefreshToken", ip, status, &client);
 }
 
 /// Clears a token's in-flight marker when the request ends, however it ends.
@@ -515,54 +615,87 @@ impl Drop for InFlight {
     }
 }
 
-type Refused = (String, Response);
-
-fn refused(r: Response, desc: &str) -> Refused {
-    (desc.to_owned(), r)
-}
-
-fn refresh_locked(
+/// One refresh exchange, under the lock. Refusals before the token is identified leave it
+/// untouched; a rotated-out token revokes its grant.
+pub fn refresh_locked(
     g: &mut Inner,
-    base_url: &str,
-    ip: IpAddr,
-    headers: &HeaderMap,
-    form: &HashMap<String, String>,
+    shared: &Shared,
+    ctx: &RefreshCtx,
     rt: &str,
-) -> Result<serde_json::Value, Refused> {
-    let (cid, secret) = client_auth(form, headers);
-    check_client(g, cid.as_deref(), secret.as_deref(), true)
-        .map_err(|r| refused(r, "invalid client credentials"))?;
-    let cid = cid.unwrap_or_default();
-    let expired = "expired access/refresh token";
-    let Some((gid, st)) = g.refresh.get(rt).copied() else {
-        return Err(refused(invalid_grant(expired), expired));
+) -> Result<serde_json::Value, Refusal> {
+    let ip = ctx.ip;
+    let cid = ctx.client_id.clone().unwrap_or_default();
+    if g.client(&cid).is_none() {
+        return Err(Refusal::new(
+            400,
+            "invalid_client_id",
+            "client identifier invalid",
+        ));
+    }
+    let entry = g.refresh.get(rt).copied();
+    let accepted = match check_client(g, Some(&cid), ctx.secret.as_deref(), true) {
+        Ok(a) => a,
+        Err(refusal) => {
+            // The secret stopped someone holding a token: a failed row for the token's user. The
+            // token stays usable unless `bad_secret_revokes_grant` (UNCONFIRMED).
+            let of_client = entry
+                .and_then(|e| g.grants.get(&e.grant))
+                .is_some_and(|gr| gr.client_id == cid && !gr.revoked);
+            if of_client {
+                let status = g.config.settings.bad_secret_login_status.clone();
+                record_for_token(g, rt, ip, &status);
+                if g.config.settings.bad_secret_revokes_grant
+                    && let Some(e) = entry
+                {
+                    g.revoke_grant(e.grant, RevokeReason::BadSecret);
+                }
+            }
+            return Err(refusal);
+        }
     };
-    match st {
+    let expired = "expired access/refresh token";
+    let Some(e) = entry else {
+        return Err(Refusal::grant(expired));
+    };
+    let gid = e.grant;
+    if g.grants.get(&gid).is_none_or(|gr| gr.client_id != cid) {
+        return Err(Refusal::grant(expired));
+    }
+    match e.state {
         RtState::Rotated => {
             // Reuse of a rotated-out token: revoke the current token and its access tokens.
             g.stats.reuse_detected += 1;
-            if g.grants.get(&gid).is_some_and(|gr| !gr.revoked) {
+            let now = g.now();
+            if let Some(gr) = g.grants.get_mut(&gid)
+                && !gr.revoked
+            {
                 g.stats.grants_revoked_for_reuse += 1;
+                gr.reuse = Some(ReuseInfo {
+                    generations_behind: gr.rotations.saturating_sub(e.generation),
+                    latest_rotation_dropped: gr.last_rotation_dropped,
+                    latest_rotation_by_thief: gr.last_rotation_by_thief,
+                    at: now,
+                });
             }
-            g.revoke_grant(gid);
-            return Err(refused(invalid_grant(expired), expired));
+            g.revoke_grant(gid, RevokeReason::Reuse);
+            return Err(Refusal::grant(expired));
         }
-        RtState::Revoked => return Err(refused(invalid_grant(expired), expired)),
+        RtState::Revoked => return Err(Refusal::grant(expired)),
         RtState::Current => {}
     }
     let Some(grant) = g.grants.get(&gid).cloned() else {
-        return Err(refused(invalid_grant(expired), expired));
+        return Err(Refusal::grant(expired));
     };
-    if grant.client_id != cid {
-        return Err(refused(invalid_grant(expired), expired));
-    }
-    let client = g.client(&cid).cloned().ok_or_else(|| {
-        refused(
-            oauth_error(400, "invalid_client_id", "client identifier invalid"),
-            "client identifier invalid",
-        )
-    })?;
+    let client = g
+        .client(&cid)
+        .cloned()
+        .ok_or_else(|| Refusal::new(400, "invalid_client_id", "client identifier invalid"))?;
     let now = g.now();
+    // "Requests for refresh tokens increase the use count", even when the login then fails.
+    if let Some(gr) = g.grants.get_mut(&gid) {
+        gr.use_count += 1;
+        gr.last_used = now;
+    }
     let too_old = match client.refresh_policy {
         RefreshPolicy::Infinite => false,
         RefreshPolicy::Idle(d) => {
@@ -573,79 +706,107 @@ fn refresh_locked(
         }
     };
     if too_old {
-        g.revoke_grant(gid);
-        return Err(refused(invalid_grant(expired), expired));
+        g.revoke_grant(gid, RevokeReason::Expired);
+        return Err(Refusal::grant(expired));
     }
     if let Some(username) = g.user_by_id(&grant.user_id).map(|u| u.username.clone())
         && let Some(r) = not_preauthorized(g, &cid, &username)
     {
-        return Err(refused(r, "user hasn't approved this consumer"));
+        return Err(r);
     }
     if g.org_locked(&grant.org_id) {
-        let d = "Org is locked, closed, or suspended";
-        return Err(refused(oauth_error(400, "inactive_org", d), d));
+        return Err(Refusal::new(
+            400,
+            "inactive_org",
+            "Org is locked, closed, or suspended",
+        ));
     }
     if !ip_allowed(g, &cid, ip) {
         g.record_login(
             &grant.user_id,
             &grant.org_id,
             "OauthRefreshToken",
-            &ip.to_string(),
+            ip,
             "Restricted IP",
             &cid,
         );
-        let desc = g.config.settings.ip_refusal.description.clone();
-        return Err(refused(ip_refusal(g), &desc));
+        return Err(ip_refusal(g));
     }
     match g.app_state(&grant.org_id, &cid) {
         AppInstall::Blocked => {
-            return Err(refused(
-                oauth_error(400, "app_blocked", "this app is blocked by admin"),
+            return Err(Refusal::new(
+                400,
+                "app_blocked",
                 "this app is blocked by admin",
             ));
         }
         AppInstall::NotInstalled => {
-            let d = "External client app is not installed in this org";
-            return Err(refused(oauth_error(400, "app_not_found", d), d));
+            return Err(Refusal::new(
+                400,
+                "app_not_found",
+                "External client app is not installed in this org",
+            ));
         }
         AppInstall::Installed => {}
     }
     if g.user_by_id(&grant.user_id).is_none_or(|u| u.frozen) {
-        return Err(refused(invalid_grant("inactive user"), "inactive user"));
+        return Err(Refusal::grant("inactive user"));
     }
     if g.logins_last_hour(&grant.user_id) >= g.config.settings.login_rate_per_hour {
-        return Err(refused(
-            invalid_grant("login rate exceeded"),
-            "login rate exceeded",
-        ));
+        g.record_login(
+            &grant.user_id,
+            &grant.org_id,
+            "OauthRefreshToken",
+            ip,
+            "Login Rate Exceeded",
+            &cid,
+        );
+        return Err(Refusal::grant("login rate exceeded"));
     }
     let access = g.mint_access(gid, &grant.org_id);
     let new_rt = if client.rotation {
-        g.refresh.insert(rt.to_owned(), (gid, RtState::Rotated));
+        if let Some(en) = g.refresh.get_mut(rt) {
+            en.state = RtState::Rotated;
+        }
+        if let Some(gr) = g.grants.get_mut(&gid) {
+            gr.rotations += 1;
+            gr.last_rotation_dropped = ctx.drop_answer;
+            gr.last_rotation_by_thief = ctx.thief;
+        }
         Some(g.mint_refresh(gid))
     } else {
         None
     };
     if let Some(gr) = g.grants.get_mut(&gid) {
         gr.last_exchange = now;
-        gr.use_count += 1;
+        if ctx.drop_answer {
+            gr.dropped_answers += 1;
+        }
+        if ctx.thief {
+            gr.stolen_refreshes += 1;
+        }
     }
     g.record_login(
         &grant.user_id,
         &grant.org_id,
         "OauthRefreshToken",
-        &ip.to_string(),
+        ip,
         "Success",
         &cid,
     );
     let grant = g.grants[&gid].clone();
+    let id_token = g.config.settings.id_token_on_refresh;
     Ok(token_body(
         g,
-        base_url,
+        shared,
         &grant,
-        &access,
-        new_rt.as_deref(),
-        client.client_secret.as_deref(),
+        &Answer {
+            access: &access,
+            refresh: new_rt.as_deref(),
+            key: accepted.key.as_deref(),
+            id_token,
+            nonce: None,
+        },
     ))
 }
 
@@ -655,11 +816,20 @@ pub async fn revoke(shared: Arc<Shared>, form: HashMap<String, String>) -> Respo
     let Some(token) = form.get("token") else {
         return oauth_error(400, "unsupported_token_type", "Token type not supported");
     };
-    if let Some((gid, st)) = g.refresh.get(token).copied() {
-        if st == RtState::Revoked {
+    // No client authentication: Salesforce needs none here (facts §1.6).
+    if let Some(e) = g.refresh.get(token).copied() {
+        if e.state == RtState::Revoked {
             return oauth_error(400, "invalid_token", "Token was invalid");
         }
-        g.revoke_grant(gid);
+        g.revoke_grant(e.grant, RevokeReason::RevokeEndpoint);
+        return StatusCode::OK.into_response();
+    }
+    // `OauthToken.DeleteToken` revokes its grant too.
+    if let Some(gid) = g.delete_tokens.get(token).copied() {
+        if g.grants.get(&gid).is_none_or(|gr| gr.revoked) {
+            return oauth_error(400, "invalid_token", "Token was invalid");
+        }
+        g.revoke_grant(gid, RevokeReason::RevokeEndpoint);
         return StatusCode::OK.into_response();
     }
     let grant = match g.access.get_mut(token) {
@@ -676,7 +846,7 @@ pub async fn revoke(shared: Arc<Shared>, form: HashMap<String, String>) -> Respo
         .is_some_and(|gr| gr.current_rt.is_none())
         && !g.has_live_access(grant);
     if orphaned {
-        g.revoke_grant(grant);
+        g.revoke_grant(grant, RevokeReason::RevokeEndpoint);
     }
     StatusCode::OK.into_response()
 }

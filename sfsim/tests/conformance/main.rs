@@ -11,7 +11,14 @@ use base64::Engine as _;
 use serde_json::Value;
 use sfsim::{Config, Sim};
 
+mod grants;
+mod legacy;
+mod login_history;
 mod more;
+mod oidc;
+mod queries;
+mod secrets;
+mod steal;
 use sha2::Digest as _;
 
 pub(crate) const CALLBACK: &str = "http://127.0.0.1:9/oauth/callback";
@@ -99,6 +106,61 @@ pub(crate) async fn refresh(sim: &Sim, rt: &str) -> (u16, Value) {
         ],
     )
     .await
+}
+
+/// `GET /services/data/v66.0/{path}?q=…` with a bearer token; returns the status and JSON body.
+pub(crate) async fn soql(sim: &Sim, path: &str, at: &str, q: &str) -> (u16, Value) {
+    let r = client()
+        .get(format!("{}/services/data/v66.0/{path}", sim.base_url()))
+        .query(&[("q", q)])
+        .bearer_auth(at)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+/// A JSON call to the control API.
+pub(crate) async fn control(
+    sim: &Sim,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = client().request(method, format!("{}{path}", sim.base_url()));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// The payload of a JWT, decoded without checking its signature.
+pub(crate) fn jwt_payload(jwt: &str) -> Value {
+    let part = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// base64(HMAC-SHA256(key, id + issued_at)) of a token answer.
+pub(crate) fn expected_signature(key: &str, body: &Value) -> String {
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(
+        format!(
+            "{}{}",
+            body["id"].as_str().unwrap(),
+            body["issued_at"].as_str().unwrap()
+        )
+        .as_bytes(),
+    );
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
 pub(crate) fn err(body: &Value) -> (&str, &str) {

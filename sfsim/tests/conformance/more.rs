@@ -390,7 +390,8 @@ async fn oauth_token_query_reports_use_count() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["totalSize"], 1);
     assert_eq!(body["records"][0]["UseCount"], 2);
-    assert_eq!(body["records"][0]["AppName"], "reauth-eca");
+    // AppName is the app's label, not its client id.
+    assert_eq!(body["records"][0]["AppName"], "Reauth");
 }
 
 #[tokio::test]
