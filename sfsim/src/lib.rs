@@ -6,8 +6,11 @@
 //! against a clock tests can move, a refresh-token IP allowlist, frozen users, blocked or
 //! uninstalled apps, and the exact status codes and error strings of the facts' error table.
 //! Faults (latency, 5xx, hangs, "rotate then drop the answer") are set in config or at run time
-//! through `/_sim/`. It shares no code with reauth on purpose: an independent implementation
-//! catches bugs a shared helper would hide on both sides.
+//! through `/_sim/`. For monitoring and migration tests it also serves RS256 id tokens,
+//! `LoginHistory` / `OauthToken` / Tooling `InstalledSubscriberPackage` queries with paging, a
+//! thief (`/_sim/steal`), client secret changes, mass revocation, and a record of every grant
+//! (`/_sim/grants`: rotations, why it was revoked). It shares no code with reauth on purpose: an
+//! independent implementation catches bugs a shared helper would hide on both sides.
 
 pub mod config;
 mod control;
