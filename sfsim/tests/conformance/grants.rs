@@ -88,6 +88,16 @@ async fn grants_list_rotations_and_why_each_grant_was_revoked() {
     )
     .await;
     assert_eq!(only.as_array().unwrap().len(), 1);
+    let (_, live) = control(&sim, Method::GET, "/_sim/grants?live=true", None).await;
+    assert_eq!(live.as_array().unwrap().len(), 0, "all four are revoked");
+    let (_, theirs) = control(
+        &sim,
+        Method::GET,
+        "/_sim/grants?live=false&username=admin@acme.example&org_id=00D000000000001",
+        None,
+    )
+    .await;
+    assert_eq!(theirs.as_array().unwrap().len(), 4);
 }
 
 #[tokio::test]

@@ -286,6 +286,44 @@ async fn answers_beyond_the_batch_size_page_through_next_records_url() {
 }
 
 #[tokio::test]
+async fn a_batch_size_header_overrides_the_setting_within_salesforces_range() {
+    let sim = sim_with(|c| c.settings.query_batch_size = 3).await;
+    let mut rt = connect(&sim).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut at = String::new();
+    for _ in 0..6 {
+        let (_, b) = refresh(&sim, &rt).await;
+        rt = b["refresh_token"].as_str().unwrap().to_owned();
+        at = b["access_token"].as_str().unwrap().to_owned();
+    }
+    // 5 is raised to Salesforce's minimum of 200, 9999 lowered to 2000: all 7 rows at once.
+    for asked in ["batchSize=5", "batchSize=9999"] {
+        let r = client()
+            .get(format!("{}/services/data/v66.0/query", sim.base_url()))
+            .query(&[("q", MONITOR)])
+            .header("Sforce-Query-Options", asked)
+            .bearer_auth(&at)
+            .send()
+            .await
+            .unwrap();
+        let b: Value = r.json().await.unwrap();
+        assert_eq!(
+            (b["done"].as_bool(), rows(&b).len()),
+            (Some(true), 7),
+            "{asked}"
+        );
+    }
+    let (_, b) = soql(&sim, "query", &at, MONITOR).await;
+    assert_eq!(
+        (b["done"].as_bool(), rows(&b).len()),
+        (Some(false), 3),
+        "the setting"
+    );
+}
+
+#[tokio::test]
 async fn a_query_cursor_closes_after_fifteen_idle_minutes() {
     let sim = sim_with(|c| {
         c.settings.query_batch_size = 1;
