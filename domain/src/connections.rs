@@ -1,5 +1,6 @@
-//! Connections: a Salesforce grant for one org and one app, tokens sealed at rest. The token
-//! vault (refresh protocol, heartbeat) builds on these rows.
+//! Connections: a Salesforce grant for one org and one app, tokens sealed at rest. New rows are
+//! inserted here; every later write goes through the vault's fenced lease API
+//! (`crate::vault::lease`).
 
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::{NotSet, Set};
@@ -7,9 +8,9 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 use secrecy::SecretString;
 
 use crate::crypto::Sealer;
-use crate::entity::connection;
+use crate::entity::connection::{self, ConnectionApp, ConnectionStatus};
 use crate::error::Result;
-use crate::salesforce::TokenGrant;
+use crate::salesforce::IdUrl;
 use crate::types::OrgId;
 
 /// Associated data binding a sealed token to its row and column.
@@ -20,13 +21,45 @@ pub fn aad(connection_id: i64, field: &str) -> String {
 /// A grant about to be stored.
 pub struct NewConnection<'a> {
     pub org_id: &'a OrgId,
-    pub app: &'a str,
-    pub status: &'a str,
-    pub grant: &'a TokenGrant,
+    pub app: ConnectionApp,
+    pub status: ConnectionStatus,
+    /// Whose grant it is (the answer's identity URL).
+    pub id: &'a IdUrl,
+    pub instance_url: &'a str,
+    pub scopes: &'a [String],
+    pub access_token: &'a SecretString,
     pub refresh_token: &'a SecretString,
+    /// What looked wrong about the answer it came in, if anything.
+    pub anomaly: Option<String>,
     /// The connection this one replaces once verified.
     pub replaces_id: Option<i64>,
     pub heartbeat_interval: std::time::Duration,
+}
+
+impl<'a> NewConnection<'a> {
+    /// A connection to the packaged app from a code exchange's answer (seeding, tests), or `None`
+    /// when the answer lacks a recognised identity or instance URL.
+    pub fn from_grant(
+        org_id: &'a OrgId,
+        status: ConnectionStatus,
+        grant: &'a crate::salesforce::TokenGrant,
+        refresh_token: &'a SecretString,
+        heartbeat_interval: std::time::Duration,
+    ) -> Option<Self> {
+        Some(Self {
+            org_id,
+            app: ConnectionApp::Eca,
+            status,
+            id: grant.id.as_ref()?,
+            instance_url: grant.instance_url.as_deref()?,
+            scopes: &grant.scopes,
+            access_token: &grant.access_token,
+            refresh_token,
+            anomaly: None,
+            replaces_id: None,
+            heartbeat_interval,
+        })
+    }
 }
 
 /// Stores a new grant with the given status; tokens are sealed under the newest key, bound to
@@ -41,24 +74,28 @@ pub async fn insert<C: ConnectionTrait>(
         org_id,
         app,
         status,
-        grant,
+        id,
+        instance_url,
+        scopes,
+        access_token,
         refresh_token,
+        anomaly,
         replaces_id,
         heartbeat_interval,
     } = new;
     let row = connection::ActiveModel {
         id: NotSet,
         org_id: Set(org_id.as_str().to_owned()),
-        app: Set(app.to_owned()),
-        status: Set(status.to_owned()),
+        app: Set(app),
+        status: Set(status),
         refresh_token_ct: Set(None),
         access_token_ct: Set(None),
         key_id: Set(None),
-        instance_url: Set(grant.instance_url.clone()),
-        id_url: Set(grant.id.url.clone()),
-        sf_user_id: Set(grant.id.user_id.clone()),
+        instance_url: Set(instance_url.to_owned()),
+        id_url: Set(id.url.clone()),
+        sf_user_id: Set(id.user_id.clone()),
         sf_username: Set(None),
-        scopes: Set(grant.scopes.join(" ")),
+        scopes: Set(scopes.join(" ")),
         issued_at: Set(now),
         access_token_at: Set(Some(now)),
         last_exchange_at: Set(now),
@@ -77,12 +114,19 @@ pub async fn insert<C: ConnectionTrait>(
         replaces_id: Set(replaces_id),
         created_at: Set(now),
         updated_at: Set(now),
+        pending_refresh_token_ct: Set(None),
+        pending_key_id: Set(None),
+        pending_at: Set(None),
+        anomaly: Set(anomaly),
+        verify_attempts: Set(0),
+        // A connection waiting for verification is verified (and retried) from now on.
+        next_verify_at: Set((status == ConnectionStatus::Verifying).then_some(now)),
     };
     let model = connection::Entity::insert(row)
         .exec_with_returning(db)
         .await?;
     let rt = sealer.seal_str(refresh_token, &aad(model.id, "refresh_token"));
-    let at = sealer.seal_str(&grant.access_token, &aad(model.id, "access_token"));
+    let at = sealer.seal_str(access_token, &aad(model.id, "access_token"));
     let update = connection::ActiveModel {
         id: Set(model.id),
         refresh_token_ct: Set(Some(rt.bytes)),
@@ -93,46 +137,23 @@ pub async fn insert<C: ConnectionTrait>(
     Ok(connection::Entity::update(update).exec(db).await?)
 }
 
-/// The org's connections for an app with a status, newest first.
+/// The org's connections for an app in any of `statuses`, newest first.
 pub async fn find<C: ConnectionTrait>(
     db: &C,
     org_id: &OrgId,
-    app: &str,
-    status: &str,
+    app: ConnectionApp,
+    statuses: &[ConnectionStatus],
 ) -> Result<Vec<connection::Model>> {
     Ok(connection::Entity::find()
         .filter(connection::Column::OrgId.eq(org_id.as_str()))
         .filter(connection::Column::App.eq(app))
-        .filter(connection::Column::Status.eq(status))
+        .filter(connection::Column::Status.is_in(statuses.iter().copied()))
         .order_by_desc(connection::Column::Id)
         .all(db)
         .await?)
 }
 
-/// Sets a connection's status (bumping the version fence).
-pub async fn set_status<C: ConnectionTrait>(
-    db: &C,
-    id: i64,
-    status: &str,
-    sf_username: Option<String>,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    use sea_orm::sea_query::{Expr, ExprTrait};
-    let mut q = connection::Entity::update_many()
-        .col_expr(connection::Column::Status, Expr::value(status))
-        .col_expr(connection::Column::UpdatedAt, Expr::value(now))
-        .col_expr(
-            connection::Column::Version,
-            Expr::col(connection::Column::Version).add(1),
-        );
-    if let Some(u) = sf_username {
-        q = q.col_expr(connection::Column::SfUsername, Expr::value(u));
-    }
-    q.filter(connection::Column::Id.eq(id)).exec(db).await?;
-    Ok(())
-}
-
-/// Opens a connection's sealed refresh token.
+/// Opens a connection's sealed refresh token (the stored one, not a parked one).
 pub fn refresh_token(c: &connection::Model, sealer: &Sealer) -> Result<Option<SecretString>> {
     match (&c.refresh_token_ct, &c.key_id) {
         (Some(ct), Some(k)) => Ok(Some(
@@ -149,12 +170,18 @@ pub fn refresh_token(c: &connection::Model, sealer: &Sealer) -> Result<Option<Se
 pub async fn approvals_by_user<C: ConnectionTrait>(
     db: &C,
     sf_user_id: &str,
-    app: &str,
+    app: ConnectionApp,
 ) -> Result<u64> {
     use sea_orm::PaginatorTrait;
     Ok(connection::Entity::find()
         .filter(connection::Column::SfUserId.eq(sf_user_id))
         .filter(connection::Column::App.eq(app))
+        .filter(connection::Column::Status.is_in([
+            ConnectionStatus::Active,
+            ConnectionStatus::Verifying,
+            ConnectionStatus::Refreshing,
+            ConnectionStatus::Quarantined,
+        ]))
         .count(db)
         .await?)
 }

@@ -152,6 +152,24 @@ impl Sealer {
     }
 }
 
+/// 256 random bits from the operating system, base64url without padding: for secrets that
+/// appear in URLs and forms (link secrets, OAuth `state` and `nonce`, API keys).
+pub fn random_token() -> String {
+    use base64::Engine as _;
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// Lower-case hex SHA-256 of `data` (how link secrets, API keys and recovery codes are stored).
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

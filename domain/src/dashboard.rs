@@ -170,7 +170,7 @@ pub async fn overview<C: ConnectionTrait>(
         .map(|c| Expiry {
             org_name: names.get(&c.org_id).cloned().unwrap_or_default(),
             org_id: c.org_id,
-            status: c.status,
+            status: c.status.to_string(),
             last_exchange_at: c.last_exchange_at,
             idle_expires_at: c.last_exchange_at + idle,
         })

@@ -58,10 +58,100 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     }
 }
 
-/// Applies every pending migration.
-pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    Migrator::up(db, None).await
+/// Connections of the vault's own pool: a lease holder's writes (claim, extension, persist)
+/// never queue behind the process's ordinary queries.
+const LEASE_POOL: u32 = 4;
+
+/// A small pool of its own for the vault's lease writes, to the same database as `db` (opened
+/// lazily: no I/O here), or `None` where a second pool cannot be had (an in-memory SQLite
+/// database, whose single connection is the database).
+///
+/// A refresh holds its lease while it waits to store a rotated token; if those writes shared the
+/// pool with a flood of API requests, a lease could run out in the queue and another process
+/// recover the row with the old token.
+pub fn lease_pool(db: &DatabaseConnection) -> Option<DatabaseConnection> {
+    match db.get_database_backend() {
+        DatabaseBackend::Sqlite => {
+            let main = db.get_sqlite_connection_pool();
+            if main.options().get_max_connections() <= 1 {
+                return None;
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(LEASE_POOL)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_lazy_with((*main.connect_options()).clone());
+            Some(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+        }
+        DatabaseBackend::Postgres => {
+            let main = db.get_postgres_connection_pool();
+            let pool = PgPoolOptions::new()
+                .max_connections(LEASE_POOL)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_lazy_with((*main.connect_options()).clone());
+            Some(SqlxPostgresConnector::from_sqlx_postgres_pool(pool))
+        }
+        _ => None,
+    }
 }
+
+/// Applies every pending migration.
+///
+/// Every process migrates at start, so two may try at once: on PostgreSQL they take turns under
+/// a session advisory lock, on SQLite under an exclusive lock on a file beside the database. The
+/// second finds nothing left to do.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    match db.get_database_backend() {
+        DatabaseBackend::Postgres => {
+            use sea_orm::sqlx::{self, Executor as _};
+            let pool = db.get_postgres_connection_pool();
+            let mut lock = pool
+                .acquire()
+                .await
+                .map_err(|e| DbErr::Custom(format!("cannot take the migration lock: {e}")))?;
+            lock.execute(sqlx::query("SELECT pg_advisory_lock($1)").bind(MIGRATION_LOCK))
+                .await
+                .map_err(|e| DbErr::Custom(format!("cannot take the migration lock: {e}")))?;
+            let result = Migrator::up(db, None).await;
+            let unlocked = lock
+                .execute(sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK))
+                .await;
+            if let Err(e) = unlocked {
+                // Closing the session releases the lock, so the pool must not keep it.
+                tracing::warn!(error = %e, "could not release the migration lock; closing its connection");
+                lock.close_on_drop();
+            }
+            result
+        }
+        DatabaseBackend::Sqlite => {
+            let pool = db.get_sqlite_connection_pool();
+            let file = pool.connect_options().get_filename().to_path_buf();
+            if pool.options().get_max_connections() <= 1 || file.as_os_str() == ":memory:" {
+                return Migrator::up(db, None).await;
+            }
+            let mut lock_path = file.into_os_string();
+            lock_path.push(".migrate-lock");
+            let lock = tokio::task::spawn_blocking(move || {
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&lock_path)?;
+                f.lock()?;
+                Ok::<_, std::io::Error>(f)
+            })
+            .await
+            .map_err(|e| DbErr::Custom(format!("cannot take the migration lock: {e}")))?
+            .map_err(|e| DbErr::Custom(format!("cannot take the migration lock: {e}")))?;
+            let result = Migrator::up(db, None).await;
+            drop(lock); // closing the file releases the lock
+            result
+        }
+        _ => Migrator::up(db, None).await,
+    }
+}
+
+/// The advisory-lock key migrations run under on PostgreSQL ("reauth" in ASCII).
+const MIGRATION_LOCK: i64 = 0x7265_6175_7468;
 
 /// Connects and migrates: what `serve`, `worker` and the data commands do first.
 pub async fn open(url: &str) -> Result<DatabaseConnection, DbErr> {

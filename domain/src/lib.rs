@@ -21,6 +21,7 @@ pub mod links;
 pub mod mail;
 pub mod notices;
 pub mod orgs;
+pub mod process;
 pub mod reconsent;
 pub mod salesforce;
 pub mod sessions;

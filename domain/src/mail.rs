@@ -78,6 +78,17 @@ impl Mailer {
         ))
     }
 
+    /// Whether a message handed to this transport reaches anyone. The `log` transport only
+    /// records that a message would have gone: its notices are marked `logged`, never `sent`.
+    pub fn delivers(&self) -> bool {
+        !matches!(self, Self::Log)
+    }
+
+    /// The status a notice takes once this transport has accepted its message.
+    pub fn sent_status(&self) -> &'static str {
+        if self.delivers() { "sent" } else { "logged" }
+    }
+
     /// Sends one message.
     pub async fn send(&self, m: Message) -> Result<(), SendError> {
         match self {

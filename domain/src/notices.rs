@@ -458,7 +458,7 @@ async fn send_one<C: ConnectionTrait + sea_orm::TransactionTrait>(
         }
     }
     notice::Entity::update_many()
-        .col_expr(notice::Column::Status, Expr::value("sent"))
+        .col_expr(notice::Column::Status, Expr::value(s.mailer.sent_status()))
         .col_expr(notice::Column::SentAt, Expr::value(now))
         .col_expr(notice::Column::MessageId, Expr::value(message_id.clone()))
         .col_expr(
@@ -584,7 +584,7 @@ async fn send_plain<C: ConnectionTrait>(
         Err(crate::mail::SendError::Permanent(e)) => return Err(Failure::GiveUp(e)),
     }
     notice::Entity::update_many()
-        .col_expr(notice::Column::Status, Expr::value("sent"))
+        .col_expr(notice::Column::Status, Expr::value(s.mailer.sent_status()))
         .col_expr(notice::Column::SentAt, Expr::value(now))
         .col_expr(notice::Column::MessageId, Expr::value(message_id.clone()))
         .col_expr(

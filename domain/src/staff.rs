@@ -55,8 +55,16 @@ pub fn one_time_password() -> SecretString {
     )
 }
 
-/// argon2id hash in PHC form.
-pub fn hash_password(p: &SecretString) -> Result<String> {
+/// argon2id hash in PHC form, computed on a blocking thread: a hash takes tens of milliseconds of
+/// CPU, which on the async threads would stall every other request (the token API's included).
+pub async fn hash_password(p: &SecretString) -> Result<String> {
+    let p = p.clone();
+    tokio::task::spawn_blocking(move || hash_password_now(&p))
+        .await
+        .map_err(|e| Error::Invalid(format!("the password hashing task failed: {e}")))?
+}
+
+fn hash_password_now(p: &SecretString) -> Result<String> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(p.expose_secret().as_bytes(), &salt)
@@ -87,7 +95,7 @@ pub async fn add<C: ConnectionTrait>(
         id: NotSet,
         email: Set(email.as_str().to_owned()),
         role: Set(role.as_str().to_owned()),
-        password_hash: Set(hash_password(password)?),
+        password_hash: Set(hash_password(password).await?),
         must_change_password: Set(true),
         totp_secret_ct: Set(None),
         key_id: Set(None),
@@ -143,10 +151,22 @@ pub enum PasswordCheck {
 /// costs the same time as a wrong password.
 fn dummy_hash() -> &'static str {
     static H: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    H.get_or_init(|| hash_password(&one_time_password()).unwrap_or_default())
+    H.get_or_init(|| hash_password_now(&one_time_password()).unwrap_or_default())
 }
 
-fn verify_password(hash: &str, p: &SecretString) -> bool {
+/// Checks a password against its hash on a blocking thread (see [`hash_password`]); `None`
+/// checks it against a dummy hash, so an unknown email costs the same.
+async fn verify_password(hash: Option<String>, p: &SecretString) -> bool {
+    let p = p.clone();
+    tokio::task::spawn_blocking(move || match hash {
+        Some(h) => verify_password_now(&h, &p),
+        None => verify_password_now(dummy_hash(), &p),
+    })
+    .await
+    .unwrap_or(false)
+}
+
+fn verify_password_now(hash: &str, p: &SecretString) -> bool {
     use argon2::password_hash::{PasswordHash, PasswordVerifier};
     PasswordHash::new(hash).is_ok_and(|h| {
         Argon2::default()
@@ -179,7 +199,7 @@ pub async fn check_password<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> Result<PasswordCheck> {
     let Some(user) = find_by_email(db, email).await? else {
-        let _ = verify_password(dummy_hash(), password);
+        let _same_cost = verify_password(None, password).await;
         return Ok(PasswordCheck::Rejected);
     };
     if user.disabled_at.is_some() {
@@ -188,7 +208,7 @@ pub async fn check_password<C: ConnectionTrait>(
     if let Some(until) = user.locked_until.filter(|u| *u > now) {
         return Ok(PasswordCheck::Locked { until });
     }
-    if verify_password(&user.password_hash, password) {
+    if verify_password(Some(user.password_hash.clone()), password).await {
         Ok(PasswordCheck::Accepted(Box::new(user)))
     } else {
         record_failure(db, &user, "password", now).await?;
@@ -293,14 +313,14 @@ pub async fn change_password<C: ConnectionTrait>(
             "choose a password of at least {MIN_PASSWORD_LEN} characters"
         )));
     }
-    if verify_password(&user.password_hash, new) {
+    if verify_password(Some(user.password_hash.clone()), new).await {
         return Err(Error::Invalid(
             "choose a password different from the one-time password".into(),
         ));
     }
     staff_user::Entity::update(staff_user::ActiveModel {
         id: Set(user.id),
-        password_hash: Set(hash_password(new)?),
+        password_hash: Set(hash_password(new).await?),
         must_change_password: Set(false),
         updated_at: Set(now),
         ..Default::default()
@@ -360,7 +380,7 @@ pub fn totp_step(t: &totp_rs::TOTP, code: &str, now: DateTime<Utc>) -> Option<i6
         .and_then(|s| i64::try_from(s).ok())
 }
 
-fn totp_aad(user_id: i64) -> String {
+pub(crate) fn totp_aad(user_id: i64) -> String {
     format!("staff_user:{user_id}:totp")
 }
 
@@ -613,7 +633,7 @@ pub async fn admin_change<C: ConnectionTrait>(
         }
         AdminChange::ResetPassword => {
             let p = one_time_password();
-            row.password_hash = Set(hash_password(&p)?);
+            row.password_hash = Set(hash_password(&p).await?);
             row.must_change_password = Set(true);
             row.failed_attempts = Set(0);
             row.locked_until = Set(None);

@@ -10,6 +10,9 @@ use chrono::{DateTime, NaiveTime, Utc};
 pub struct Clock {
     /// Milliseconds added to the system time.
     offset_ms: Arc<AtomicI64>,
+    /// A test's clock: it is the one clock every party to a lease uses (production leases are
+    /// judged by the database's clock instead; see `crate::vault::lease`).
+    injected: bool,
 }
 
 impl Default for Clock {
@@ -23,7 +26,22 @@ impl Clock {
     pub fn system() -> Self {
         Self {
             offset_ms: Arc::new(AtomicI64::new(0)),
+            injected: false,
         }
+    }
+
+    /// A clock a test moves by hand. Lease expiry follows it (not the database's clock), so a
+    /// test can let a lease run out by advancing it.
+    pub fn injected() -> Self {
+        Self {
+            offset_ms: Arc::new(AtomicI64::new(0)),
+            injected: true,
+        }
+    }
+
+    /// Whether this is a test's clock.
+    pub fn is_injected(&self) -> bool {
+        self.injected
     }
 
     /// Now, plus any offset a test added.

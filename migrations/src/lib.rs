@@ -15,6 +15,7 @@ mod m20261124_000003_notices_events_alerts;
 mod m20261124_000004_staff_keys_sessions;
 mod m20261124_000005_campaign_round;
 mod m20261124_000006_dashboard;
+mod m20261201_000007_vault_integrity;
 
 /// Applies reauth's migrations in order.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000004_staff_keys_sessions::Migration),
             Box::new(m20261124_000005_campaign_round::Migration),
             Box::new(m20261124_000006_dashboard::Migration),
+            Box::new(m20261201_000007_vault_integrity::Migration),
         ]
     }
 }

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use domain::types::OrgId;
-use domain::vault::{AccessToken, VaultError};
+use domain::vault::{AccessToken, ErrorClass, VaultError};
 use http::{HeaderValue, StatusCode, header};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
@@ -32,11 +32,21 @@ pub(crate) fn router() -> Router<AppState> {
 
 /// A JSON error answer; every API answer is `no-store`.
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    let mut r = (
-        status,
-        Json(json!({ "error": code, "message": message.into() })),
-    )
-        .into_response();
+    error_with(status, code, message, None)
+}
+
+/// As `error`, with a `reason` the caller can act on.
+fn error_with(
+    status: StatusCode,
+    code: &str,
+    message: impl Into<String>,
+    reason: Option<String>,
+) -> Response {
+    let mut body = json!({ "error": code, "message": message.into() });
+    if let Some(r) = reason {
+        body["reason"] = json!(r);
+    }
+    let mut r = (status, Json(body)).into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if status == StatusCode::UNAUTHORIZED {
@@ -89,6 +99,11 @@ impl FromRequestParts<AppState> for ApiKey {
 }
 
 fn answer(result: domain::Result<Result<AccessToken, VaultError>>) -> Response {
+    let retry_after = |mut r: Response, secs: &'static str| {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static(secs));
+        r
+    };
     match result {
         Ok(Ok(t)) => {
             let mut r = Json(json!({
@@ -107,48 +122,46 @@ fn answer(result: domain::Result<Result<AccessToken, VaultError>>) -> Response {
             "no_connection",
             format!("org {org_id} has no connection yet"),
         ),
-        Ok(Err(VaultError::NeedsReauth { org_id, reason })) => {
-            let mut r = error(
-                StatusCode::CONFLICT,
-                "needs_reauth",
-                format!("org {org_id} must consent again"),
-            );
-            if let Ok(body) = serde_json::to_vec(
-                &json!({ "error": "needs_reauth", "message": format!("org {org_id} must consent again"), "reason": reason }),
-            ) {
-                *r.body_mut() = axum::body::Body::from(body);
-            }
-            r
-        }
+        Ok(Err(VaultError::NeedsReauth { org_id, reason })) => error_with(
+            StatusCode::CONFLICT,
+            "needs_reauth",
+            format!("org {org_id} must consent again"),
+            Some(reason),
+        ),
+        Ok(Err(VaultError::Quarantined { org_id, reason })) => error_with(
+            StatusCode::CONFLICT,
+            "connection_held",
+            format!("org {org_id}'s connection is held for review by the partner's staff"),
+            Some(reason),
+        ),
+        Ok(Err(VaultError::Busy { org_id })) => retry_after(
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                format!("org {org_id}'s token is being refreshed; retry shortly"),
+            ),
+            "2",
+        ),
         Ok(Err(VaultError::Unavailable {
             org_id,
-            class,
+            class: ErrorClass::CustomerSetup,
             detail,
-        })) if class == "customer_setup" => {
-            let mut r = error(
-                StatusCode::CONFLICT,
-                "customer_action_required",
-                format!(
-                    "org {org_id}: Salesforce refuses refreshes for a setting in the customer's org"
-                ),
-            );
-            if let Ok(body) = serde_json::to_vec(
-                &json!({ "error": "customer_action_required", "message": format!("org {org_id}: Salesforce refuses refreshes for a setting in the customer's org"), "reason": detail }),
-            ) {
-                *r.body_mut() = axum::body::Body::from(body);
-            }
-            r
-        }
-        Ok(Err(VaultError::Unavailable { class, .. })) => {
-            let mut r = error(
+        })) => error_with(
+            StatusCode::CONFLICT,
+            "customer_action_required",
+            format!(
+                "org {org_id}: Salesforce refuses refreshes for a setting in the customer's org"
+            ),
+            Some(detail),
+        ),
+        Ok(Err(VaultError::Unavailable { class, .. })) => retry_after(
+            error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "salesforce_unavailable",
                 format!("Salesforce could not issue a token right now ({class}); retry shortly"),
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
-            r
-        }
+            ),
+            "30",
+        ),
         Err(e) => {
             tracing::error!(error = %e, "token API failed");
             error(
@@ -218,7 +231,7 @@ async fn force_refresh(
     State(state): State<AppState>,
     _key: ApiKey,
     Path(org_id): Path<String>,
-    body: Option<Json<ForceBody>>,
+    body: axum::body::Bytes,
 ) -> Response {
     let org = match known_org(&state, &org_id).await {
         Ok(o) => o,
@@ -227,7 +240,23 @@ async fn force_refresh(
     let Some(vault) = &state.vault else {
         return not_configured();
     };
-    let body = body.map(|Json(b)| b).unwrap_or_default();
+    // The body is optional: an empty POST (whatever its content type) forces a refresh.
+    let body: ForceBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ForceBody::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(b) => b,
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    format!(
+                        "the body must be empty or a JSON object like {{\"rejected_access_token\": \"…\"}}: {e}"
+                    ),
+                );
+            }
+        }
+    };
     answer(
         vault
             .force_refresh(&org, body.rejected_access_token.as_deref())

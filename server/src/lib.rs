@@ -58,14 +58,14 @@ impl AppState {
         db: DatabaseConnection,
         config: Arc<Config>,
         clock: Clock,
+        process: &domain::process::ProcessId,
     ) -> Result<Self, domain::Error> {
-        let owner = format!(
-            "server-{}-{:08x}",
-            std::process::id(),
-            rand::random::<u32>()
-        );
-        let vault =
-            domain::vault::Vault::from_config(db.clone(), config.clone(), clock.clone(), owner)?;
+        let vault = domain::vault::Vault::from_config(
+            db.clone(),
+            config.clone(),
+            clock.clone(),
+            process.as_str(),
+        )?;
         Self::with_vault(db, config, clock, vault)
     }
 
@@ -122,7 +122,9 @@ pub fn router(state: AppState) -> Router {
             security::headers,
         ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http())
+        // The span names the matched route, never the URI: paths carry link secrets
+        // (`/r/{secret}`) and the callback's query carries the authorization code.
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
@@ -131,16 +133,48 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves the router on `listener` until `shutdown` resolves.
+/// The span of one request: method, matched route and request id — nothing from the URI itself.
+fn request_span<B>(req: &http::Request<B>) -> tracing::Span {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("(unmatched)", axum::extract::MatchedPath::as_str);
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!("request", method = %req.method(), route, request_id = id)
+}
+
+/// Serves the router on `listener` until `shutdown` resolves, then waits for the vault's
+/// exchanges in flight (and their writes): a rotation cut half-way would be lost.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
+    let vault = state.vault.clone();
+    // The sign-in limiter keeps a cell per client address; addresses that have been quiet for a
+    // minute are dropped, so the map does not grow with every address ever seen.
+    let limiter = state.sign_in_limiter.clone();
+    let pruning = tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    });
+    let served = axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await;
+    pruning.abort();
+    if let Some(v) = vault {
+        v.drain(v.drain_timeout()).await;
+    }
+    served
 }

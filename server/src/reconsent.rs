@@ -358,8 +358,7 @@ fn expired_form(state: &AppState) -> Response {
 fn flow(state: &AppState) -> Option<Flow<'_>> {
     Some(Flow {
         db: &state.db,
-        sf: state.sf.as_deref()?,
-        sealer: state.sealer.as_ref()?,
+        vault: state.vault.as_ref()?,
         config: &state.config,
     })
 }

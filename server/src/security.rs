@@ -36,6 +36,18 @@ pub(crate) async fn headers(State(state): State<AppState>, req: Request, next: N
     );
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    // Pages are never stored by browsers or proxies: several show a secret once (a new link, an
+    // API key, a one-time password, a TOTP secret, recovery codes) and all show customer data.
+    let html = h
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if html && !h.contains_key(http::header::CACHE_CONTROL) {
+        h.insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
+    }
     if state.config.base_url.scheme() == "https" {
         h.insert(
             "strict-transport-security",

@@ -30,19 +30,25 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
             let db = domain::db::open(&config.database_url).await?;
             let report = domain::keys::rotate(&db, &sealer).await?;
             println!(
-                "re-encrypted {} connection(s) and {} notice(s) under key `{}`{}",
+                "re-encrypted {} connection(s), {} notice(s) and {} staff two-factor secret(s) under key `{}`",
                 report.connections,
                 report.notices,
+                report.staff_users,
                 sealer.newest_key_id(),
-                if report.raced > 0 {
-                    format!(
-                        "; {} row(s) changed during rotation and were retried",
-                        report.raced
-                    )
-                } else {
-                    String::new()
-                }
             );
+            if report.raced > 0 {
+                eprintln!(
+                    "{} row(s) changed during rotation and were retried",
+                    report.raced
+                );
+            }
+            if report.left_leased > 0 {
+                eprintln!(
+                    "{} connection(s) were being refreshed the whole time and are not re-encrypted yet; run `reauth keys rotate` again (do not remove the old key until it reports none)",
+                    report.left_leased
+                );
+                return Ok(ExitCode::from(3));
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

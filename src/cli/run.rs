@@ -22,8 +22,20 @@ pub async fn migrate(config: Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Says loudly when no mail will leave this process.
+fn warn_if_mail_is_only_logged(config: &Config) {
+    if config.mail.transport == "log" {
+        tracing::warn!(
+            "mail.transport is \"log\": notices are only written to the log (and marked `logged`); no customer receives mail. Set mail.transport to an smtp:// URL to deliver them."
+        );
+    }
+}
+
 pub async fn serve(config: Config, with_worker: bool) -> anyhow::Result<ExitCode> {
     init_tracing("info");
+    if with_worker {
+        warn_if_mail_is_only_logged(&config);
+    }
     let db = domain::db::open(&config.database_url)
         .await
         .context("opening the database")?;
@@ -50,9 +62,10 @@ pub async fn run_app(
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let clock = Clock::system();
-    tracing::info!(addr = %listener.local_addr()?, base_url = %config.base_url, "serving");
+    let process = domain::process::ProcessId::new("serve");
+    tracing::info!(addr = %listener.local_addr()?, base_url = %config.base_url, process = %process, "serving");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let state = server::AppState::new(db.clone(), config.clone(), clock.clone())
+    let state = server::AppState::new(db.clone(), config.clone(), clock.clone(), &process)
         .context("building the application")?;
     // One vault per process: the token API and the heartbeat share its cache and locks.
     let state_vault = state.vault.clone();
@@ -61,6 +74,7 @@ pub async fn run_app(
             db.clone(),
             config.clone(),
             clock.clone(),
+            process.clone(),
             state_vault.clone(),
         )
         .context("building the job context")?;
@@ -92,12 +106,14 @@ pub async fn run_app(
 
 pub async fn worker(config: Config) -> anyhow::Result<ExitCode> {
     init_tracing("info");
+    warn_if_mail_is_only_logged(&config);
     let db = domain::db::open(&config.database_url)
         .await
         .context("opening the database")?;
-    let ctx = worker::JobContext::new(db, Arc::new(config), Clock::system(), None)
+    let process = domain::process::ProcessId::new("worker");
+    let ctx = worker::JobContext::new(db, Arc::new(config), Clock::system(), process.clone(), None)
         .context("building the job context")?;
-    tracing::info!("worker running");
+    tracing::info!(process = %process, "worker running");
     worker::run(ctx, shutdown_signal())
         .await
         .map_err(|e| anyhow::anyhow!("worker stopped with an error: {e}"))?;

@@ -117,8 +117,8 @@ async fn seed(db: &TestDb, orgs: usize, events: usize) -> Duration {
             conns.push(connection::ActiveModel {
                 id: NotSet,
                 org_id: Set(id.clone()),
-                app: Set("eca".into()),
-                status: Set("active".into()),
+                app: Set(connection::ConnectionApp::Eca),
+                status: Set(connection::ConnectionStatus::Active),
                 refresh_token_ct: Set(Some(vec![0; 60])),
                 access_token_ct: Set(Some(vec![0; 60])),
                 key_id: Set(Some("k1".into())),
@@ -144,6 +144,12 @@ async fn seed(db: &TestDb, orgs: usize, events: usize) -> Duration {
                 replaces_id: Set(None),
                 created_at: Set(last),
                 updated_at: Set(last),
+                pending_refresh_token_ct: Set(None),
+                pending_key_id: Set(None),
+                pending_at: Set(None),
+                anomaly: Set(None),
+                verify_attempts: Set(0),
+                next_verify_at: Set(None),
             });
         }
         if batch.len() == 500 {

@@ -117,15 +117,14 @@ async fn connect(db: &TestDb, sim: &sfsim::Sim, config: &Config, n: usize, orgs:
     for (o, grant) in &grants {
         let org = domain::types::OrgId::parse(&org_id(*o)).unwrap();
         let rt = grant.refresh_token.clone().unwrap();
-        let new = domain::connections::NewConnection {
-            org_id: &org,
-            app: "eca",
-            status: "active",
+        let new = domain::connections::NewConnection::from_grant(
+            &org,
+            domain::entity::connection::ConnectionStatus::Active,
             grant,
-            refresh_token: &rt,
-            replaces_id: None,
-            heartbeat_interval: config.heartbeat.interval,
-        };
+            &rt,
+            config.heartbeat.interval,
+        )
+        .unwrap();
         domain::connections::insert(&txn, new, &sealer, now)
             .await
             .unwrap();
@@ -248,7 +247,7 @@ async fn sweep(db: TestDb, label: &str, n: usize) {
         db.db.clone(),
         config.clone(),
         domain::time::Clock::system(),
-        "bench".into(),
+        "bench",
     )
     .unwrap()
     .unwrap();

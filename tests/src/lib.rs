@@ -2,8 +2,10 @@
 //! PostgreSQL database when `REAUTH_TEST_POSTGRES_URL` is set), the real app on `127.0.0.1:0`,
 //! and the `reauth` binary for CLI tests.
 
+pub mod seed;
 pub mod smtp;
 pub mod staff;
+pub mod tamper;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -172,8 +174,13 @@ impl TestApp {
         config.database_url = db.url.clone();
         config.bind = addr;
         config.base_url = url::Url::parse(&format!("http://{addr}")).expect("base url");
-        let state = server::AppState::new(db.db.clone(), Arc::new(config), Clock::system())
-            .expect("app state");
+        let state = server::AppState::new(
+            db.db.clone(),
+            Arc::new(config),
+            Clock::injected(),
+            &domain::process::ProcessId::new("test"),
+        )
+        .expect("app state");
         let (tx, rx) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(server::serve(listener, state.clone(), async move {
             let _ = rx.await;

@@ -6,6 +6,7 @@ mod campaign;
 mod heartbeat;
 mod housekeeping;
 mod notices;
+mod verify;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use apalis::prelude::*;
 use apalis_cron::CronScheduler;
 use domain::config::Config;
+use domain::process::ProcessId;
 use domain::time::Clock;
 use sea_orm::DatabaseConnection;
 
@@ -25,6 +27,8 @@ pub struct JobContext {
     pub mailer: domain::mail::Mailer,
     /// `None` until `crypto.keys` is configured (jobs that seal secrets then wait).
     pub sealer: Option<domain::crypto::Sealer>,
+    /// This process's name in leases and job workers.
+    pub process: ProcessId,
     /// This process's name in leases.
     pub owner: String,
     /// The token vault; `None` until `salesforce.client_id` and `crypto.keys` are configured.
@@ -37,17 +41,18 @@ impl JobContext {
         db: DatabaseConnection,
         config: Arc<Config>,
         clock: Clock,
+        process: ProcessId,
         vault: Option<domain::vault::Vault>,
     ) -> Result<Self, domain::Error> {
         let mailer = domain::mail::Mailer::from_config(&config.mail)?;
-        let owner = worker_name("worker");
+        let owner = process.as_str().to_owned();
         let vault = match vault {
             Some(v) => Some(v),
             None => domain::vault::Vault::from_config(
                 db.clone(),
                 config.clone(),
                 clock.clone(),
-                owner.clone(),
+                &owner,
             )?,
         };
         let sealer = if config.crypto.keys.is_empty() {
@@ -61,29 +66,33 @@ impl JobContext {
             clock,
             mailer,
             sealer,
+            process,
             owner,
             vault,
         })
     }
 }
 
-/// A worker name unique among live workers (apalis refuses duplicates; STACK.md P11).
-fn worker_name(job: &str) -> String {
-    format!("{job}@{}-{:08x}", std::process::id(), rand_suffix())
-}
-
-fn rand_suffix() -> u32 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    nanos ^ std::process::id().rotate_left(16)
-}
-
-/// Runs every job until `shutdown` resolves.
+/// Runs every job until `shutdown` resolves, then waits for the vault's exchanges in flight (and
+/// their writes) to finish: a rotation cut half-way would be lost.
 pub async fn run(
     ctx: JobContext,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), BoxDynError> {
+    let vault = ctx.vault.clone();
+    let result = run_jobs(ctx, shutdown).await;
+    if let Some(v) = vault {
+        v.drain(v.drain_timeout()).await;
+    }
+    result
+}
+
+async fn run_jobs(
+    ctx: JobContext,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), BoxDynError> {
+    // A worker name unique among live workers (apalis refuses duplicates).
+    let worker_name = |job: &str| ctx.process.worker_name(job);
     // cron 0.17 has a leading seconds field.
     let every_minute = cron::Schedule::from_str("0 * * * * *")?;
     // Notices go out every 10 seconds, or every campaign tick when that is shorter.
@@ -109,6 +118,10 @@ pub async fn run(
     let bulk_ctx = ctx.clone();
     let bulk_every =
         cron::Schedule::from_str(&heartbeat::schedule_for(std::time::Duration::from_secs(5)))?;
+    let verify_name = worker_name("verify");
+    let verify_ctx = ctx.clone();
+    let verify_every =
+        cron::Schedule::from_str(&heartbeat::schedule_for(std::time::Duration::from_secs(30)))?;
     let monitor = Monitor::new()
         .register(move |_restarts| {
             WorkerBuilder::new(housekeeping_name.as_str())
@@ -139,6 +152,12 @@ pub async fn run(
                 .backend(CronScheduler::new(bulk_every.clone()))
                 .data(bulk_ctx.clone())
                 .build(bulk::run)
+        })
+        .register(move |_restarts| {
+            WorkerBuilder::new(verify_name.as_str())
+                .backend(CronScheduler::new(verify_every.clone()))
+                .data(verify_ctx.clone())
+                .build(verify::run)
         });
     monitor
         .run_with_signal(async move {

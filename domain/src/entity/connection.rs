@@ -1,6 +1,162 @@
 //! `connections`: one Salesforce grant for one org and one app, tokens sealed at rest.
+//!
+//! Rows are written only through the vault's fenced lease API (`crate::vault::lease`); this
+//! module only describes them.
 
 use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Where a connection stands.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(
+    rs_type = "String",
+    db_type = "String(StringLen::None)",
+    rename_all = "snake_case"
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    /// Working: heartbeated and served.
+    Active,
+    /// Stored after a consent, waiting for the identity check; heartbeated, never served.
+    Verifying,
+    /// A lease holder is exchanging its refresh token (write-ahead mark: if the lease runs out
+    /// in this state, the holder died mid-rotation and recovery probes once).
+    Refreshing,
+    /// The grant is gone; the org must consent again.
+    NeedsReauth,
+    /// Revoked at Salesforce (by staff, or when a newer consent replaced it).
+    Revoked,
+    /// Replaced by a newer, verified connection (and revoked at Salesforce).
+    Superseded,
+    /// Salesforce answered with a token for another org or user than the row's: the token is
+    /// kept sealed (it is the newest, and presenting the old one would be a reuse), but nothing
+    /// is served or refreshed until a person looks.
+    Quarantined,
+}
+
+impl ConnectionStatus {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Verifying => "verifying",
+            Self::Refreshing => "refreshing",
+            Self::NeedsReauth => "needs_reauth",
+            Self::Revoked => "revoked",
+            Self::Superseded => "superseded",
+            Self::Quarantined => "quarantined",
+        }
+    }
+
+    /// Whether the grant behind it is still alive at Salesforce as far as reauth knows (so
+    /// it counts against Salesforce's approvals and someone must own its refresh token).
+    pub fn is_live(self) -> bool {
+        matches!(
+            self,
+            Self::Active | Self::Verifying | Self::Refreshing | Self::Quarantined
+        )
+    }
+
+    /// Whether nothing will ever happen to it again.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Revoked | Self::Superseded)
+    }
+}
+
+impl std::fmt::Display for ConnectionStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which of the partner's apps a connection belongs to.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(
+    rs_type = "String",
+    db_type = "String(StringLen::None)",
+    rename_all = "snake_case"
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionApp {
+    /// The partner's old Connected App.
+    Legacy,
+    /// The packaged External Client App.
+    Eca,
+}
+
+impl ConnectionApp {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Legacy => "legacy",
+            Self::Eca => "eca",
+        }
+    }
+}
+
+impl std::fmt::Display for ConnectionApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What kind of failure a refresh met, which decides what happens next.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(
+    rs_type = "String",
+    db_type = "String(StringLen::None)",
+    rename_all = "snake_case"
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// The grant is gone (revoked, expired, reused): the customer must consent again.
+    Revoked,
+    /// The customer's org refuses us (IP restriction, app blocked or not installed, inactive
+    /// user or org, not pre-authorized): the token still stands; the customer must fix setup.
+    CustomerSetup,
+    /// We cannot know whether Salesforce acted (time-out after sending, 5xx, a concurrent
+    /// request, an unreadable answer): never resend blindly; probe once with the stored token.
+    Ambiguous,
+    /// The request provably never reached the exchange (connection refused, TLS, login rate):
+    /// retry with backoff and jitter.
+    Transient,
+    /// Our side is wrong (client credentials, decryption, configuration): alert the partner.
+    Ours,
+}
+
+impl ErrorClass {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Revoked => "revoked",
+            Self::CustomerSetup => "customer_setup",
+            Self::Ambiguous => "ambiguous",
+            Self::Transient => "transient",
+            Self::Ours => "ours",
+        }
+    }
+
+    /// Whose move it is.
+    pub fn owner(self) -> &'static str {
+        match self {
+            Self::Revoked | Self::CustomerSetup => "customer",
+            Self::Ambiguous | Self::Transient => "salesforce",
+            Self::Ours => "partner",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 #[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "connections")]
@@ -8,10 +164,8 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub org_id: String,
-    /// legacy | eca
-    pub app: String,
-    /// active | verifying | refreshing | needs_reauth | revoked | superseded
-    pub status: String,
+    pub app: ConnectionApp,
+    pub status: ConnectionStatus,
     pub refresh_token_ct: Option<Vec<u8>>,
     pub access_token_ct: Option<Vec<u8>>,
     pub key_id: Option<String>,
@@ -29,12 +183,23 @@ pub struct Model {
     pub lease_owner: Option<String>,
     pub lease_expires_at: Option<DateTimeUtc>,
     pub refresh_started_at: Option<DateTimeUtc>,
-    pub last_error_class: Option<String>,
+    pub last_error_class: Option<ErrorClass>,
     pub last_error: Option<String>,
     pub last_error_at: Option<DateTimeUtc>,
     pub replaces_id: Option<i64>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// A rotated refresh token that could not be stored in place (its writer was fenced out):
+    /// sealed, newer than `refresh_token_ct`, and presented first by the next lease holder.
+    pub pending_refresh_token_ct: Option<Vec<u8>>,
+    pub pending_key_id: Option<String>,
+    pub pending_at: Option<DateTimeUtc>,
+    /// Why the last answer from Salesforce looked wrong although its token was kept (an unknown
+    /// instance host, a signature that does not match…); cleared by the next clean answer.
+    pub anomaly: Option<String>,
+    /// Verification attempts so far, and when the next one is due (for `verifying` rows).
+    pub verify_attempts: i32,
+    pub next_verify_at: Option<DateTimeUtc>,
 }
 
 /// Ciphertexts are not secrets on their own, but nothing gains from printing them.

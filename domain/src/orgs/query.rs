@@ -236,10 +236,10 @@ async fn filtered<C: ConnectionTrait>(
         let by_contact = Query::select()
             .column(contact::Column::OrgId)
             .from(contact::Entity)
-            .and_where(contact::Column::Email.like(pattern.clone()))
+            .and_where(contact::Column::Email.like(like(&pattern)))
             .to_owned();
         let mut cond = sea_orm::Condition::any()
-            .add(org::Column::NameLower.like(pattern))
+            .add(org::Column::NameLower.like(like(&pattern)))
             .add(org::Column::Id.in_subquery(by_contact));
         if let Ok(id) = OrgId::parse(s) {
             cond = cond.add(org::Column::Id.eq(id.as_str()));
@@ -376,7 +376,13 @@ fn summary(
     }
 }
 
-/// Escapes `%` and `_` so user text matches literally in LIKE (with the default `\` escape).
+/// A LIKE pattern with `\\` as its escape character, said explicitly: PostgreSQL assumes it,
+/// SQLite has no escape character unless told.
+fn like(pattern: &str) -> sea_orm::sea_query::LikeExpr {
+    sea_orm::sea_query::LikeExpr::new(pattern).escape('\\')
+}
+
+/// Escapes `%` and `_` so user text matches literally in LIKE (see [`like`]).
 fn escape_like(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('%', "\\%")

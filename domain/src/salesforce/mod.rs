@@ -11,10 +11,14 @@ mod oauth;
 
 pub use http_client::build_http_client;
 pub use identity::{IdUrl, Identity};
-pub use oauth::{AuthorizeRequest, Pkce, SfClient, TokenGrant, authorize_url};
+pub use oauth::{
+    AuthorizeRequest, Pkce, SfClient, TokenGrant, authorize_url, id_token_nonce, wants_id_token,
+};
+
+use secrecy::SecretString;
 
 /// How a call to Salesforce failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SfError {
     /// Salesforce answered with an OAuth error (`error`, `error_description`).
     #[error("Salesforce refused: {error}{}", .description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
@@ -30,9 +34,16 @@ pub enum SfError {
     /// DNS), true or unknown when it may have reached Salesforce (time-out after sending).
     #[error("could not reach Salesforce: {detail}")]
     Transport { sent: bool, detail: String },
-    /// An answer we cannot use (not JSON, missing fields, bad signature, unexpected host…).
+    /// An answer we cannot use (not JSON, no access token, a redirect…).
     #[error("unusable answer from Salesforce: {0}")]
     Garbage(String),
+    /// An answer we cannot use that nonetheless carries a refresh token: Salesforce has rotated,
+    /// so the token is the grant's only live one and must be kept.
+    #[error("unusable answer from Salesforce, but it carries a new refresh token: {detail}")]
+    Salvaged {
+        detail: String,
+        refresh_token: SecretString,
+    },
 }
 
 /// Classifies a reqwest error: did the request possibly reach the server?

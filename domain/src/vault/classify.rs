@@ -1,50 +1,8 @@
 //! Refresh failures, classified by `error` *and* `error_description` (many conditions share
 //! `invalid_grant`), each with an owner and an action.
 
-use serde::Serialize;
-
+pub use crate::entity::connection::ErrorClass;
 use crate::salesforce::SfError;
-
-/// What kind of failure a refresh met, which decides what happens next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorClass {
-    /// The grant is gone (revoked, expired, reused): the customer must consent again.
-    Revoked,
-    /// The customer's org refuses us (IP restriction, app blocked or not installed, inactive
-    /// user or org, not pre-authorized): the token still stands; the customer must fix setup.
-    CustomerSetup,
-    /// We cannot know whether Salesforce acted (time-out after sending, 5xx, a concurrent
-    /// request, an unreadable answer): never resend blindly; probe once with the stored token.
-    Ambiguous,
-    /// The request provably never reached the exchange (connection refused, TLS, login rate):
-    /// retry with backoff and jitter.
-    Transient,
-    /// Our side is wrong (client credentials, decryption, configuration): alert the partner.
-    Ours,
-}
-
-impl ErrorClass {
-    /// The stored spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Revoked => "revoked",
-            Self::CustomerSetup => "customer_setup",
-            Self::Ambiguous => "ambiguous",
-            Self::Transient => "transient",
-            Self::Ours => "ours",
-        }
-    }
-
-    /// Whose move it is.
-    pub fn owner(self) -> &'static str {
-        match self {
-            Self::Revoked | Self::CustomerSetup => "customer",
-            Self::Ambiguous | Self::Transient => "salesforce",
-            Self::Ours => "partner",
-        }
-    }
-}
 
 /// Classifies a failed refresh.
 pub fn classify(e: &SfError) -> ErrorClass {
@@ -91,6 +49,8 @@ pub fn classify(e: &SfError) -> ErrorClass {
         }
         SfError::Transport { sent: false, .. } => ErrorClass::Transient,
         SfError::Transport { sent: true, .. } | SfError::Garbage(_) => ErrorClass::Ambiguous,
+        // The vault stores the salvaged token before it looks at the class.
+        SfError::Salvaged { .. } => ErrorClass::Ambiguous,
         SfError::Rest { .. } => ErrorClass::Ambiguous,
     }
 }

@@ -7,12 +7,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::StreamExt as _;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use super::{Trigger, Vault, VaultError};
-use crate::entity::connection;
+use crate::entity::connection::{self, ConnectionStatus};
 use crate::error::Result;
 
 /// What one sweep did.
@@ -34,9 +35,9 @@ const PAGE: u64 = 1000;
 pub async fn sweep(v: &Vault, limit: u64) -> Result<SweepReport> {
     let mut report = SweepReport::default();
     let mut seen = std::collections::HashSet::new();
-    let page_size = PAGE.max(v.config().heartbeat.concurrency as u64 * 8);
+    let page_size = std::cmp::max(PAGE, v.config().heartbeat.concurrency as u64 * 8);
     while (report.due as u64) < limit {
-        let page = due_page(v, page_size.min(limit - report.due as u64)).await?;
+        let page = due_page(v, std::cmp::min(page_size, limit - report.due as u64)).await?;
         let fresh: Vec<_> = page.into_iter().filter(|c| seen.insert(c.id)).collect();
         if fresh.is_empty() {
             break;
@@ -47,19 +48,24 @@ pub async fn sweep(v: &Vault, limit: u64) -> Result<SweepReport> {
 }
 
 async fn due_page(v: &Vault, n: u64) -> Result<Vec<connection::Model>> {
-    let now = v.now();
+    let now = v.leases().now_expr();
     Ok(connection::Entity::find()
         .filter(
             Condition::any()
+                // A `verifying` connection holds a real refresh token too: it must not idle out
+                // while its verification is retried.
                 .add(
                     Condition::all()
-                        .add(connection::Column::Status.eq("active"))
-                        .add(connection::Column::NextHeartbeatAt.lte(now)),
+                        .add(
+                            connection::Column::Status
+                                .is_in([ConnectionStatus::Active, ConnectionStatus::Verifying]),
+                        )
+                        .add(Expr::col(connection::Column::NextHeartbeatAt).lte(now.clone())),
                 )
                 .add(
                     Condition::all()
-                        .add(connection::Column::Status.eq("refreshing"))
-                        .add(connection::Column::LeaseExpiresAt.lt(now)),
+                        .add(connection::Column::Status.eq(ConnectionStatus::Refreshing))
+                        .add(Expr::col(connection::Column::LeaseExpiresAt).lt(now)),
                 ),
         )
         .order_by_asc(connection::Column::NextHeartbeatAt)
@@ -97,9 +103,7 @@ async fn sweep_page(v: &Vault, due: Vec<connection::Model>, report: &mut SweepRe
         match r {
             Ok(Ok(_)) => report.refreshed += 1,
             Ok(Err(VaultError::NeedsReauth { .. })) => report.needs_reauth += 1,
-            Ok(Err(VaultError::Unavailable { class, .. })) if class == "busy" => {
-                report.skipped += 1
-            }
+            Ok(Err(VaultError::Busy { .. })) => report.skipped += 1,
             Ok(Err(_)) => report.failed += 1,
             Err(e) => {
                 tracing::error!(error = %e, "heartbeat refresh failed");

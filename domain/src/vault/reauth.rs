@@ -2,8 +2,6 @@
 //! setup problem asks the customer to fix it; our own problems alert the partner.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::{ErrorClass, Vault};
 use crate::alerts::{self, Severity};
@@ -13,46 +11,16 @@ use crate::events::{self, Actor};
 use crate::state::{self, Change};
 use crate::types::OrgId;
 
-/// Marks a connection `needs_reauth`, moves the org back into the campaign, queues a "reconnect"
-/// notice with a fresh link, and records an event and an alert.
-pub(super) async fn mark(
+/// After a connection was marked `needs_reauth` (under its lease): moves the org back into the
+/// campaign, queues a "reconnect" notice with a fresh link, and records an event and an alert.
+pub(super) async fn needs_reauth(
     v: &Vault,
     c: &connection::Model,
-    version: i64,
     class: ErrorClass,
     reason: &str,
+    now: DateTime<Utc>,
 ) -> Result<()> {
     let db = v.db();
-    let now = v.now();
-    connection::Entity::update_many()
-        .col_expr(connection::Column::Status, Expr::value("needs_reauth"))
-        .col_expr(
-            connection::Column::LeaseOwner,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(
-            connection::Column::LeaseExpiresAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .col_expr(
-            connection::Column::NextHeartbeatAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .col_expr(
-            connection::Column::LastErrorClass,
-            Expr::value(class.as_str()),
-        )
-        .col_expr(connection::Column::LastError, Expr::value(reason))
-        .col_expr(connection::Column::LastErrorAt, Expr::value(now))
-        .col_expr(connection::Column::UpdatedAt, Expr::value(now))
-        .col_expr(
-            connection::Column::Version,
-            Expr::col(connection::Column::Version).add(1),
-        )
-        .filter(connection::Column::Id.eq(c.id))
-        .filter(connection::Column::Version.eq(version))
-        .exec(db)
-        .await?;
     let org = OrgId::parse(&c.org_id).map_err(|e| Error::Invalid(e.to_string()))?;
     events::record(
         db,
@@ -158,11 +126,100 @@ pub(super) async fn after_failure(
     Ok(())
 }
 
+/// A refresh answer named another org or user than the connection's: the token was kept sealed
+/// and the connection quarantined; a person must look (a wrong token table, a mixed-up import).
+pub(super) async fn quarantined(
+    v: &Vault,
+    c: &connection::Model,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let db = v.db();
+    let org = OrgId::parse(&c.org_id).map_err(|e| Error::Invalid(e.to_string()))?;
+    events::record(
+        db,
+        now,
+        &Actor::System,
+        Some(&org),
+        "connection.quarantined",
+        serde_json::json!({ "connection_id": c.id, "reason": reason }),
+    )
+    .await?;
+    alerts::raise(
+        db,
+        "vault.identity_mismatch",
+        Severity::Critical,
+        Some(&c.org_id),
+        &format!("{reason}. The new token is kept sealed and nothing is served for this org until the connection is reviewed."),
+        serde_json::json!({ "connection_id": c.id }),
+        now,
+    )
+    .await?;
+    attention(
+        v,
+        &org,
+        &format!("the connection was quarantined: {reason}"),
+        now,
+    )
+    .await
+}
+
+/// A refresh answer was usable but looked wrong (an unknown host, a signature that does not
+/// match the client secret…): its token was kept; the partner is told.
+pub(super) async fn anomalous_answer(
+    v: &Vault,
+    c: &connection::Model,
+    anomaly: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let db = v.db();
+    let org = OrgId::parse(&c.org_id).map_err(|e| Error::Invalid(e.to_string()))?;
+    alerts::raise(
+        db,
+        "vault.answer_anomaly",
+        Severity::Warning,
+        Some(&c.org_id),
+        &format!("Salesforce's refresh answer looked wrong ({anomaly}); its new token was kept and the connection stays in use."),
+        serde_json::json!({ "connection_id": c.id }),
+        now,
+    )
+    .await?;
+    if c.anomaly.is_none() {
+        attention(
+            v,
+            &org,
+            &format!("Salesforce's refresh answer looked wrong: {anomaly}"),
+            now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Flags an org for the partner's attention (once: an org already waiting stays as it is).
+async fn attention(v: &Vault, org: &OrgId, reason: &str, now: DateTime<Utc>) -> Result<()> {
+    match state::apply(
+        v.db(),
+        org,
+        Change::NeedsAttention {
+            reason: reason.to_owned(),
+            owner: "partner".into(),
+        },
+        &Actor::System,
+        now,
+    )
+    .await
+    {
+        Ok(_) | Err(Error::InvalidTransition { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// What the customer can do about a setup refusal.
 fn instructions(detail: &str) -> &'static str {
     let d = detail.to_ascii_lowercase();
     if d.contains("ip restricted") || d.contains("login hours") {
-        "Ask the customer to add the partner's egress ranges to the app's refresh-token IP allowlist (and to the user's profile login IP ranges)."
+        "Ask the customer to add the partner's published egress ranges to the integration user's profile Login IP Ranges (and to check the app's IP relaxation policy); the app's refresh-token allowlist is the partner's own setting."
     } else if d.contains("blocked") {
         "Ask the customer to unblock the app in Setup (Connected Apps OAuth Usage / External Client App policies)."
     } else if d.contains("not installed") || d.contains("app_not_found") {

@@ -158,8 +158,17 @@ fn too_many() -> Response {
 
 /// Only relative targets inside the dashboard.
 fn safe_next(next: Option<&str>) -> Option<String> {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
-        .map(str::to_owned)
+    let n = next?;
+    // Browsers drop tabs and newlines and read `\` as `/` before resolving a URL, so `/\t/evil`
+    // and `/\\evil` are `//evil`: refuse any control character and any backslash outright.
+    if n.chars().any(|c| c.is_control() || c == '\\') || !n.starts_with('/') || n.starts_with("//")
+    {
+        return None;
+    }
+    // What is left must resolve to this origin.
+    let base = url::Url::parse("https://reauth.invalid/").ok()?;
+    let joined = base.join(n).ok()?;
+    (joined.origin() == base.origin()).then(|| n.to_owned())
 }
 
 #[derive(Template)]
@@ -668,7 +677,36 @@ pub(crate) async fn logout(
 
 #[cfg(test)]
 mod tests {
-    use super::client_ip;
+    use super::{client_ip, safe_next};
+
+    #[test]
+    fn next_accepts_only_paths_on_this_origin() {
+        for ok in [
+            "/",
+            "/orgs?state=pending",
+            "/orgs/00D4c0000008cs2EAA",
+            "/https://x",
+        ] {
+            assert_eq!(safe_next(Some(ok)).as_deref(), Some(ok), "{ok}");
+        }
+        for bad in [
+            "//evil.com",
+            "/\tevil.com",
+            "/\t/evil.com",
+            "/\n/evil.com",
+            "\\\\evil.com",
+            "/\\evil.com",
+            "https://evil.com",
+            "https:evil.com",
+            "https:/evil.com",
+            " /evil",
+            "evil.com",
+            "javascript:alert(1)",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(bad)), None, "{bad:?}");
+        }
+    }
 
     fn ip(s: &str) -> std::net::IpAddr {
         s.parse().unwrap()

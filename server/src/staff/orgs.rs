@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use domain::bulk::FilterSpec;
 use domain::entity::connection;
+use domain::entity::connection::ConnectionStatus;
 use domain::orgs::{ListFilter, Sort};
 use domain::reconsent::Flow;
 use domain::state::OrgState;
@@ -112,8 +113,10 @@ impl ListQuery {
         self.per.unwrap_or(PER_PAGE).clamp(1, MAX_PER_PAGE)
     }
 
+    /// The page asked for, at least 1 and small enough that its offset cannot overflow (a page
+    /// past the end is simply empty).
     fn page(&self) -> u64 {
-        self.page.unwrap_or(1).max(1)
+        self.page.unwrap_or(1).clamp(1, MAX_PAGE)
     }
 
     /// The query string for this list with some keys replaced (`None` drops a key).
@@ -199,7 +202,8 @@ pub(crate) async fn list(
     filter.sort = sort;
     filter.descending = query.descending();
     filter.limit = Some(per);
-    filter.offset = Some((page - 1) * per);
+    let skip = (page - 1).saturating_mul(per);
+    filter.offset = Some(skip);
     let orgs = domain::orgs::list(&state.db, &filter).await?;
     // A first page that is not full is the whole result: no second pass to count it (a
     // search scans names and emails, so this halves its cost).
@@ -213,12 +217,8 @@ pub(crate) async fn list(
         .into_iter()
         .map(|w| w.name)
         .collect();
-    let first = if orgs.is_empty() {
-        0
-    } else {
-        (page - 1) * per + 1
-    };
-    let last = (page - 1) * per + orgs.len() as u64;
+    let first = if orgs.is_empty() { 0 } else { skip + 1 };
+    let last = skip + orgs.len() as u64;
     let sorts = [
         ("Name", Sort::Name),
         ("State", Sort::State),
@@ -447,6 +447,9 @@ pub(crate) fn cursor(e: &domain::events::EventView) -> String {
 
 const TIMELINE_PAGE: u64 = 100;
 
+/// The highest page number the list accepts (10 million orgs at the smallest page size).
+const MAX_PAGE: u64 = 1_000_000;
+
 pub(crate) async fn page(
     State(state): State<AppState>,
     staff: CurrentStaff,
@@ -506,14 +509,14 @@ pub(crate) async fn page(
         connections: conns
             .into_iter()
             .map(|c| {
-                let live = matches!(c.status.as_str(), "active" | "refreshing");
+                let live = c.status.is_live();
                 ConnectionRow {
                     id: c.id,
-                    can_verify: c.status == "verifying",
-                    can_revoke: !matches!(c.status.as_str(), "revoked" | "superseded"),
+                    can_verify: c.status == ConnectionStatus::Verifying,
+                    can_revoke: !c.status.is_terminal(),
                     idle_days_left: live.then(|| days_until(&(c.last_exchange_at + idle), now)),
-                    app: c.app,
-                    status: c.status,
+                    app: c.app.to_string(),
+                    status: c.status.to_string(),
                     instance_url: c.instance_url,
                     username: c.sf_username.unwrap_or(c.sf_user_id),
                     scopes: c.scopes,
@@ -680,15 +683,14 @@ pub(crate) async fn set_notices(
 }
 
 fn flow(state: &AppState) -> Result<Flow<'_>, WebError> {
-    let (Some(sf), Some(sealer)) = (&state.sf, &state.sealer) else {
+    let Some(vault) = &state.vault else {
         return Err(WebError(domain::Error::Invalid(
             "salesforce.client_id and crypto.keys must be configured for this".into(),
         )));
     };
     Ok(Flow {
         db: &state.db,
-        sf,
-        sealer,
+        vault,
         config: &state.config,
     })
 }

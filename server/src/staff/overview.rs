@@ -57,6 +57,8 @@ struct OverviewPage {
     failures: Vec<(String, u64)>,
     alerts: Vec<AlertRow>,
     open_alerts: u64,
+    /// `mail.transport = "log"`: notices are only logged, no mail leaves.
+    mail_not_delivered: bool,
 }
 
 pub(crate) async fn page(
@@ -68,6 +70,7 @@ pub(crate) async fn page(
         domain::dashboard::overview(&state.db, now, state.config.heartbeat.idle_timeout).await?;
     let page = OverviewPage {
         nav: Nav::new(&state, &staff, "overview"),
+        mail_not_delivered: state.config.mail.transport == "log",
         total: o.total,
         states: o
             .by_state

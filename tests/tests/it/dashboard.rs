@@ -4,6 +4,7 @@
 use domain::staff::Role;
 use reauth_tests::staff::{self, text_of};
 use reauth_tests::{TestApp, TestDb, both_backends};
+use sea_orm::ConnectionTrait;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 use crate::dashboard_auth::config;
@@ -497,7 +498,11 @@ async fn org_page_and_actions(db: TestDb) {
     // A connection whose verification failed can be retried from the page. (Set up as a failed
     // identity call leaves it: the connection `verifying`, the org waiting on the partner.)
     let conn = crate::reconsent_flow::connections(&w).await.pop().unwrap();
-    domain::connections::set_status(&w.db.db, conn.id, "verifying", None, chrono::Utc::now())
+    w.db.db
+        .execute_unprepared(&format!(
+            "UPDATE connections SET status = 'verifying', next_verify_at = updated_at WHERE id = {}",
+            conn.id
+        ))
         .await
         .unwrap();
     let id = domain::types::OrgId::parse(org).unwrap();

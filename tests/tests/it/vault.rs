@@ -1,6 +1,7 @@
 //! The token vault and the token API against sfsim: single flight, debouncing, needs-reauth,
 //! crashes mid-rotation, ambiguous answers, customer setup refusals and the idle heartbeat.
 
+use domain::entity::connection::ConnectionStatus;
 use std::time::Duration;
 
 use domain::events::Actor;
@@ -270,7 +271,7 @@ both_backends!(
 async fn crash_mid_refresh(w: &World) {
     let c = connections(w).await.remove(0);
     let mut a: domain::entity::connection::ActiveModel = c.into();
-    a.status = Set("refreshing".into());
+    a.status = Set(ConnectionStatus::Refreshing);
     a.lease_owner = Set(Some("worker-that-died".into()));
     a.lease_expires_at = Set(Some(chrono::Utc::now() - chrono::Duration::seconds(1)));
     a.update(&w.db.db).await.unwrap();
@@ -283,7 +284,7 @@ async fn crashes_are_recovered_or_reported_precisely(db: TestDb) {
     crash_mid_refresh(&w).await;
     let r = domain::vault::heartbeat::sweep(&vault, 100).await.unwrap();
     assert_eq!((r.due, r.refreshed), (1, 1));
-    assert_eq!(connections(&w).await[0].status, "active");
+    assert_eq!(connections(&w).await[0].status, ConnectionStatus::Active);
 
     // 2. The worker died after Salesforce rotated: the stored token is dead, and we say exactly that.
     let c = connections(&w).await.remove(0);
@@ -299,7 +300,7 @@ async fn crashes_are_recovered_or_reported_precisely(db: TestDb) {
     let r = domain::vault::heartbeat::sweep(&vault, 100).await.unwrap();
     assert_eq!(r.needs_reauth, 1);
     let c = connections(&w).await.remove(0);
-    assert_eq!(c.status, "needs_reauth");
+    assert_eq!(c.status, ConnectionStatus::NeedsReauth);
     assert!(
         c.last_error
             .as_deref()
@@ -350,7 +351,7 @@ async fn ambiguous_answers_get_one_probe_never_a_blind_resend(db: TestDb) {
     advance(&w, Duration::from_secs(11));
     let vault = w.app.state.vault.clone().unwrap();
     let c = connections(&w).await.remove(0);
-    let out = vault.refresh(c.id, Trigger::Heartbeat).await.unwrap();
+    let out = vault.refresh(c.id, Trigger::Forced).await.unwrap();
     w.sim.set_faults(sfsim::Faults::default());
     assert!(
         matches!(&out, Err(VaultError::NeedsReauth { reason, .. }) if reason.starts_with("rotation lost:")),
@@ -450,7 +451,7 @@ async fn two_vaults_never_use_a_token_twice(db: TestDb) {
         w.db.db.clone(),
         cfg,
         w.app.state.clock.clone(),
-        "other-process".into(),
+        "other-process",
     )
     .unwrap()
     .unwrap();
@@ -478,7 +479,7 @@ async fn two_vaults_never_use_a_token_twice(db: TestDb) {
     // A vault that waited out the other's lease and finds a fresh token uses it: at least one
     // exchange per round, never more than one per call.
     assert!((5..=200).contains(&st.refresh_ok), "{}", st.refresh_ok);
-    assert_eq!(connections(&w).await[0].status, "active");
+    assert_eq!(connections(&w).await[0].status, ConnectionStatus::Active);
     w.app.stop().await;
 }
 
@@ -559,11 +560,11 @@ async fn hangs_and_rate_limits_are_retried_and_recover(db: TestDb) {
             "{b}"
         );
         let c = connections(&w).await.remove(0);
-        assert_eq!(c.status, "active", "the grant stands");
+        assert_eq!(c.status, ConnectionStatus::Active, "the grant stands");
         assert!(
             c.next_heartbeat_at.unwrap()
                 < c.last_exchange_at + chrono::Duration::hours(1) + chrono::Duration::minutes(5)
-                || c.last_error_class.as_deref() == Some("transient")
+                || c.last_error_class == Some(domain::vault::ErrorClass::Transient)
         );
         w.sim.set_faults(sfsim::Faults::default());
         advance(&w, Duration::from_secs(11));
@@ -636,7 +637,7 @@ async fn a_caller_that_goes_away_never_loses_a_rotation(db: TestDb) {
     let mut stored = false;
     for _ in 0..100 {
         let c = connections(&w).await.remove(0);
-        if w.sim.stats().refresh_ok == 1 && c.status == "active" && c.version > 1 {
+        if w.sim.stats().refresh_ok == 1 && c.status == ConnectionStatus::Active && c.version > 1 {
             stored = true;
             break;
         }
@@ -661,4 +662,40 @@ async fn a_caller_that_goes_away_never_loses_a_rotation(db: TestDb) {
 both_backends!(
     a_client_that_disconnects_mid_refresh_loses_nothing,
     a_caller_that_goes_away_never_loses_a_rotation
+);
+
+async fn empty_refresh_posts_are_accepted_whatever_their_content_type(db: TestDb) {
+    let (w, key) = connected(db, |_| {}, |_| {}).await;
+    let url = format!("{}/api/v1/orgs/{ACME}/access-token/refresh", w.app.base);
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        advance(&w, Duration::from_secs(11));
+        let mut r = w.app.client.post(&url).bearer_auth(&key);
+        if let Some(t) = content_type {
+            r = r.header("content-type", t);
+        }
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status(), 200, "{content_type:?}");
+    }
+    let r = w
+        .app
+        .client
+        .post(&url)
+        .bearer_auth(&key)
+        .body("rejected=yes")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["error"], "bad_request");
+    w.app.stop().await;
+}
+
+both_backends!(
+    an_empty_forced_refresh_post_is_accepted_with_any_content_type,
+    empty_refresh_posts_are_accepted_whatever_their_content_type
 );
