@@ -16,5 +16,7 @@ mod other_oauth;
 mod processes;
 mod reconsent_flow;
 mod reconsent_pages;
+mod security;
 mod state;
 mod vault;
+mod vault_integrity;
