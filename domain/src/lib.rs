@@ -2,12 +2,15 @@
 //!
 //! Business rules live here and nowhere else: the org state machine, the org registry and its
 //! CSV import, configuration, storage, and (as they arrive) links, the token vault, the
-//! Salesforce client, crypto and the campaign. This crate knows no axum and no apalis.
+//! Salesforce client, crypto and the campaign, and compliance checks (the metadata audit of
+//! the partner's External Client App and Connected Apps). This crate knows no axum and no
+//! apalis.
 
 pub mod alerts;
 pub mod api_keys;
 pub mod bulk;
 pub mod campaign;
+pub mod compliance;
 pub mod config;
 pub mod connections;
 pub mod crypto;

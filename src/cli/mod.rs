@@ -1,6 +1,7 @@
 //! The command line: argument types and dispatch.
 
 mod api_keys;
+mod audit;
 mod config_cmd;
 mod demo;
 mod events;
@@ -72,6 +73,10 @@ pub enum Command {
     /// Keys for the token API.
     #[command(subcommand, name = "api-keys")]
     ApiKeys(api_keys::ApiKeysCommand),
+    /// Compliance checks (`audit metadata PATH` lints the apps' Salesforce metadata; the audit
+    /// trail of events is `events list`).
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,6 +102,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Waves(cmd) => waves::run(config, cmd).await,
         Command::Notices(cmd) => notices::run(config, cmd).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Audit(cmd) => audit::run(config, cmd).await,
     }
 }
 
