@@ -1,6 +1,6 @@
 //! The domain's error type. It knows nothing of HTTP; the server maps it to responses.
 
-use crate::state::OrgState;
+use crate::registry::state::OrgState;
 use crate::types::OrgId;
 
 /// Everything a domain operation can fail with.

@@ -1,38 +1,38 @@
-//! reauth's domain: everything the server, the worker and the CLI agree on.
+//! reauth's domain: everything the server, the worker and the CLI agree on. Business rules live
+//! here and nowhere else; this crate knows no axum and no apalis.
 //!
-//! Business rules live here and nowhere else: the org state machine, the org registry and its
-//! CSV import, configuration, storage, and (as they arrive) links, the token vault, the
-//! Salesforce client, crypto and the campaign, and compliance checks (the metadata audit of
-//! the partner's External Client App and Connected Apps). This crate knows no axum and no
-//! apalis.
+//! | module | owns |
+//! |---|---|
+//! | [`registry`] | the org registry (CSV import, lists, the org page's data) and the org state machine ([`registry::state`]) |
+//! | [`campaign`] | waves and their notice schedules, the scheduler, the notice outbox and its sender ([`campaign::notices`]) |
+//! | [`reconsent`] | the customer's re-consent: links ([`reconsent::links`]), the PKCE flow, the callback's checks, verification |
+//! | [`vault`] | the single owner of every refresh token: the fenced lease API, the refresh protocol, the heartbeat, the row store |
+//! | [`salesforce`] | the Salesforce client: authorize URLs, code and refresh exchanges, identity, revocation |
+//! | [`staff`] | staff users (passwords, TOTP, recovery codes), their sessions, the dashboard's aggregates, bulk jobs |
+//! | [`security`] | encryption at rest ([`security::crypto`]), key rotation, the token API's keys |
+//! | [`compliance`] | the metadata audit of the partner's External Client App and Connected Apps |
+//! | [`alerts`] | things a person at the partner must look at |
+//! | [`events`] | the append-only audit trail every change writes to |
+//! | [`mail`] | rendering and sending mail through lettre |
+//! | [`config`], [`db`], [`entity`], [`types`], [`time`], [`process`], [`error`] | configuration, storage, tables, parsed values, clocks, this process's name, the error type |
 
 pub mod alerts;
-pub mod api_keys;
-pub mod bulk;
 pub mod campaign;
 pub mod compliance;
 pub mod config;
-pub mod connections;
-pub mod crypto;
-pub mod dashboard;
 pub mod db;
 pub mod entity;
 pub mod error;
 pub mod events;
-pub mod keys;
-pub mod links;
 pub mod mail;
-pub mod notices;
-pub mod orgs;
 pub mod process;
 pub mod reconsent;
+pub mod registry;
 pub mod salesforce;
-pub mod sessions;
+pub mod security;
 pub mod staff;
-pub mod state;
 pub mod time;
 pub mod types;
 pub mod vault;
-pub mod waves;
 
 pub use error::{Error, Result};

@@ -76,7 +76,9 @@ impl FromRequestParts<AppState> for ApiKey {
         if let Some(k) = state.api_keys.get(presented, state.clock.now()) {
             return Ok(Self(k));
         }
-        match domain::api_keys::authenticate(&state.db, presented, state.clock.now()).await {
+        match domain::security::api_keys::authenticate(&state.db, presented, state.clock.now())
+            .await
+        {
             Ok(Some(k)) => {
                 state.api_keys.put(presented, &k, state.clock.now());
                 Ok(Self(k))

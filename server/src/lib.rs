@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use axum::{Router, middleware};
 use domain::config::Config;
-use domain::crypto::Sealer;
 use domain::salesforce::SfClient;
+use domain::security::crypto::Sealer;
 use domain::time::Clock;
 use http::StatusCode;
 use sea_orm::DatabaseConnection;

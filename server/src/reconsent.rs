@@ -6,7 +6,7 @@ use axum::Router;
 use axum::extract::{Form, Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use domain::links::Lookup;
+use domain::reconsent::links::Lookup;
 use domain::reconsent::{CallbackParams, Finish, Flow, Pending, Start};
 use http::StatusCode;
 use serde::Deserialize;
@@ -68,9 +68,9 @@ async fn landing(
     session: Session,
 ) -> Result<Response, AppError> {
     let now = state.clock.now();
-    match domain::links::lookup(&state.db, &secret, now).await? {
+    match domain::reconsent::links::lookup(&state.db, &secret, now).await? {
         Lookup::Valid(link, o) => {
-            domain::links::record_open(&state.db, &link, now).await?;
+            domain::reconsent::links::record_open(&state.db, &link, now).await?;
             let login = domain::reconsent::login_host(&o, &state.config)?;
             let deadline = match o.wave_id {
                 Some(w) => domain::entity::wave::Entity::find_by_id(w)
@@ -170,14 +170,14 @@ async fn fresh_link(
         return Ok(expired_form(&state));
     }
     let now = state.clock.now();
-    let org = match domain::links::lookup(&state.db, &secret, now).await? {
+    let org = match domain::reconsent::links::lookup(&state.db, &secret, now).await? {
         Lookup::Expired(_, o)
         | Lookup::Used(_, o)
         | Lookup::Revoked(_, o)
         | Lookup::Valid(_, o) => o,
         Lookup::Unknown => return link_problem(&state, &session, &secret, Lookup::Unknown).await,
     };
-    let queued = domain::notices::request_fresh_link(&state.db, &org.id, now).await?;
+    let queued = domain::campaign::notices::request_fresh_link(&state.db, &org.id, now).await?;
     let to = queued
         .recipient
         .as_deref()
@@ -319,7 +319,7 @@ async fn link_problem(
             (StatusCode::GONE, m)
         }
         Lookup::Used(_, o) => {
-            let done = matches!(o.state, domain::state::OrgState::Verified | domain::state::OrgState::LegacyRetired);
+            let done = matches!(o.state, domain::registry::state::OrgState::Verified | domain::registry::state::OrgState::LegacyRetired);
             let mut m = Message::new(state, if done { "ok" } else { "warn" }, "This link has already been used", vec![if done {
                 format!("{} is connected; there is nothing more to do.", o.name)
             } else {

@@ -31,7 +31,7 @@ pub async fn run(config: Config, cmd: ApiKeysCommand) -> anyhow::Result<ExitCode
     match cmd {
         ApiKeysCommand::Create { name } => {
             let (key, model) =
-                domain::api_keys::create(&db, &name, &super::cli_actor(), now).await?;
+                domain::security::api_keys::create(&db, &name, &super::cli_actor(), now).await?;
             eprintln!(
                 "API key {} \"{}\" created; it is shown only now",
                 model.id, model.name
@@ -39,7 +39,7 @@ pub async fn run(config: Config, cmd: ApiKeysCommand) -> anyhow::Result<ExitCode
             println!("{}", key.expose_secret());
         }
         ApiKeysCommand::List { format } => {
-            let keys = domain::api_keys::list(&db).await?;
+            let keys = domain::security::api_keys::list(&db).await?;
             let ts = |t: &Option<chrono::DateTime<chrono::Utc>>| {
                 t.map(|t| t.to_rfc3339()).unwrap_or_default()
             };
@@ -57,7 +57,7 @@ pub async fn run(config: Config, cmd: ApiKeysCommand) -> anyhow::Result<ExitCode
             )?;
         }
         ApiKeysCommand::Revoke { id } => {
-            domain::api_keys::revoke(&db, id, &super::cli_actor(), now).await?;
+            domain::security::api_keys::revoke(&db, id, &super::cli_actor(), now).await?;
             eprintln!("API key {id} revoked");
         }
     }

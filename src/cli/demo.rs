@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use domain::config::Config;
 use domain::events::Actor;
-use domain::links::NewLink;
+use domain::reconsent::links::NewLink;
 use domain::types::{Email, OrgId};
 use secrecy::ExposeSecret;
 
@@ -82,7 +82,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     config.salesforce.sandbox_login_url = sim.base_url().to_owned();
     config.salesforce.extra_login_hosts = vec![sim.host_port().to_owned()];
     config.partner.egress_ranges = vec!["203.0.113.0/28".parse()?];
-    config.crypto.keys = vec![domain::crypto::Sealer::generate_key("demo")];
+    config.crypto.keys = vec![domain::security::crypto::Sealer::generate_key("demo")];
     // Mail to files: the log transport never prints bodies, which hold link secrets.
     let mail_dir = std::env::current_dir()?.join("reauth-demo-mail");
     if mail_dir.exists() {
@@ -98,11 +98,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     for (id, name, env, admin) in ORGS {
         csv.push_str(&format!("{id},\"{name}\",{env},Demo wave,{admin}\n"));
     }
-    let parsed = domain::orgs::parse_csv(csv.as_bytes(), "demo", &[], |_| {})
+    let parsed = domain::registry::parse_csv(csv.as_bytes(), "demo", &[], |_| {})
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let plan = domain::orgs::plan_import(&db, "demo", parsed).await?;
-    domain::orgs::apply_plan(&db, plan, &actor, now, &()).await?;
-    domain::waves::set_schedule(
+    let plan = domain::registry::plan_import(&db, "demo", parsed).await?;
+    domain::registry::apply_plan(&db, plan, &actor, now, &()).await?;
+    domain::campaign::set_schedule(
         &db,
         "Demo wave",
         Some(now),
@@ -131,7 +131,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             ttl: config.links.ttl,
             notice_id: None,
         };
-        let (secret, _) = domain::links::create(&db, new, &actor, now).await?;
+        let (secret, _) = domain::reconsent::links::create(&db, new, &actor, now).await?;
         links.push((*name, *admin, secret.url(&config.base_url)));
     }
 

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 use domain::config::Config;
-use domain::crypto::Sealer;
+use domain::security::crypto::Sealer;
 use secrecy::ExposeSecret;
 
 #[derive(Debug, Subcommand)]
@@ -28,7 +28,7 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
         KeysCommand::Rotate => {
             let sealer = Sealer::from_config(&config.crypto)?;
             let db = domain::db::open(&config.database_url).await?;
-            let report = domain::keys::rotate(&db, &sealer).await?;
+            let report = domain::security::keys::rotate(&db, &sealer).await?;
             println!(
                 "re-encrypted {} connection(s), {} notice(s) and {} staff two-factor secret(s) under key `{}`",
                 report.connections,

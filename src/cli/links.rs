@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Subcommand;
 use domain::config::Config;
-use domain::links::NewLink;
+use domain::reconsent::links::NewLink;
 use domain::types::{Email, OrgId};
 
 use super::output::{Format, print_rows};
@@ -51,7 +51,8 @@ pub async fn run(config: Config, cmd: LinksCommand) -> anyhow::Result<ExitCode> 
                 ttl,
                 notice_id: None,
             };
-            let (secret, link) = domain::links::create(&db, new, &super::cli_actor(), now).await?;
+            let (secret, link) =
+                domain::reconsent::links::create(&db, new, &super::cli_actor(), now).await?;
             eprintln!(
                 "link {} for {org_id}, valid until {}",
                 link.id,
@@ -60,7 +61,7 @@ pub async fn run(config: Config, cmd: LinksCommand) -> anyhow::Result<ExitCode> 
             println!("{}", secret.url(&config.base_url));
         }
         LinksCommand::List { org_id, format } => {
-            let links = domain::links::list_for_org(&db, &org_id).await?;
+            let links = domain::reconsent::links::list_for_org(&db, &org_id).await?;
             let ts = |t: &Option<chrono::DateTime<chrono::Utc>>| {
                 t.map(|t| t.to_rfc3339()).unwrap_or_default()
             };
@@ -79,7 +80,7 @@ pub async fn run(config: Config, cmd: LinksCommand) -> anyhow::Result<ExitCode> 
             )?;
         }
         LinksCommand::Revoke { link_id } => {
-            domain::links::revoke(&db, link_id, &super::cli_actor(), now).await?;
+            domain::reconsent::links::revoke(&db, link_id, &super::cli_actor(), now).await?;
             eprintln!("link {link_id} revoked");
         }
     }

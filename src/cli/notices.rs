@@ -36,7 +36,7 @@ pub async fn run(config: Config, cmd: NoticesCommand) -> anyhow::Result<ExitCode
     let db = domain::db::open(&config.database_url).await?;
     match cmd {
         NoticesCommand::List { org, limit, format } => {
-            let notices = domain::notices::list(&db, org.as_ref(), limit).await?;
+            let notices = domain::campaign::notices::list(&db, org.as_ref(), limit).await?;
             print_rows(
                 format,
                 &notices,
@@ -57,7 +57,7 @@ pub async fn run(config: Config, cmd: NoticesCommand) -> anyhow::Result<ExitCode
             )?;
         }
         NoticesCommand::Preview { org_id, step, html } => {
-            let r = domain::notices::preview(&db, &config, &org_id, &step).await?;
+            let r = domain::campaign::notices::preview(&db, &config, &org_id, &step).await?;
             println!("Subject: {}\n", r.subject);
             println!("{}", if html { r.html } else { r.text });
         }

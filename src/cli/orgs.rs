@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Subcommand;
 use domain::config::Config;
-use domain::orgs::{ListFilter, OrgSummary, Planned, Progress};
-use domain::state::OrgState;
+use domain::registry::state::OrgState;
+use domain::registry::{ListFilter, OrgSummary, Planned, Progress};
 use domain::types::OrgId;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -114,7 +114,7 @@ pub async fn run(config: Config, cmd: OrgsCommand) -> anyhow::Result<ExitCode> {
                 offset,
                 ..Default::default()
             };
-            let orgs = domain::orgs::list(&db, &filter).await?;
+            let orgs = domain::registry::list(&db, &filter).await?;
             print_rows::<OrgSummary>(
                 format,
                 &orgs,
@@ -132,7 +132,7 @@ pub async fn run(config: Config, cmd: OrgsCommand) -> anyhow::Result<ExitCode> {
         }
         OrgsCommand::Show { org_id, format } => {
             let db = domain::db::open(&config.database_url).await?;
-            let detail = domain::orgs::show(&db, &org_id).await?;
+            let detail = domain::registry::show(&db, &org_id).await?;
             if format == Format::Table {
                 let o = &detail.org;
                 println!("{} ({})", o.name, o.org_id);
@@ -186,7 +186,7 @@ pub async fn run(config: Config, cmd: OrgsCommand) -> anyhow::Result<ExitCode> {
         }
         OrgsCommand::Export { output } => {
             let db = domain::db::open(&config.database_url).await?;
-            let rows = domain::orgs::export_rows(&db).await?;
+            let rows = domain::registry::export_rows(&db).await?;
             let out: Box<dyn std::io::Write> = match &output {
                 Some(p) => Box::new(
                     std::fs::File::create(p)
@@ -199,7 +199,7 @@ pub async fn run(config: Config, cmd: OrgsCommand) -> anyhow::Result<ExitCode> {
                 w.serialize(r)?;
             }
             if rows.is_empty() {
-                w.write_record(domain::orgs::Column::ALL.iter().map(|c| c.as_str()))?;
+                w.write_record(domain::registry::Column::ALL.iter().map(|c| c.as_str()))?;
             }
             w.flush()?;
             if let Some(p) = output {
@@ -222,7 +222,7 @@ async fn import(
     let len = input.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = Bar::new();
     bar.start("reading", len);
-    let parsed = match domain::orgs::parse_csv(
+    let parsed = match domain::registry::parse_csv(
         std::io::BufReader::new(input),
         &name,
         &config.salesforce.extra_login_hosts,
@@ -253,7 +253,7 @@ async fn import(
     }
 
     let db = domain::db::open(&config.database_url).await?;
-    let plan = domain::orgs::plan_import(&db, &name, parsed).await?;
+    let plan = domain::registry::plan_import(&db, &name, parsed).await?;
     if dry_run {
         let report = plan.report();
         if format == Format::Json {
@@ -291,7 +291,8 @@ async fn import(
         return Ok(ExitCode::SUCCESS);
     }
     let report =
-        domain::orgs::apply_plan(&db, plan, &super::cli_actor(), chrono::Utc::now(), &bar).await?;
+        domain::registry::apply_plan(&db, plan, &super::cli_actor(), chrono::Utc::now(), &bar)
+            .await?;
     if format == Format::Json {
         println!(
             "{}",

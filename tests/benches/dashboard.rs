@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use domain::entity::{connection, contact, org, wave};
 use domain::events::{Actor, NewEvent};
+use domain::registry::state::OrgState;
 use domain::staff::Role;
-use domain::state::OrgState;
 use rand::{Rng, SeedableRng};
 use reauth_tests::{TestApp, TestDb};
 use sea_orm::{ActiveValue::NotSet, EntityTrait, Set, TransactionTrait};
@@ -63,7 +63,7 @@ async fn seed(db: &TestDb, orgs: usize, events: usize) -> Duration {
             name: Set(format!("w{w}")),
             starts_at: Set(Some(now - chrono::Duration::days(40))),
             deadline: Set(Some(now + chrono::Duration::days(w as i64 * 7 - 10))),
-            steps: Set(domain::orgs::DEFAULT_STEPS.into()),
+            steps: Set(domain::registry::DEFAULT_STEPS.into()),
             paused: Set(false),
             created_at: Set(now),
             updated_at: Set(now),
@@ -261,7 +261,7 @@ async fn run(db: TestDb, name: &str) {
     let events = size("REAUTH_BENCH_EVENTS", 1_000_000);
     let seeded = seed(&db, orgs, events).await;
     let mut config = domain::config::Config::default();
-    config.crypto.keys = vec![domain::crypto::Sealer::generate_key("k1")];
+    config.crypto.keys = vec![domain::security::crypto::Sealer::generate_key("k1")];
     let app = TestApp::spawn(&db, config).await;
     let staff =
         reauth_tests::staff::first_sign_in(&app, "bench@partner.example", Role::Viewer).await;

@@ -62,14 +62,14 @@ async fn baseline(db: &DatabaseConnection) -> f64 {
 async fn run(label: &str, db: &DatabaseConnection, text: &str) {
     let base = baseline(db).await;
     let t0 = Instant::now();
-    let parsed = domain::orgs::parse_csv(text.as_bytes(), "bench.csv", &[], |_| {}).unwrap();
+    let parsed = domain::registry::parse_csv(text.as_bytes(), "bench.csv", &[], |_| {}).unwrap();
     assert!(parsed.errors.is_empty());
     let t_parse = t0.elapsed().as_secs_f64();
-    let plan = domain::orgs::plan_import(db, "bench.csv", parsed)
+    let plan = domain::registry::plan_import(db, "bench.csv", parsed)
         .await
         .unwrap();
     let t_plan = t0.elapsed().as_secs_f64() - t_parse;
-    let report = domain::orgs::apply_plan(db, plan, &Actor::System, chrono::Utc::now(), &())
+    let report = domain::registry::apply_plan(db, plan, &Actor::System, chrono::Utc::now(), &())
         .await
         .unwrap();
     let total = t0.elapsed().as_secs_f64();
@@ -82,11 +82,11 @@ async fn run(label: &str, db: &DatabaseConnection, text: &str) {
     );
     // Re-import of the same file: everything is compared, nothing written.
     let t1 = Instant::now();
-    let parsed = domain::orgs::parse_csv(text.as_bytes(), "bench.csv", &[], |_| {}).unwrap();
-    let plan = domain::orgs::plan_import(db, "bench.csv", parsed)
+    let parsed = domain::registry::parse_csv(text.as_bytes(), "bench.csv", &[], |_| {}).unwrap();
+    let plan = domain::registry::plan_import(db, "bench.csv", parsed)
         .await
         .unwrap();
-    let report = domain::orgs::apply_plan(db, plan, &Actor::System, chrono::Utc::now(), &())
+    let report = domain::registry::apply_plan(db, plan, &Actor::System, chrono::Utc::now(), &())
         .await
         .unwrap();
     assert_eq!(report.unchanged, ROWS);

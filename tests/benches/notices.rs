@@ -30,16 +30,16 @@ async fn main() {
     let now = chrono::Utc::now();
     for i in 0..N {
         let org = domain::types::OrgId::parse(&format!("00D{:012}", i + 1)).unwrap();
-        domain::notices::request_fresh_link(&db.db, org.as_str(), now)
+        domain::campaign::notices::request_fresh_link(&db.db, org.as_str(), now)
             .await
             .unwrap();
     }
     let sink = reauth_tests::smtp::SmtpSink::start().await;
     let mut config = Config::default();
     config.mail.transport = sink.url();
-    config.crypto.keys = vec![domain::crypto::Sealer::generate_key("k1")];
+    config.crypto.keys = vec![domain::security::crypto::Sealer::generate_key("k1")];
     let mailer = domain::mail::Mailer::from_config(&config.mail).unwrap();
-    let sealer = domain::crypto::Sealer::from_config(&config.crypto).unwrap();
+    let sealer = domain::security::crypto::Sealer::from_config(&config.crypto).unwrap();
 
     // Baseline: the same number of prebuilt messages through the same lettre transport.
     let t = Instant::now();
@@ -66,7 +66,7 @@ async fn main() {
         .await;
     let bare = N as f64 / t.elapsed().as_secs_f64();
 
-    let sender = domain::notices::Sender {
+    let sender = domain::campaign::notices::Sender {
         mailer: &mailer,
         sealer: &sealer,
         config: &config,
@@ -75,7 +75,7 @@ async fn main() {
     let t = Instant::now();
     let mut sent = 0;
     while sent < N as u32 {
-        sent += domain::notices::send_due(&db.db, &sender, now, 500)
+        sent += domain::campaign::notices::send_due(&db.db, &sender, now, 500)
             .await
             .unwrap()
             .sent;

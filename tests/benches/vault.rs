@@ -57,7 +57,7 @@ async fn setup(db: &TestDb, orgs: usize) -> (sfsim::Sim, Config) {
     config.salesforce.client_secret = Some("reauth-eca-secret".to_owned().into());
     config.salesforce.login_url = sim.base_url().to_owned();
     config.salesforce.extra_login_hosts = vec![sim.host_port().to_owned()];
-    config.crypto.keys = vec![domain::crypto::Sealer::generate_key("k1")];
+    config.crypto.keys = vec![domain::security::crypto::Sealer::generate_key("k1")];
     config.database_url = db.url.clone();
     let mut csv = String::from("org_id,name,admin_email\n");
     for o in 0..orgs {
@@ -72,7 +72,7 @@ async fn connect(db: &TestDb, sim: &sfsim::Sim, config: &Config, n: usize, orgs:
     let sf = domain::salesforce::SfClient::from_config(config)
         .unwrap()
         .unwrap();
-    let sealer = domain::crypto::Sealer::from_config(&config.crypto).unwrap();
+    let sealer = domain::security::crypto::Sealer::from_config(&config.crypto).unwrap();
     let login =
         domain::types::LoginUrl::parse(sim.base_url(), &config.salesforce.extra_login_hosts)
             .unwrap();
@@ -117,7 +117,7 @@ async fn connect(db: &TestDb, sim: &sfsim::Sim, config: &Config, n: usize, orgs:
     for (o, grant) in &grants {
         let org = domain::types::OrgId::parse(&org_id(*o)).unwrap();
         let rt = grant.refresh_token.clone().unwrap();
-        let new = domain::connections::NewConnection::from_grant(
+        let new = domain::vault::store::NewConnection::from_grant(
             &org,
             domain::entity::connection::ConnectionStatus::Active,
             grant,
@@ -125,7 +125,7 @@ async fn connect(db: &TestDb, sim: &sfsim::Sim, config: &Config, n: usize, orgs:
             config.heartbeat.interval,
         )
         .unwrap();
-        domain::connections::insert(&txn, new, &sealer, now)
+        domain::vault::store::insert(&txn, new, &sealer, now)
             .await
             .unwrap();
     }
@@ -190,9 +190,10 @@ async fn token_api() {
     let (sim, config) = setup(&db, 100).await;
     connect(&db, &sim, &config, 100 * 10, 100).await;
     let app = TestApp::spawn(&db, config).await;
-    let (key, _) = domain::api_keys::create(&db.db, "bench", &Actor::System, chrono::Utc::now())
-        .await
-        .unwrap();
+    let (key, _) =
+        domain::security::api_keys::create(&db.db, "bench", &Actor::System, chrono::Utc::now())
+            .await
+            .unwrap();
     let key = key.expose_secret().to_owned();
     let urls: Arc<Vec<String>> = Arc::new(
         (0..100)

@@ -278,14 +278,14 @@ macro_rules! both_backends {
 }
 
 /// Imports an org CSV (which must be valid) the way `reauth orgs import` does.
-pub async fn import_csv(db: &DatabaseConnection, csv: &str) -> domain::orgs::ImportReport {
+pub async fn import_csv(db: &DatabaseConnection, csv: &str) -> domain::registry::ImportReport {
     let parsed =
-        domain::orgs::parse_csv(csv.as_bytes(), "test.csv", &[], |_| {}).expect("valid header");
+        domain::registry::parse_csv(csv.as_bytes(), "test.csv", &[], |_| {}).expect("valid header");
     assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
-    let plan = domain::orgs::plan_import(db, "test.csv", parsed)
+    let plan = domain::registry::plan_import(db, "test.csv", parsed)
         .await
         .expect("plan");
-    domain::orgs::apply_plan(
+    domain::registry::apply_plan(
         db,
         plan,
         &domain::events::Actor::System,

@@ -45,7 +45,7 @@ pub fn vault_config(sim: &sfsim::Sim, db_url: &str) -> Config {
     config.salesforce.login_url = sim.base_url().to_owned();
     config.salesforce.extra_login_hosts = vec![sim.host_port().to_owned()];
     config.salesforce.http_timeout = Duration::from_secs(2);
-    config.crypto.keys = vec![domain::crypto::Sealer::generate_key("k1")];
+    config.crypto.keys = vec![domain::security::crypto::Sealer::generate_key("k1")];
     config.database_url = db_url.to_owned();
     config
 }
@@ -70,7 +70,7 @@ pub async fn connect_all(
     let sf = domain::salesforce::SfClient::from_config(config)
         .expect("client")
         .expect("salesforce.client_id is set");
-    let sealer = domain::crypto::Sealer::from_config(&config.crypto).expect("sealer");
+    let sealer = domain::security::crypto::Sealer::from_config(&config.crypto).expect("sealer");
     let login =
         domain::types::LoginUrl::parse(sim.base_url(), &config.salesforce.extra_login_hosts)
             .expect("login url");
@@ -102,7 +102,7 @@ pub async fn connect_all(
             .expect("code exchange");
         let rt = grant.refresh_token.clone().expect("refresh token");
         let org = domain::types::OrgId::parse(&org_id(i)).expect("org id");
-        let new = domain::connections::NewConnection::from_grant(
+        let new = domain::vault::store::NewConnection::from_grant(
             &org,
             domain::entity::connection::ConnectionStatus::Active,
             &grant,
@@ -110,7 +110,7 @@ pub async fn connect_all(
             config.heartbeat.interval,
         )
         .expect("a complete grant");
-        let c = domain::connections::insert(db, new, &sealer, chrono::Utc::now())
+        let c = domain::vault::store::insert(db, new, &sealer, chrono::Utc::now())
             .await
             .expect("insert");
         ids.push(c.id);

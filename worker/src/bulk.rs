@@ -8,7 +8,7 @@ use crate::JobContext;
 
 pub(crate) async fn run(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
     let clock = ctx.clock.clone();
-    let ran = domain::bulk::run_pending(&ctx.db, &ctx.owner, || clock.now()).await?;
+    let ran = domain::staff::bulk::run_pending(&ctx.db, &ctx.owner, || clock.now()).await?;
     if ran > 0 {
         tracing::info!(jobs = ran, "bulk jobs run");
     }

@@ -6,7 +6,7 @@ use apalis_cron::Tick;
 use crate::JobContext;
 
 pub(crate) async fn run(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
-    let removed = domain::sessions::delete_expired(&ctx.db, ctx.clock.now()).await?;
+    let removed = domain::staff::sessions::delete_expired(&ctx.db, ctx.clock.now()).await?;
     if removed > 0 {
         tracing::info!(removed, "deleted expired sessions");
     }

@@ -26,7 +26,7 @@ pub struct JobContext {
     pub clock: Clock,
     pub mailer: domain::mail::Mailer,
     /// `None` until `crypto.keys` is configured (jobs that seal secrets then wait).
-    pub sealer: Option<domain::crypto::Sealer>,
+    pub sealer: Option<domain::security::crypto::Sealer>,
     /// This process's name in leases and job workers.
     pub process: ProcessId,
     /// This process's name in leases.
@@ -58,7 +58,9 @@ impl JobContext {
         let sealer = if config.crypto.keys.is_empty() {
             None
         } else {
-            Some(domain::crypto::Sealer::from_config(&config.crypto)?)
+            Some(domain::security::crypto::Sealer::from_config(
+                &config.crypto,
+            )?)
         };
         Ok(Self {
             db,

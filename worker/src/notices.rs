@@ -10,13 +10,14 @@ pub(crate) async fn run(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDyn
         tracing::debug!("notices wait: crypto.keys is not configured, so links cannot be sealed");
         return Ok(());
     };
-    let sender = domain::notices::Sender {
+    let sender = domain::campaign::notices::Sender {
         mailer: &ctx.mailer,
         sealer,
         config: &ctx.config,
         owner: &ctx.owner,
     };
-    let report = domain::notices::send_due(&ctx.db, &sender, ctx.clock.now(), 100).await?;
+    let report =
+        domain::campaign::notices::send_due(&ctx.db, &sender, ctx.clock.now(), 100).await?;
     if report.sent + report.retried + report.failed > 0 {
         tracing::info!(
             sent = report.sent,

@@ -3,6 +3,7 @@
 //! and round, so nothing is scheduled twice, yet an org that moves wave or returns to the campaign
 //! is notified again); the sender in `notices` delivers them.
 
+pub mod notices;
 mod schedule;
 mod steps;
 mod waves;
@@ -10,7 +11,8 @@ mod waves;
 pub use schedule::{ScheduleReport, outside_quiet_hours, schedule};
 pub use steps::{Anchor, Step, StepKind, Steps, StepsError};
 pub use waves::{
-    WaveDetail, WaveView, all_waves, create_wave, list_waves, move_orgs, set_paused, show_wave,
+    WaveDetail, WaveView, all_waves, create_wave, list_waves, move_orgs, set_paused, set_schedule,
+    show_wave,
 };
 
 /// Notice kinds that belong to wave schedules (cancelled the moment an org consents).

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::{StepKind, Steps};
 use crate::entity::{notice, org, wave};
 use crate::error::Result;
-use crate::state::OrgState;
+use crate::registry::state::OrgState;
 use crate::time::QuietHours;
 use chrono::TimeZone as _;
 
@@ -127,7 +127,7 @@ pub async fn schedule<C: ConnectionTrait>(
                 let (recipient, contact_id, tz) = if s.kind == StepKind::Escalate {
                     (o.csm_email.clone(), None, None)
                 } else {
-                    let c = crate::notices::recipient(db, &o.id).await?;
+                    let c = crate::campaign::notices::recipient(db, &o.id).await?;
                     (
                         c.as_ref().map(|c| c.email.clone()),
                         c.as_ref().map(|c| c.id),

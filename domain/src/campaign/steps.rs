@@ -169,7 +169,7 @@ mod tests {
 
     #[test]
     fn the_default_schedule_parses() {
-        let s = Steps::parse(crate::orgs::DEFAULT_STEPS).unwrap();
+        let s = Steps::parse(crate::registry::DEFAULT_STEPS).unwrap();
         assert_eq!(s.0.len(), 6);
         assert_eq!(
             s.0[0],

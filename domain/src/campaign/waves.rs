@@ -1,4 +1,4 @@
-//! Creating, listing, pausing waves and moving orgs between them.
+//! Waves: creating, scheduling, listing and pausing them, and moving orgs between them.
 
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::{NotSet, Set};
@@ -10,7 +10,7 @@ use super::Steps;
 use crate::entity::{org, wave};
 use crate::error::{Error, Result};
 use crate::events::{self, Actor};
-use crate::state::OrgState;
+use crate::registry::state::OrgState;
 use crate::types::OrgId;
 
 /// A wave with its progress.
@@ -40,7 +40,7 @@ pub async fn create_wave<C: ConnectionTrait>(
     if name.is_empty() || name.chars().count() > 100 {
         return Err(Error::Invalid("a wave name is 1–100 characters".into()));
     }
-    let steps = Steps::parse(steps.unwrap_or(crate::orgs::DEFAULT_STEPS))
+    let steps = Steps::parse(steps.unwrap_or(crate::registry::DEFAULT_STEPS))
         .map_err(|e| Error::Invalid(format!("--steps: {e}")))?;
     let starts_at = starts_at.unwrap_or(now);
     if deadline <= starts_at {
@@ -181,7 +181,7 @@ pub async fn move_orgs<C: ConnectionTrait>(
             .filter(org::Column::Id.eq(id.as_str()))
             .exec(db)
             .await?;
-        crate::notices::cancel_campaign(db, id.as_str(), now).await?;
+        crate::campaign::notices::cancel_campaign(db, id.as_str(), now).await?;
         events::record(
             db,
             now,
@@ -236,4 +236,46 @@ pub async fn show_wave<C: ConnectionTrait>(db: &C, name: &str) -> Result<WaveDet
         orgs_by_state,
         notices,
     })
+}
+
+/// Sets a wave's start and deadline.
+pub async fn set_schedule<C: ConnectionTrait>(
+    db: &C,
+    name: &str,
+    starts_at: Option<DateTime<Utc>>,
+    deadline: Option<DateTime<Utc>>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let w = wave::Entity::find()
+        .filter(wave::Column::Name.eq(name))
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::Invalid(format!("no wave named `{name}`")))?;
+    if let (Some(s), Some(d)) = (starts_at, deadline)
+        && d <= s
+    {
+        return Err(Error::Invalid(
+            "a wave's deadline must come after its start".into(),
+        ));
+    }
+    wave::Entity::update(wave::ActiveModel {
+        id: Set(w.id),
+        starts_at: Set(starts_at),
+        deadline: Set(deadline),
+        updated_at: Set(now),
+        ..Default::default()
+    })
+    .exec(db)
+    .await?;
+    events::record(
+        db,
+        now,
+        actor,
+        None,
+        "wave.scheduled",
+        serde_json::json!({ "wave": name, "starts_at": starts_at, "deadline": deadline }),
+    )
+    .await?;
+    Ok(())
 }

@@ -2,7 +2,7 @@
 
 use sea_orm::entity::prelude::*;
 
-use crate::state::OrgState;
+use crate::registry::state::OrgState;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "orgs")]

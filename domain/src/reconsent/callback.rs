@@ -12,14 +12,14 @@ use subtle::ConstantTimeEq;
 use super::verify::{Verified, verify};
 use super::{APP, Flow, MAX_FLOW_AGE, Pending, redirect_uri};
 use crate::alerts::{self, Severity};
-use crate::connections;
 use crate::entity::connection::ConnectionStatus;
 use crate::error::{Error, Result};
 use crate::events::{self, Actor};
-use crate::links;
+use crate::reconsent::links;
+use crate::registry::state::{self, Change, OrgState};
 use crate::salesforce::{SfError, TokenGrant, id_token_nonce, wants_id_token};
-use crate::state::{self, Change, OrgState};
 use crate::types::{LoginUrl, OrgId};
+use crate::vault::store;
 
 /// What the callback's query said.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -180,7 +180,7 @@ pub async fn complete(
         let _revoked = revoke_grant(flow, &login, &grant).await;
         return Ok(Finish::LinkGone);
     }
-    let replaces = connections::find(
+    let replaces = store::find(
         &txn,
         &expected,
         APP,
@@ -189,9 +189,9 @@ pub async fn complete(
     .await?
     .first()
     .map(|c| c.id);
-    let conn = connections::insert(
+    let conn = store::insert(
         &txn,
-        connections::NewConnection {
+        store::NewConnection {
             org_id: &expected,
             app: APP,
             status: ConnectionStatus::Verifying,
@@ -239,8 +239,8 @@ pub async fn complete(
     )
     .await?;
     // The campaign stops the moment an org consents.
-    crate::notices::cancel_campaign(flow.db, expected.as_str(), now).await?;
-    let approvals = connections::approvals_by_user(flow.db, &id.user_id, APP).await?;
+    crate::campaign::notices::cancel_campaign(flow.db, expected.as_str(), now).await?;
+    let approvals = store::approvals_by_user(flow.db, &id.user_id, APP).await?;
     if approvals >= 4 {
         events::record(
             flow.db,

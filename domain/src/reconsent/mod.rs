@@ -11,6 +11,7 @@
 //! - [`verify`]: the identity check that promotes a connection, its retries, and revocation.
 
 mod callback;
+pub mod links;
 mod verify;
 
 pub use callback::{CallbackParams, Finish, complete};
@@ -24,14 +25,14 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::crypto::Sealer;
 use crate::entity::connection::ConnectionApp;
 use crate::entity::org;
 use crate::error::{Error, Result};
-use crate::links::{self, Lookup};
 use crate::salesforce::{AuthorizeRequest, Pkce, SfClient, authorize_url};
+use crate::security::crypto::Sealer;
 use crate::types::{Environment, LoginUrl};
 use crate::vault::Vault;
+use links::Lookup;
 
 /// How long an admin may take between "Continue to Salesforce" and coming back.
 pub const MAX_FLOW_AGE: Duration = Duration::from_secs(30 * 60);
@@ -98,7 +99,7 @@ pub fn redirect_uri(config: &Config) -> String {
 }
 
 fn random_token() -> String {
-    crate::crypto::random_token()
+    crate::security::crypto::random_token()
 }
 
 /// Result of "Continue to Salesforce".

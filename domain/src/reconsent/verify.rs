@@ -11,14 +11,14 @@ use secrecy::SecretString;
 
 use super::{APP, Flow};
 use crate::alerts::{self, Severity};
-use crate::connections;
 use crate::entity::connection::{self, ConnectionStatus};
 use crate::error::{Error, Result};
 use crate::events::{self, Actor};
+use crate::registry::state::{self, Change, OrgState};
 use crate::salesforce::IdUrl;
-use crate::state::{self, Change, OrgState};
 use crate::types::OrgId;
 use crate::vault::Retired;
+use crate::vault::store;
 
 /// Pauses before each automatic retry of a failed verification; after the last one, a retry a
 /// day, and an alert.
@@ -94,7 +94,7 @@ async fn promote(
         now,
     )
     .await?;
-    crate::notices::enqueue(
+    crate::campaign::notices::enqueue(
         flow.db,
         expected.as_str(),
         "confirmation",
@@ -112,7 +112,7 @@ async fn promote(
     )
     .await?;
     // Only now retire every older live connection, each with its newest token.
-    let older: Vec<_> = connections::find(
+    let older: Vec<_> = store::find(
         flow.db,
         expected,
         APP,
@@ -324,7 +324,7 @@ pub async fn revoke_connection(
             ConnectionStatus::Active | ConnectionStatus::Refreshing
         );
     if working
-        && connections::find(flow.db, &org_id, APP, &[ConnectionStatus::Active])
+        && store::find(flow.db, &org_id, APP, &[ConnectionStatus::Active])
             .await?
             .is_empty()
     {

@@ -5,15 +5,15 @@
 //! misconfiguration, never an answer) and every call has a time limit. Token formats are opaque;
 //! unknown response fields are ignored.
 
+mod answer;
 mod http_client;
 mod identity;
 mod oauth;
 
+pub use answer::{TokenGrant, id_token_nonce, signature_ok};
 pub use http_client::build_http_client;
 pub use identity::{IdUrl, Identity};
-pub use oauth::{
-    AuthorizeRequest, Pkce, SfClient, TokenGrant, authorize_url, id_token_nonce, wants_id_token,
-};
+pub use oauth::{AuthorizeRequest, Pkce, SfClient, authorize_url, wants_id_token};
 
 use secrecy::SecretString;
 

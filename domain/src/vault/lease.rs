@@ -20,9 +20,9 @@ use sea_orm::{
     ColumnTrait, Condition, DatabaseBackend, DatabaseConnection, EntityTrait, QueryFilter,
 };
 
-use crate::crypto::Sealed;
 use crate::entity::connection::{self, ConnectionStatus, ErrorClass};
 use crate::error::{Error, Result};
+use crate::security::crypto::Sealed;
 use crate::time::Clock;
 
 /// A held lease on one connection row.

@@ -6,19 +6,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
-use super::lease::{Claim, Lease, Mark, Persist, Purpose};
-use super::{Answer, Trigger, Vault, VaultError, classify, jittered, org_of, rand_secs, reauth};
+use super::lease::{Claim, Lease, Mark, Purpose};
+use super::{Answer, Trigger, Vault, VaultError, classify, org_of, rand_secs, reauth};
 use crate::config::Config;
-use crate::connections::aad;
 use crate::entity::connection::{self, ConnectionStatus, ErrorClass};
 use crate::error::{Error, Result};
 use crate::salesforce::{SfError, TokenGrant};
 use crate::types::LoginUrl;
-
-/// One attempt at a write; a hung pool or a paused database costs this, then a retry.
-const WRITE_ATTEMPT: Duration = Duration::from_secs(10);
-/// The longest pause between two write attempts.
-const WRITE_BACKOFF_MAX: Duration = Duration::from_secs(2);
+use crate::vault::store::aad;
 
 /// The refresh token a lease holder presents, and where it came from.
 struct Presented {
@@ -286,193 +281,6 @@ impl Vault {
         }
     }
 
-    /// Stores a successful exchange, whatever else the answer got wrong.
-    async fn persist_grant(
-        &self,
-        c: &connection::Model,
-        lease: &Lease,
-        grant: TokenGrant,
-        presented: SecretString,
-        trigger: Trigger,
-    ) -> Result<Answer> {
-        let now = self.now();
-        let rotated = grant.refresh_token.is_some();
-        // Rotation off: the answer carries no refresh token and the presented one stays valid.
-        let rt = grant.refresh_token.clone().unwrap_or(presented);
-        // The answer must be for the row's org and user; a token for anyone else is kept (it is
-        // the grant's newest) but never served.
-        let mismatch = grant.id.as_ref().and_then(|id| {
-            let same_org = id.org_id.as_str() == c.org_id;
-            let same_user = id.user_id.get(..15) == c.sf_user_id.get(..15);
-            (!same_org || !same_user).then(|| {
-                format!(
-                    "Salesforce's answer names org {} and user {}, not this connection's org {} and user {}",
-                    id.org_id, id.user_id, c.org_id, c.sf_user_id
-                )
-            })
-        });
-        let mut anomalies = grant.anomalies.clone();
-        anomalies.extend(mismatch.clone());
-        let anomaly = (!anomalies.is_empty()).then(|| anomalies.join("; "));
-        let instance_url = grant
-            .instance_url
-            .clone()
-            .unwrap_or_else(|| c.instance_url.clone());
-        let sealer = &self.inner.sealer;
-        let p = Persist {
-            refresh_token: sealer.seal_str(&rt, &aad(c.id, "refresh_token")),
-            access_token: Some(sealer.seal_str(&grant.access_token, &aad(c.id, "access_token"))),
-            instance_url: instance_url.clone(),
-            anomaly: anomaly.clone(),
-            next_heartbeat_at: now + jittered(self.interval_of(c)),
-            now,
-            status: mismatch.as_ref().map(|_| ConnectionStatus::Quarantined),
-        };
-        if !self.write_persist(c, lease, &p, &rt, now).await? {
-            return Ok(Err(VaultError::Busy { org_id: org_of(c)? }));
-        }
-        metrics::counter!("reauth_refresh_total", "outcome" => "ok").increment(1);
-        crate::events::record(
-            self.db(),
-            now,
-            &crate::events::Actor::System,
-            Some(&org_of(c)?),
-            "connection.refreshed",
-            serde_json::json!({ "connection_id": c.id, "trigger": trigger.as_str(), "rotated": rotated, "anomaly": anomaly }),
-        )
-        .await?;
-        if let Some(reason) = mismatch {
-            self.forget(&c.org_id);
-            reauth::quarantined(self, c, &reason, now).await?;
-            return Ok(Err(VaultError::Quarantined {
-                org_id: org_of(c)?,
-                reason,
-            }));
-        }
-        if let Some(a) = &anomaly {
-            reauth::anomalous_answer(self, c, a, now).await?;
-        }
-        let t = self.token(c, grant.access_token, instance_url, now)?;
-        if lease.resting == ConnectionStatus::Active {
-            self.inner.cache.put(&t);
-        }
-        Ok(Ok(t))
-    }
-
-    /// Stores the refresh token of an answer that was otherwise unusable (no access token):
-    /// the next call exchanges it.
-    async fn persist_salvaged(
-        &self,
-        c: &connection::Model,
-        lease: &Lease,
-        rt: SecretString,
-        detail: &str,
-        trigger: Trigger,
-    ) -> Result<Answer> {
-        let now = self.now();
-        let p = Persist {
-            refresh_token: self.inner.sealer.seal_str(&rt, &aad(c.id, "refresh_token")),
-            access_token: None,
-            instance_url: c.instance_url.clone(),
-            anomaly: Some(detail.to_owned()),
-            // Soon: the stored token is fine, the access token is missing.
-            next_heartbeat_at: now + chrono::Duration::seconds(30 + rand_secs(30)),
-            now,
-            status: None,
-        };
-        self.forget(&c.org_id);
-        if !self.write_persist(c, lease, &p, &rt, now).await? {
-            return Ok(Err(VaultError::Busy { org_id: org_of(c)? }));
-        }
-        metrics::counter!("reauth_refresh_total", "outcome" => "salvaged").increment(1);
-        crate::events::record(
-            self.db(),
-            now,
-            &crate::events::Actor::System,
-            Some(&org_of(c)?),
-            "connection.refreshed",
-            serde_json::json!({ "connection_id": c.id, "trigger": trigger.as_str(), "rotated": true, "anomaly": detail, "access_token": false }),
-        )
-        .await?;
-        reauth::anomalous_answer(self, c, detail, now).await?;
-        Ok(Err(VaultError::Unavailable {
-            org_id: org_of(c)?,
-            class: ErrorClass::Ambiguous,
-            detail: format!("{detail}; the new refresh token was kept"),
-        }))
-    }
-
-    /// Writes a persist until it lands — the keeper holds the lease meanwhile — and never drops
-    /// the token: if the lease turns out to be someone else's, the token is parked on the row.
-    /// `Ok(false)`: parked, not stored in place.
-    async fn write_persist(
-        &self,
-        c: &connection::Model,
-        lease: &Lease,
-        p: &Persist,
-        rt: &SecretString,
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
-        let mut wait = Duration::from_millis(50);
-        loop {
-            match tokio::time::timeout(WRITE_ATTEMPT, self.leases().persist(lease, p)).await {
-                Ok(Ok(true)) => return Ok(true),
-                Ok(Ok(false)) => break,
-                Ok(Err(e)) => {
-                    tracing::warn!(connection_id = c.id, error = %e, "storing refreshed tokens failed; retrying the write")
-                }
-                Err(_) => {
-                    tracing::warn!(
-                        connection_id = c.id,
-                        "storing refreshed tokens timed out; retrying the write"
-                    )
-                }
-            }
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(WRITE_BACKOFF_MAX);
-        }
-        // Fenced out: the lease expired and someone recovered the row. Our token is the grant's
-        // newest; park it where the next holder looks first.
-        let sealed = self
-            .inner
-            .sealer
-            .seal_str(rt, &aad(c.id, "pending_refresh_token"));
-        let mut wait = Duration::from_millis(50);
-        let parked = loop {
-            match tokio::time::timeout(WRITE_ATTEMPT, self.leases().park(c.id, &sealed, now)).await
-            {
-                Ok(Ok(parked)) => break parked,
-                Ok(Err(e)) => {
-                    tracing::warn!(connection_id = c.id, error = %e, "parking the refreshed token failed; retrying")
-                }
-                Err(_) => {
-                    tracing::warn!(
-                        connection_id = c.id,
-                        "parking the refreshed token timed out; retrying"
-                    )
-                }
-            }
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(WRITE_BACKOFF_MAX);
-        };
-        tracing::error!(
-            connection_id = c.id,
-            parked,
-            "lost the lease while refreshing; the new token was parked for the next holder"
-        );
-        crate::alerts::raise(
-            self.db(),
-            "vault.lease_lost",
-            crate::alerts::Severity::Critical,
-            Some(&c.org_id),
-            "A refresh lost its lease before it could store the rotated token; the token was parked on the connection and the next refresh presents it.",
-            serde_json::json!({ "connection_id": c.id, "parked": parked }),
-            now,
-        )
-        .await?;
-        Ok(false)
-    }
-
     /// Ends the lease after a failure that leaves the token standing.
     async fn release_failure(
         &self,
@@ -545,7 +353,7 @@ impl Vault {
     }
 
     /// The connection's heartbeat interval (its own, or the configured one).
-    fn interval_of(&self, c: &connection::Model) -> Duration {
+    pub(super) fn interval_of(&self, c: &connection::Model) -> Duration {
         c.heartbeat_interval_secs
             .and_then(|s| u64::try_from(s).ok())
             .map(Duration::from_secs)

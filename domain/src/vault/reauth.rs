@@ -8,7 +8,7 @@ use crate::alerts::{self, Severity};
 use crate::entity::connection;
 use crate::error::{Error, Result};
 use crate::events::{self, Actor};
-use crate::state::{self, Change};
+use crate::registry::state::{self, Change};
 use crate::types::OrgId;
 
 /// After a connection was marked `needs_reauth` (under its lease): moves the org back into the
@@ -59,7 +59,7 @@ pub(super) async fn needs_reauth(
         }
         Err(e) => return Err(e),
     }
-    crate::notices::enqueue(
+    crate::campaign::notices::enqueue(
         db,
         &c.org_id,
         "reauth_needed",

@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 use super::Vault;
 use super::lease::{Claim, Lease, Mark, Purpose};
 use super::protocol::login_of;
-use crate::connections::aad;
 use crate::entity::connection::{self, ConnectionStatus};
 use crate::error::{Error, Result};
+use crate::vault::store::aad;
 
 /// What retiring a connection did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -178,7 +178,7 @@ pub(crate) async fn api_keys(
     State(state): State<AppState>,
     me: CurrentStaff,
 ) -> Result<Response, WebError> {
-    let keys = domain::api_keys::list(&state.db)
+    let keys = domain::security::api_keys::list(&state.db)
         .await?
         .into_iter()
         .map(|k| KeyRow {
@@ -209,7 +209,7 @@ pub(crate) async fn create_api_key(
     me: CurrentStaff,
     form: FormData,
 ) -> Result<Response, WebError> {
-    let (key, model) = domain::api_keys::create(
+    let (key, model) = domain::security::api_keys::create(
         &state.db,
         form.get("name").unwrap_or_default(),
         &me.actor(),
@@ -234,7 +234,7 @@ pub(crate) async fn revoke_api_key(
     me: CurrentStaff,
     Path(id): Path<i64>,
 ) -> Result<Response, WebError> {
-    domain::api_keys::revoke(&state.db, id, &me.actor(), state.clock.now()).await?;
+    domain::security::api_keys::revoke(&state.db, id, &me.actor(), state.clock.now()).await?;
     state.api_keys.clear();
     Ok(Redirect::to("/admin/api-keys").into_response())
 }

@@ -4,8 +4,8 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use domain::bulk::{Action, Selection};
 use domain::entity::bulk_job;
+use domain::staff::bulk::{Action, Selection};
 use http::StatusCode;
 
 use super::orgs::ListQuery;
@@ -67,8 +67,8 @@ pub(crate) async fn confirm(
         Selection::Filter(spec) => {
             let f = spec.to_filter()?;
             (
-                domain::orgs::count(&state.db, &f).await?,
-                domain::orgs::ids_after(&state.db, &f, None, SAMPLE as u64).await?,
+                domain::registry::count(&state.db, &f).await?,
+                domain::registry::ids_after(&state.db, &f, None, SAMPLE as u64).await?,
             )
         }
     };
@@ -77,7 +77,7 @@ pub(crate) async fn confirm(
             "The filter matches no orgs.".into(),
         )));
     }
-    let sample = domain::orgs::summaries(&state.db, &sample_ids)
+    let sample = domain::registry::summaries(&state.db, &sample_ids)
         .await?
         .into_iter()
         .map(|o| (o.org_id, o.name, o.state.as_str().to_owned()))
@@ -118,12 +118,13 @@ pub(crate) async fn submit(
 ) -> Result<Response, WebError> {
     let now = state.clock.now();
     let (action, selection, _) = parse(&form, now)?;
-    let job = domain::bulk::submit(&state.db, &action, &selection, &staff.user.email, now).await?;
+    let job =
+        domain::staff::bulk::submit(&state.db, &action, &selection, &staff.user.email, now).await?;
     // Start at once in this process; a worker picks it up instead if this process stops.
     let (db, clock, id) = (state.db.clone(), state.clock.clone(), job.id);
     tokio::spawn(async move {
         let owner = format!("server-{}-{}", std::process::id(), uuid::Uuid::new_v4());
-        if let Err(e) = domain::bulk::run(&db, id, &owner, &|| clock.now()).await {
+        if let Err(e) = domain::staff::bulk::run(&db, id, &owner, &|| clock.now()).await {
             tracing::error!(job = id, error = %e, "bulk job failed");
         }
     });
@@ -183,7 +184,7 @@ pub(crate) async fn list(
     State(state): State<AppState>,
     staff: CurrentStaff,
 ) -> Result<Response, WebError> {
-    let jobs: Vec<JobRow> = domain::bulk::recent(&state.db, 100)
+    let jobs: Vec<JobRow> = domain::staff::bulk::recent(&state.db, 100)
         .await?
         .into_iter()
         .map(row)
@@ -211,7 +212,7 @@ pub(crate) async fn page(
     staff: CurrentStaff,
     Path(id): Path<i64>,
 ) -> Result<Response, WebError> {
-    let Some(job) = domain::bulk::get(&state.db, id).await? else {
+    let Some(job) = domain::staff::bulk::get(&state.db, id).await? else {
         return Err(WebError(domain::Error::Invalid(format!("no job {id}"))));
     };
     let bar = super::charts::state_bar(
@@ -244,7 +245,7 @@ pub(crate) async fn cancel(
     staff: CurrentStaff,
     Path(id): Path<i64>,
 ) -> Result<Response, WebError> {
-    if !domain::bulk::cancel(&state.db, id, &staff.actor(), state.clock.now()).await? {
+    if !domain::staff::bulk::cancel(&state.db, id, &staff.actor(), state.clock.now()).await? {
         return Err(WebError(domain::Error::Invalid(format!(
             "job {id} has already ended"
         ))));

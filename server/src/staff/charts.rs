@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use domain::dashboard::{Stage, WaveProgress};
+use domain::staff::dashboard::{Stage, WaveProgress};
 
 /// The colour of each org state, shared by every chart and the legend.
 pub(crate) fn state_colour(state: &str) -> &'static str {

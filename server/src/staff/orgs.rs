@@ -4,12 +4,12 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
-use domain::bulk::FilterSpec;
 use domain::entity::connection;
 use domain::entity::connection::ConnectionStatus;
-use domain::orgs::{ListFilter, Sort};
 use domain::reconsent::Flow;
-use domain::state::OrgState;
+use domain::registry::state::OrgState;
+use domain::registry::{ListFilter, Sort};
+use domain::staff::bulk::FilterSpec;
 use domain::types::OrgId;
 use http::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -204,13 +204,13 @@ pub(crate) async fn list(
     filter.limit = Some(per);
     let skip = (page - 1).saturating_mul(per);
     filter.offset = Some(skip);
-    let orgs = domain::orgs::list(&state.db, &filter).await?;
+    let orgs = domain::registry::list(&state.db, &filter).await?;
     // A first page that is not full is the whole result: no second pass to count it (a
     // search scans names and emails, so this halves its cost).
     let total = if page == 1 && (orgs.len() as u64) < per {
         orgs.len() as u64
     } else {
-        domain::orgs::count(&state.db, &filter).await?
+        domain::registry::count(&state.db, &filter).await?
     };
     let waves = domain::campaign::all_waves(&state.db)
         .await?
@@ -305,11 +305,11 @@ pub(crate) async fn csv(
     w.write_record(header).map_err(csv_err)?;
     let mut after: Option<String> = None;
     loop {
-        let ids = domain::orgs::ids_after(&state.db, &filter, after.as_deref(), 2000).await?;
+        let ids = domain::registry::ids_after(&state.db, &filter, after.as_deref(), 2000).await?;
         let Some(last) = ids.last().cloned() else {
             break;
         };
-        for o in domain::orgs::summaries(&state.db, &ids).await? {
+        for o in domain::registry::summaries(&state.db, &ids).await? {
             w.write_record([
                 o.org_id.as_str(),
                 &o.name,
@@ -410,7 +410,7 @@ struct OrgPage {
     notices_paused: bool,
     attention: Option<String>,
     changed: String,
-    contacts: Vec<domain::orgs::ContactView>,
+    contacts: Vec<domain::registry::ContactView>,
     connections: Vec<ConnectionRow>,
     links: Vec<LinkRow>,
     notices: Vec<NoticeRow>,
@@ -458,7 +458,7 @@ pub(crate) async fn page(
 ) -> Result<Response, WebError> {
     let now = state.clock.now();
     let id = parse_org(&org_id)?;
-    let detail = domain::orgs::show(&state.db, &id).await?;
+    let detail = domain::registry::show(&state.db, &id).await?;
     let idle = chrono::Duration::from_std(state.config.heartbeat.idle_timeout)
         .unwrap_or(chrono::Duration::days(30));
     let conns = connection::Entity::find()
@@ -484,8 +484,8 @@ pub(crate) async fn page(
                 .map(|e| format!("/orgs/{id}?before={}#timeline", cursor(e)))
         })
         .flatten();
-    let links = domain::links::list_for_org(&state.db, &id).await?;
-    let notices = domain::notices::list(&state.db, Some(&id), 50).await?;
+    let links = domain::reconsent::links::list_for_org(&state.db, &id).await?;
+    let notices = domain::campaign::notices::list(&state.db, Some(&id), 50).await?;
     let o = detail.org;
     let page = OrgPage {
         nav: Nav::new(&state, &staff, "orgs"),
@@ -599,9 +599,9 @@ pub(crate) async fn new_link(
     let nav = Nav::new(&state, &staff, "orgs");
     match form.get("mode") {
         Some("copy") => {
-            let (secret, link) = domain::links::create(
+            let (secret, link) = domain::reconsent::links::create(
                 &state.db,
-                domain::links::NewLink {
+                domain::reconsent::links::NewLink {
                     org_id: &id,
                     contact: None,
                     ttl: state.config.links.ttl,
@@ -622,7 +622,8 @@ pub(crate) async fn new_link(
         Some("send") => {
             let occasion = format!("staff-{}", now.timestamp_millis());
             let queued =
-                domain::bulk::send_link(&state.db, &id, &occasion, &staff.actor(), now).await?;
+                domain::staff::bulk::send_link(&state.db, &id, &occasion, &staff.actor(), now)
+                    .await?;
             let mut n = Notice::ok(
                 nav,
                 if queued {
@@ -658,7 +659,7 @@ pub(crate) async fn add_note(
     form: FormData,
 ) -> Result<Response, WebError> {
     let id = parse_org(&org_id)?;
-    domain::orgs::add_note(
+    domain::registry::add_note(
         &state.db,
         &id,
         form.get("text").unwrap_or_default(),
@@ -677,8 +678,14 @@ pub(crate) async fn set_notices(
 ) -> Result<Response, WebError> {
     let id = parse_org(&org_id)?;
     let paused = form.bool("paused")?;
-    domain::bulk::set_notices_paused(&state.db, &id, paused, &staff.actor(), state.clock.now())
-        .await?;
+    domain::staff::bulk::set_notices_paused(
+        &state.db,
+        &id,
+        paused,
+        &staff.actor(),
+        state.clock.now(),
+    )
+    .await?;
     Ok(Redirect::to(&format!("/orgs/{id}")).into_response())
 }
 

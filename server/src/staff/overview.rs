@@ -66,8 +66,8 @@ pub(crate) async fn page(
     staff: CurrentStaff,
 ) -> Result<Response, WebError> {
     let now = state.clock.now();
-    let o =
-        domain::dashboard::overview(&state.db, now, state.config.heartbeat.idle_timeout).await?;
+    let o = domain::staff::dashboard::overview(&state.db, now, state.config.heartbeat.idle_timeout)
+        .await?;
     let page = OverviewPage {
         nav: Nav::new(&state, &staff, "overview"),
         mail_not_delivered: state.config.mail.transport == "log",

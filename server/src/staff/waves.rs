@@ -46,7 +46,7 @@ pub(crate) async fn page(
     staff: CurrentStaff,
 ) -> Result<Response, WebError> {
     let now = state.clock.now();
-    let progress = domain::dashboard::wave_progress(&state.db, now).await?;
+    let progress = domain::staff::dashboard::wave_progress(&state.db, now).await?;
     let views = domain::campaign::all_waves(&state.db).await?;
     let order = [
         "legacy_retired",

@@ -157,13 +157,13 @@ async fn admin_reconnects_through_the_real_pages_in_chromium() {
     .await;
     client.close().await.ok();
     result.unwrap();
-    let org = domain::orgs::show(
+    let org = domain::registry::show(
         &w.db.db,
         &domain::types::OrgId::parse("00D4c0000008cs2").unwrap(),
     )
     .await
     .unwrap();
-    assert_eq!(org.org.state, domain::state::OrgState::Verified);
+    assert_eq!(org.org.state, domain::registry::state::OrgState::Verified);
     w.app.stop().await;
 }
 
@@ -193,7 +193,7 @@ async fn staff_sign_in_search_bulk_action_and_org_page_in_chromium() {
     reauth_tests::import_csv(&w.db.db, &csv).await;
     let now = chrono::Utc::now();
     let system = domain::events::Actor::System;
-    domain::waves::set_schedule(
+    domain::campaign::set_schedule(
         &w.db.db,
         "spring",
         Some(now - chrono::Duration::days(20)),
@@ -203,7 +203,7 @@ async fn staff_sign_in_search_bulk_action_and_org_page_in_chromium() {
     )
     .await
     .unwrap();
-    domain::waves::set_schedule(
+    domain::campaign::set_schedule(
         &w.db.db,
         "summer",
         Some(now - chrono::Duration::days(5)),
@@ -216,15 +216,15 @@ async fn staff_sign_in_search_bulk_action_and_org_page_in_chromium() {
     for i in 0..40 {
         let id = domain::types::OrgId::parse(&format!("00D000000000{i:03}")).unwrap();
         let to = match i % 5 {
-            0 | 1 => domain::state::OrgState::Verified,
-            2 => domain::state::OrgState::Opened,
-            3 => domain::state::OrgState::Notified,
+            0 | 1 => domain::registry::state::OrgState::Verified,
+            2 => domain::registry::state::OrgState::Opened,
+            3 => domain::registry::state::OrgState::Notified,
             _ => continue,
         };
-        domain::state::apply(
+        domain::registry::state::apply(
             &w.db.db,
             &id,
-            domain::state::Change::Advance(to),
+            domain::registry::state::Change::Advance(to),
             &system,
             now - chrono::Duration::days(18 - (i as i64 % 18)),
         )

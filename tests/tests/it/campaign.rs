@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{Duration, Utc};
 use domain::config::Config;
 use domain::events::Actor;
-use domain::state::{Change, OrgState};
+use domain::registry::state::{Change, OrgState};
 use domain::types::OrgId;
 use reauth_tests::{TestDb, both_backends};
 
@@ -42,10 +42,10 @@ async fn a_wave_sends_each_step_once_and_stops_for_consenters(db: TestDb) {
     let outbox = tempfile::tempdir().unwrap();
     let mut config = Config::default();
     config.mail.transport = format!("file://{}", outbox.path().display());
-    config.crypto.keys = vec![domain::crypto::Sealer::generate_key("k1")];
+    config.crypto.keys = vec![domain::security::crypto::Sealer::generate_key("k1")];
     let mailer = domain::mail::Mailer::from_config(&config.mail).unwrap();
-    let sealer = domain::crypto::Sealer::from_config(&config.crypto).unwrap();
-    let sender = domain::notices::Sender {
+    let sealer = domain::security::crypto::Sealer::from_config(&config.crypto).unwrap();
+    let sender = domain::campaign::notices::Sender {
         mailer: &mailer,
         sealer: &sealer,
         config: &config,
@@ -96,19 +96,23 @@ async fn a_wave_sends_each_step_once_and_stops_for_consenters(db: TestDb) {
             .unwrap();
     }
     assert_eq!(
-        domain::notices::send_due(&db.db, &sender, at(1), 100)
+        domain::campaign::notices::send_due(&db.db, &sender, at(1), 100)
             .await
             .unwrap()
             .sent,
         3
     );
     assert_eq!(
-        domain::orgs::show(&db.db, &ids[1]).await.unwrap().org.state,
+        domain::registry::show(&db.db, &ids[1])
+            .await
+            .unwrap()
+            .org
+            .state,
         OrgState::Notified
     );
 
     // Alpha consents: nothing more for Alpha.
-    domain::state::apply(
+    domain::registry::state::apply(
         &db.db,
         &ids[0],
         Change::Advance(OrgState::Consented),
@@ -117,7 +121,7 @@ async fn a_wave_sends_each_step_once_and_stops_for_consenters(db: TestDb) {
     )
     .await
     .unwrap();
-    domain::notices::cancel_campaign(&db.db, ids[0].as_str(), at(2))
+    domain::campaign::notices::cancel_campaign(&db.db, ids[0].as_str(), at(2))
         .await
         .unwrap();
 
@@ -129,7 +133,7 @@ async fn a_wave_sends_each_step_once_and_stops_for_consenters(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(
-        domain::notices::send_due(&db.db, &sender, at(7), 100)
+        domain::campaign::notices::send_due(&db.db, &sender, at(7), 100)
             .await
             .unwrap()
             .sent,
@@ -140,7 +144,7 @@ async fn a_wave_sends_each_step_once_and_stops_for_consenters(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(
-        domain::notices::send_due(&db.db, &sender, at(8), 100)
+        domain::campaign::notices::send_due(&db.db, &sender, at(8), 100)
             .await
             .unwrap()
             .sent,
@@ -152,7 +156,7 @@ async fn a_wave_sends_each_step_once_and_stops_for_consenters(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(
-        domain::notices::send_due(&db.db, &sender, at(23), 100)
+        domain::campaign::notices::send_due(&db.db, &sender, at(23), 100)
             .await
             .unwrap()
             .sent,
@@ -162,7 +166,7 @@ async fn a_wave_sends_each_step_once_and_stops_for_consenters(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(
-        domain::notices::send_due(&db.db, &sender, at(30), 100)
+        domain::campaign::notices::send_due(&db.db, &sender, at(30), 100)
             .await
             .unwrap()
             .sent,
@@ -179,7 +183,7 @@ async fn a_wave_sends_each_step_once_and_stops_for_consenters(db: TestDb) {
         .unwrap();
     assert_eq!((r.created, r.skipped), (2, 2), "{r:?}");
     assert_eq!(
-        domain::notices::send_due(&db.db, &sender, at(31), 100)
+        domain::campaign::notices::send_due(&db.db, &sender, at(31), 100)
             .await
             .unwrap()
             .sent,
@@ -201,8 +205,13 @@ async fn a_wave_sends_each_step_once_and_stops_for_consenters(db: TestDb) {
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
             .collect();
-        match domain::links::lookup(&db.db, &secret, at(1)).await.unwrap() {
-            domain::links::Lookup::Valid(_, org) => assert_eq!(org.id, "00D000000000002EAA"),
+        match domain::reconsent::links::lookup(&db.db, &secret, at(1))
+            .await
+            .unwrap()
+        {
+            domain::reconsent::links::Lookup::Valid(_, org) => {
+                assert_eq!(org.id, "00D000000000002EAA")
+            }
             other => panic!("the mailed link does not work: {other:?}"),
         }
         checked += 1;
@@ -259,16 +268,16 @@ struct Mail {
     sink: reauth_tests::smtp::SmtpSink,
     config: Config,
     mailer: domain::mail::Mailer,
-    sealer: domain::crypto::Sealer,
+    sealer: domain::security::crypto::Sealer,
 }
 
 async fn smtp_world() -> Mail {
     let sink = reauth_tests::smtp::SmtpSink::start().await;
     let mut config = Config::default();
     config.mail.transport = sink.url();
-    config.crypto.keys = vec![domain::crypto::Sealer::generate_key("k1")];
+    config.crypto.keys = vec![domain::security::crypto::Sealer::generate_key("k1")];
     let mailer = domain::mail::Mailer::from_config(&config.mail).unwrap();
-    let sealer = domain::crypto::Sealer::from_config(&config.crypto).unwrap();
+    let sealer = domain::security::crypto::Sealer::from_config(&config.crypto).unwrap();
     Mail {
         sink,
         config,
@@ -278,8 +287,8 @@ async fn smtp_world() -> Mail {
 }
 
 impl Mail {
-    fn sender(&self) -> domain::notices::Sender<'_> {
-        domain::notices::Sender {
+    fn sender(&self) -> domain::campaign::notices::Sender<'_> {
+        domain::campaign::notices::Sender {
             mailer: &self.mailer,
             sealer: &self.sealer,
             config: &self.config,
@@ -318,7 +327,7 @@ async fn thousand_orgs_get_one_message_per_step_over_smtp(db: TestDb) {
     reauth_tests::import_csv(&db.db, &csv).await;
     let t0 = Utc::now();
     let at = |s: i64| t0 + Duration::seconds(s);
-    domain::waves::set_schedule(&db.db, "Big", Some(t0), Some(at(20)), &Actor::System, t0)
+    domain::campaign::set_schedule(&db.db, "Big", Some(t0), Some(at(20)), &Actor::System, t0)
         .await
         .unwrap();
     use sea_orm::{ConnectionTrait, Statement};
@@ -333,7 +342,7 @@ async fn thousand_orgs_get_one_message_per_step_over_smtp(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(
-        domain::notices::send_due(&db.db, &sender, at(1), 10_000)
+        domain::campaign::notices::send_due(&db.db, &sender, at(1), 10_000)
             .await
             .unwrap()
             .sent,
@@ -342,7 +351,7 @@ async fn thousand_orgs_get_one_message_per_step_over_smtp(db: TestDb) {
     // A tenth of the orgs consent mid-wave.
     for i in (0..N).step_by(10) {
         let id = OrgId::parse(&format!("00D{:012}", i + 1)).unwrap();
-        domain::state::apply(
+        domain::registry::state::apply(
             &db.db,
             &id,
             Change::Advance(OrgState::Consented),
@@ -351,7 +360,7 @@ async fn thousand_orgs_get_one_message_per_step_over_smtp(db: TestDb) {
         )
         .await
         .unwrap();
-        domain::notices::cancel_campaign(&db.db, id.as_str(), at(2))
+        domain::campaign::notices::cancel_campaign(&db.db, id.as_str(), at(2))
             .await
             .unwrap();
     }
@@ -359,7 +368,7 @@ async fn thousand_orgs_get_one_message_per_step_over_smtp(db: TestDb) {
         domain::campaign::schedule(&db.db, at(t), None)
             .await
             .unwrap();
-        domain::notices::send_due(&db.db, &sender, at(t), 10_000)
+        domain::campaign::notices::send_due(&db.db, &sender, at(t), 10_000)
             .await
             .unwrap();
     }
@@ -393,21 +402,21 @@ async fn a_bounce_falls_back_to_the_secondary_contact(db: TestDb) {
     let m = smtp_world().await;
     m.sink.refuse("gone@alpha.example");
     let now = Utc::now();
-    domain::notices::request_fresh_link(&db.db, "00D000000000001EAA", now)
+    domain::campaign::notices::request_fresh_link(&db.db, "00D000000000001EAA", now)
         .await
         .unwrap();
-    let r = domain::notices::send_due(&db.db, &m.sender(), now, 10)
+    let r = domain::campaign::notices::send_due(&db.db, &m.sender(), now, 10)
         .await
         .unwrap();
     assert_eq!((r.sent, r.failed), (0, 1));
-    let r = domain::notices::send_due(&db.db, &m.sender(), now, 10)
+    let r = domain::campaign::notices::send_due(&db.db, &m.sender(), now, 10)
         .await
         .unwrap();
     assert_eq!(r.sent, 1, "the fallback notice went out");
     let msgs = m.sink.messages();
     assert_eq!(msgs.len(), 1);
     assert_eq!(msgs[0].to, ["ops@alpha.example"]);
-    let org = domain::orgs::show(&db.db, &OrgId::parse("00D000000000001").unwrap())
+    let org = domain::registry::show(&db.db, &OrgId::parse("00D000000000001").unwrap())
         .await
         .unwrap();
     let primary = org.contacts.iter().find(|c| c.role == "primary").unwrap();
@@ -434,13 +443,13 @@ async fn the_duplicate_window_resends_the_same_message(db: TestDb) {
     reauth_tests::import_csv(&db.db, csv).await;
     let m = smtp_world().await;
     let now = Utc::now();
-    domain::notices::request_fresh_link(&db.db, "00D000000000001EAA", now)
+    domain::campaign::notices::request_fresh_link(&db.db, "00D000000000001EAA", now)
         .await
         .unwrap();
     // The first attempt mints and seals the link, then "dies" before sending: no mail, lease held.
     use sea_orm::{ConnectionTrait, Statement};
     assert_eq!(
-        domain::notices::send_due(&db.db, &m.sender(), now, 10)
+        domain::campaign::notices::send_due(&db.db, &m.sender(), now, 10)
             .await
             .unwrap()
             .sent,
@@ -455,14 +464,14 @@ async fn the_duplicate_window_resends_the_same_message(db: TestDb) {
         .await
         .unwrap();
     let later = now + Duration::minutes(6);
-    let _ = domain::notices::send_due(&db.db, &m.sender(), later, 10)
+    let _ = domain::campaign::notices::send_due(&db.db, &m.sender(), later, 10)
         .await
         .unwrap();
     let msgs = m.sink.messages();
     assert_eq!(msgs.len(), 2, "exactly one duplicate, no more");
     assert_eq!(msgs[0].header("Message-ID"), msgs[1].header("Message-ID"));
     assert!(
-        domain::notices::send_due(&db.db, &m.sender(), later, 10)
+        domain::campaign::notices::send_due(&db.db, &m.sender(), later, 10)
             .await
             .unwrap()
             .sent
@@ -481,16 +490,16 @@ async fn temporary_smtp_failures_are_retried_with_backoff(db: TestDb) {
     let m = smtp_world().await;
     m.sink.defer("admin@alpha.example");
     let now = Utc::now();
-    domain::notices::request_fresh_link(&db.db, "00D000000000001EAA", now)
+    domain::campaign::notices::request_fresh_link(&db.db, "00D000000000001EAA", now)
         .await
         .unwrap();
-    let r = domain::notices::send_due(&db.db, &m.sender(), now, 10)
+    let r = domain::campaign::notices::send_due(&db.db, &m.sender(), now, 10)
         .await
         .unwrap();
     assert_eq!((r.sent, r.retried), (0, 1));
     m.sink.accept("admin@alpha.example");
     assert_eq!(
-        domain::notices::send_due(&db.db, &m.sender(), now + Duration::seconds(5), 10)
+        domain::campaign::notices::send_due(&db.db, &m.sender(), now + Duration::seconds(5), 10)
             .await
             .unwrap()
             .sent,
@@ -498,14 +507,14 @@ async fn temporary_smtp_failures_are_retried_with_backoff(db: TestDb) {
         "backing off"
     );
     assert_eq!(
-        domain::notices::send_due(&db.db, &m.sender(), now + Duration::seconds(31), 10)
+        domain::campaign::notices::send_due(&db.db, &m.sender(), now + Duration::seconds(31), 10)
             .await
             .unwrap()
             .sent,
         1,
         "delivered after the backoff"
     );
-    let org = domain::orgs::show(&db.db, &OrgId::parse("00D000000000001").unwrap())
+    let org = domain::registry::show(&db.db, &OrgId::parse("00D000000000001").unwrap())
         .await
         .unwrap();
     assert_eq!(

@@ -101,7 +101,7 @@ async fn list_search_filter_sort_page(db: TestDb) {
     assert_eq!(s, 400);
 
     // Overdue: w1's deadline has passed.
-    domain::waves::set_schedule(
+    domain::campaign::set_schedule(
         &db.db,
         "w1",
         Some(chrono::Utc::now() - chrono::Duration::days(30)),
@@ -135,7 +135,7 @@ both_backends!(
 
 async fn wait_for_job(db: &TestDb, id: i64) -> domain::entity::bulk_job::Model {
     for _ in 0..200 {
-        let j = domain::bulk::get(&db.db, id).await.unwrap().unwrap();
+        let j = domain::staff::bulk::get(&db.db, id).await.unwrap().unwrap();
         if matches!(j.status.as_str(), "done" | "failed") {
             return j;
         }
@@ -178,7 +178,10 @@ async fn bulk_actions(db: TestDb) {
         "Move to wave late for 10 orgs?"
     );
     // Nothing happens before confirmation.
-    assert_eq!(domain::bulk::recent(&db.db, 10).await.unwrap().len(), 0);
+    assert_eq!(
+        domain::staff::bulk::recent(&db.db, 10).await.unwrap().len(),
+        0
+    );
     let (s, loc, _) = op
         .post(
             "/orgs/bulk/run",
@@ -341,10 +344,10 @@ async fn an_interrupted_job_resumes_after_its_last_chunk() {
     }
     reauth_tests::import_csv(&db.db, &s).await;
     let now = chrono::Utc::now();
-    let job = domain::bulk::submit(
+    let job = domain::staff::bulk::submit(
         &db.db,
-        &domain::bulk::Action::PauseNotices,
-        &domain::bulk::Selection::Filter(Default::default()),
+        &domain::staff::bulk::Action::PauseNotices,
+        &domain::staff::bulk::Selection::Filter(Default::default()),
         "op@partner.example",
         now,
     )
@@ -352,7 +355,7 @@ async fn an_interrupted_job_resumes_after_its_last_chunk() {
     .unwrap();
     // A runner that died after its first chunk: cursor at org 100, lease long expired.
     use sea_orm::sea_query::Expr;
-    let hundredth = domain::orgs::ids_after(&db.db, &Default::default(), None, 100)
+    let hundredth = domain::registry::ids_after(&db.db, &Default::default(), None, 100)
         .await
         .unwrap()
         .pop()
@@ -378,11 +381,14 @@ async fn an_interrupted_job_resumes_after_its_last_chunk() {
         .exec(&db.db)
         .await
         .unwrap();
-    let ran = domain::bulk::run_pending(&db.db, "worker-2", chrono::Utc::now)
+    let ran = domain::staff::bulk::run_pending(&db.db, "worker-2", chrono::Utc::now)
         .await
         .unwrap();
     assert_eq!(ran, 1);
-    let j = domain::bulk::get(&db.db, job.id).await.unwrap().unwrap();
+    let j = domain::staff::bulk::get(&db.db, job.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((j.status.as_str(), j.done, j.total), ("done", 250, 250));
     // Only the 150 orgs after the cursor were touched by the second runner.
     let paused = domain::entity::org::Entity::find()
@@ -393,7 +399,7 @@ async fn an_interrupted_job_resumes_after_its_last_chunk() {
     assert_eq!(paused, 150);
     // A finished job is not run again.
     assert_eq!(
-        domain::bulk::run_pending(&db.db, "worker-3", chrono::Utc::now)
+        domain::staff::bulk::run_pending(&db.db, "worker-3", chrono::Utc::now)
             .await
             .unwrap(),
         0
@@ -436,7 +442,7 @@ async fn org_page_and_actions(db: TestDb) {
     // Never a token on the page.
     let sealer = w.app.state.sealer.clone().unwrap();
     for c in crate::reconsent_flow::connections(&w).await {
-        let rt = domain::connections::refresh_token(&c, &sealer)
+        let rt = domain::vault::store::refresh_token(&c, &sealer)
             .unwrap()
             .unwrap();
         use secrecy::ExposeSecret;
@@ -506,10 +512,10 @@ async fn org_page_and_actions(db: TestDb) {
         .await
         .unwrap();
     let id = domain::types::OrgId::parse(org).unwrap();
-    domain::state::apply(
+    domain::registry::state::apply(
         &w.db.db,
         &id,
-        domain::state::Change::NeedsAttention {
+        domain::registry::state::Change::NeedsAttention {
             reason: "verification failed".into(),
             owner: "partner".into(),
         },
@@ -557,7 +563,7 @@ async fn org_page_and_actions(db: TestDb) {
             .contains("needs reauth")
     );
     let sealer = w.app.state.sealer.clone().unwrap();
-    let rt = domain::connections::refresh_token(&conn, &sealer)
+    let rt = domain::vault::store::refresh_token(&conn, &sealer)
         .unwrap()
         .unwrap();
     let sf = w.app.state.sf.clone().unwrap();
@@ -584,7 +590,7 @@ both_backends!(
 async fn overview_waves_and_events(db: TestDb) {
     let app = seeded(&db).await;
     let now = chrono::Utc::now();
-    domain::waves::set_schedule(
+    domain::campaign::set_schedule(
         &db.db,
         "w1",
         Some(now - chrono::Duration::days(10)),
@@ -597,10 +603,10 @@ async fn overview_waves_and_events(db: TestDb) {
     // Five w1 orgs consented, on different days.
     for i in 0..5 {
         let id = domain::types::OrgId::parse(&format!("00D000000000{i:03}")).unwrap();
-        domain::state::apply(
+        domain::registry::state::apply(
             &db.db,
             &id,
-            domain::state::Change::Advance(domain::state::OrgState::Consented),
+            domain::registry::state::Change::Advance(domain::registry::state::OrgState::Consented),
             &domain::events::Actor::System,
             now - chrono::Duration::days(5 - i),
         )
@@ -744,10 +750,10 @@ async fn a_cancelled_job_is_not_resumed_and_says_so() {
     let db = TestDb::sqlite().await;
     let app = seeded(&db).await;
     let op = staff::first_sign_in(&app, "op@partner.example", Role::Operator).await;
-    let job = domain::bulk::submit(
+    let job = domain::staff::bulk::submit(
         &db.db,
-        &domain::bulk::Action::PauseNotices,
-        &domain::bulk::Selection::Filter(Default::default()),
+        &domain::staff::bulk::Action::PauseNotices,
+        &domain::staff::bulk::Selection::Filter(Default::default()),
         "op@partner.example",
         chrono::Utc::now(),
     )
@@ -765,12 +771,15 @@ async fn a_cancelled_job_is_not_resumed_and_says_so() {
     assert!(body.contains("has already ended"));
     // No runner picks it up, and nothing was paused.
     assert_eq!(
-        domain::bulk::run_pending(&db.db, "w", chrono::Utc::now)
+        domain::staff::bulk::run_pending(&db.db, "w", chrono::Utc::now)
             .await
             .unwrap(),
         0
     );
-    let j = domain::bulk::get(&db.db, job.id).await.unwrap().unwrap();
+    let j = domain::staff::bulk::get(&db.db, job.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((j.status.as_str(), j.done), ("cancelled", 0));
     let paused = domain::entity::org::Entity::find()
         .filter(domain::entity::org::Column::NoticesPaused.eq(true))

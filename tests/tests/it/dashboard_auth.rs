@@ -10,7 +10,7 @@ use sea_orm::{EntityTrait, PaginatorTrait};
 
 pub(crate) fn config() -> Config {
     let mut c = Config::default();
-    c.crypto.keys = vec![domain::crypto::Sealer::generate_key("k1")];
+    c.crypto.keys = vec![domain::security::crypto::Sealer::generate_key("k1")];
     c
 }
 

@@ -18,7 +18,7 @@ async fn every_email_matches_its_snapshot() {
     let deadline = chrono::DateTime::parse_from_rfc3339("2027-01-31T17:00:00Z")
         .unwrap()
         .with_timezone(&chrono::Utc);
-    domain::waves::set_schedule(
+    domain::campaign::set_schedule(
         &db.db,
         "Q1",
         None,
@@ -47,7 +47,7 @@ async fn every_email_matches_its_snapshot() {
         "escalate",
         "confirmation",
     ] {
-        let r = domain::notices::preview(&db.db, &config, &org, kind)
+        let r = domain::campaign::notices::preview(&db.db, &config, &org, kind)
             .await
             .unwrap();
         // Escalations (to the CSM) and confirmations carry no link.

@@ -1,20 +1,20 @@
 //! CSV import against a real database: all-or-nothing, skip-invalid, upsert, events.
 
 use domain::events::{Actor, EventFilter};
-use domain::orgs::{ListFilter, parse_csv};
+use domain::registry::{ListFilter, parse_csv};
 use reauth_tests::{TestDb, both_backends};
 
 const GOOD: &str = "org_id,name,environment,wave,admin_email,secondary_email,csm_email\n\
 00D4c0000008cs2,Acme,production,Wave 1,admin@acme.com,ops@acme.com,csm@partner.example\n\
 00D5e000000AbCd,\"Globex, Inc.\",sandbox,Wave 1,it@globex.com,,\n";
 
-async fn import(db: &TestDb, csv: &str) -> domain::orgs::ImportReport {
+async fn import(db: &TestDb, csv: &str) -> domain::registry::ImportReport {
     let parsed = parse_csv(csv.as_bytes(), "orgs.csv", &[], |_| {}).unwrap();
     assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
-    let plan = domain::orgs::plan_import(&db.db, "orgs.csv", parsed)
+    let plan = domain::registry::plan_import(&db.db, "orgs.csv", parsed)
         .await
         .unwrap();
-    domain::orgs::apply_plan(
+    domain::registry::apply_plan(
         &db.db,
         plan,
         &Actor::Cli("test".into()),
@@ -26,7 +26,7 @@ async fn import(db: &TestDb, csv: &str) -> domain::orgs::ImportReport {
 }
 
 async fn count(db: &TestDb) -> usize {
-    domain::orgs::list(&db.db, &ListFilter::default())
+    domain::registry::list(&db.db, &ListFilter::default())
         .await
         .unwrap()
         .len()
@@ -44,7 +44,7 @@ async fn reimport_is_an_upsert_that_records_what_changed(db: TestDb) {
     let changed = "org_id,name,wave,admin_email,secondary_email\n00D4c0000008cs2EAA,Acme Corp,Wave 2,admin@acme.com,\n";
     let r = import(&db, changed).await;
     assert_eq!((r.created, r.updated), (0, 1));
-    let acme = domain::orgs::show(
+    let acme = domain::registry::show(
         &db.db,
         &domain::types::OrgId::parse("00D4c0000008cs2").unwrap(),
     )
@@ -103,25 +103,27 @@ async fn searching_finds_orgs_by_id_name_and_contact_email(db: TestDb) {
         ..Default::default()
     };
     let ids =
-        |v: Vec<domain::orgs::OrgSummary>| v.into_iter().map(|o| o.org_id).collect::<Vec<_>>();
+        |v: Vec<domain::registry::OrgSummary>| v.into_iter().map(|o| o.org_id).collect::<Vec<_>>();
     assert_eq!(
-        ids(domain::orgs::list(&db.db, &search("GLOBEX")).await.unwrap()),
+        ids(domain::registry::list(&db.db, &search("GLOBEX"))
+            .await
+            .unwrap()),
         ["00D5e000000AbCdEAK"]
     );
     assert_eq!(
-        ids(domain::orgs::list(&db.db, &search("ops@acme"))
+        ids(domain::registry::list(&db.db, &search("ops@acme"))
             .await
             .unwrap()),
         ["00D4c0000008cs2EAA"]
     );
     assert_eq!(
-        ids(domain::orgs::list(&db.db, &search("00D4c0000008cs2"))
+        ids(domain::registry::list(&db.db, &search("00D4c0000008cs2"))
             .await
             .unwrap()),
         ["00D4c0000008cs2EAA"]
     );
     assert!(
-        domain::orgs::list(&db.db, &search("%"))
+        domain::registry::list(&db.db, &search("%"))
             .await
             .unwrap()
             .is_empty(),
@@ -132,7 +134,7 @@ async fn searching_finds_orgs_by_id_name_and_contact_email(db: TestDb) {
         ..Default::default()
     };
     assert_eq!(
-        ids(domain::orgs::list(&db.db, &sandbox).await.unwrap()),
+        ids(domain::registry::list(&db.db, &sandbox).await.unwrap()),
         ["00D5e000000AbCdEAK"]
     );
 }

@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use domain::config::Config;
 use domain::events::Actor;
-use domain::links::NewLink;
+use domain::reconsent::links::NewLink;
 use domain::types::OrgId;
 use oxide_auth::endpoint::{AccessTokenFlow, AuthorizationFlow, OwnerConsent, Solicitation};
 use oxide_auth::frontends::simple::endpoint::{ErrorInto, FnSolicitor, Generic, Vacant};
@@ -170,11 +170,11 @@ async fn reconsent_works_against_another_standards_compliant_oauth_server() {
     config.salesforce.client_id = Some("other-client".into()); // public client: PKCE only, no secret
     config.salesforce.login_url = other.clone();
     config.salesforce.extra_login_hosts = vec![other.trim_start_matches("http://").to_owned()];
-    config.crypto.keys = vec![domain::crypto::Sealer::generate_key("k1")];
+    config.crypto.keys = vec![domain::security::crypto::Sealer::generate_key("k1")];
     let app = TestApp::spawn_at(&db, config, reauth_addr).await;
 
     let id = OrgId::parse(ORG).unwrap();
-    let (secret, _) = domain::links::create(
+    let (secret, _) = domain::reconsent::links::create(
         &db.db,
         NewLink {
             org_id: &id,
@@ -234,8 +234,8 @@ async fn reconsent_works_against_another_standards_compliant_oauth_server() {
         (200, "Acme Corp is connected")
     );
     assert_eq!(
-        domain::orgs::show(&db.db, &id).await.unwrap().org.state,
-        domain::state::OrgState::Verified
+        domain::registry::show(&db.db, &id).await.unwrap().org.state,
+        domain::registry::state::OrgState::Verified
     );
     app.stop().await;
     server.abort();

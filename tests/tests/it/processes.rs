@@ -69,7 +69,7 @@ async fn workers_killed_mid_refresh_lose_nothing_silently() {
         .await
         .unwrap();
 
-    let key = domain::crypto::Sealer::generate_key("k1");
+    let key = domain::security::crypto::Sealer::generate_key("k1");
     let mut config = Config::default();
     config.salesforce.client_id = Some("reauth-eca".into());
     config.salesforce.client_secret = Some("reauth-eca-secret".to_owned().into());
@@ -90,7 +90,7 @@ async fn workers_killed_mid_refresh_lose_nothing_silently() {
     let sf = domain::salesforce::SfClient::from_config(&config)
         .unwrap()
         .unwrap();
-    let sealer = domain::crypto::Sealer::from_config(&config.crypto).unwrap();
+    let sealer = domain::security::crypto::Sealer::from_config(&config.crypto).unwrap();
     let login =
         domain::types::LoginUrl::parse(sim.base_url(), &config.salesforce.extra_login_hosts)
             .unwrap();
@@ -120,7 +120,7 @@ async fn workers_killed_mid_refresh_lose_nothing_silently() {
             .unwrap();
         let rt = grant.refresh_token.clone().unwrap();
         let org = domain::types::OrgId::parse(&org_id(i)).unwrap();
-        let new = domain::connections::NewConnection::from_grant(
+        let new = domain::vault::store::NewConnection::from_grant(
             &org,
             domain::entity::connection::ConnectionStatus::Active,
             &grant,
@@ -128,7 +128,7 @@ async fn workers_killed_mid_refresh_lose_nothing_silently() {
             config.heartbeat.interval,
         )
         .unwrap();
-        domain::connections::insert(&db.db, new, &sealer, chrono::Utc::now())
+        domain::vault::store::insert(&db.db, new, &sealer, chrono::Utc::now())
             .await
             .unwrap();
     }
@@ -170,9 +170,10 @@ async fn workers_killed_mid_refresh_lose_nothing_silently() {
 
     // The token API, and 200 callers forcing refreshes at random.
     let app = TestApp::spawn(&db, config.clone()).await;
-    let (api_key, _) = domain::api_keys::create(&db.db, "load", &Actor::System, chrono::Utc::now())
-        .await
-        .unwrap();
+    let (api_key, _) =
+        domain::security::api_keys::create(&db.db, "load", &Actor::System, chrono::Utc::now())
+            .await
+            .unwrap();
     let api_key = api_key.expose_secret().to_owned();
     let stop = Arc::new(AtomicBool::new(false));
     let mut callers = Vec::new();
@@ -395,9 +396,10 @@ async fn sigterm_drains_exchanges(db: TestDb) {
         .into_iter()
         .map(|c| (c.id, c.version))
         .collect();
-    let (api_key, _) = domain::api_keys::create(&db.db, "load", &Actor::System, chrono::Utc::now())
-        .await
-        .unwrap();
+    let (api_key, _) =
+        domain::security::api_keys::create(&db.db, "load", &Actor::System, chrono::Utc::now())
+            .await
+            .unwrap();
     // Salesforce is slow now: each exchange takes 3 s.
     sim.set_faults(sfsim::Faults {
         latency: Some(Duration::from_millis(3000)),
@@ -542,7 +544,7 @@ async fn killed_senders_lose_no_notice_and_duplicate_only_inside_the_window() {
     }
     reauth_tests::import_csv(&db.db, &csv).await;
     let now = chrono::Utc::now();
-    domain::waves::set_schedule(
+    domain::campaign::set_schedule(
         &db.db,
         "W",
         Some(now - chrono::Duration::seconds(1)),
@@ -557,7 +559,7 @@ async fn killed_senders_lose_no_notice_and_duplicate_only_inside_the_window() {
         .await
         .unwrap();
     let sink = reauth_tests::smtp::SmtpSink::start().await;
-    let key = domain::crypto::Sealer::generate_key("k1");
+    let key = domain::security::crypto::Sealer::generate_key("k1");
     let env: Vec<(String, String)> = vec![
         ("REAUTH_DATABASE_URL".into(), db.url.clone()),
         (
@@ -590,8 +592,8 @@ async fn killed_senders_lose_no_notice_and_duplicate_only_inside_the_window() {
     config.mail.transport = sink.url();
     config.crypto.keys = vec![key];
     let mailer = domain::mail::Mailer::from_config(&config.mail).unwrap();
-    let sealer = domain::crypto::Sealer::from_config(&config.crypto).unwrap();
-    let sender = domain::notices::Sender {
+    let sealer = domain::security::crypto::Sealer::from_config(&config.crypto).unwrap();
+    let sender = domain::campaign::notices::Sender {
         mailer: &mailer,
         sealer: &sealer,
         config: &config,
@@ -601,7 +603,7 @@ async fn killed_senders_lose_no_notice_and_duplicate_only_inside_the_window() {
         .await
         .unwrap();
     for _ in 0..10 {
-        domain::notices::send_due(
+        domain::campaign::notices::send_due(
             &db.db,
             &sender,
             chrono::Utc::now() + chrono::Duration::minutes(10),

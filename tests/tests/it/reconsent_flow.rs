@@ -2,7 +2,7 @@
 
 use domain::config::Config;
 use domain::events::Actor;
-use domain::links::NewLink;
+use domain::reconsent::links::NewLink;
 use domain::types::OrgId;
 use reauth_tests::{Backend, TestApp, TestDb, both_backends};
 use scraper::{Html, Selector};
@@ -69,7 +69,7 @@ pub(crate) async fn world_custom(
     config.salesforce.login_url = sim.base_url().to_owned();
     config.salesforce.sandbox_login_url = sim.base_url().to_owned();
     config.salesforce.extra_login_hosts = vec![sim.host_port().to_owned()];
-    config.crypto.keys = vec![domain::crypto::Sealer::generate_key("k1")];
+    config.crypto.keys = vec![domain::security::crypto::Sealer::generate_key("k1")];
     config.partner.egress_ranges = vec!["203.0.113.0/28".parse().unwrap()];
     config_tweak(&mut config);
     let app = TestApp::spawn(&db, config).await;
@@ -85,10 +85,14 @@ pub(crate) async fn new_link(w: &World, org: &str) -> String {
         ttl: std::time::Duration::from_secs(86_400),
         notice_id: None,
     };
-    let (secret, _) =
-        domain::links::create(&w.db.db, new, &Actor::Cli("t".into()), chrono::Utc::now())
-            .await
-            .unwrap();
+    let (secret, _) = domain::reconsent::links::create(
+        &w.db.db,
+        new,
+        &Actor::Cli("t".into()),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     secret.expose().to_owned()
 }
 
@@ -147,8 +151,8 @@ pub(crate) async fn callback(w: &World, url: &str) -> (u16, Html) {
     )
 }
 
-async fn state_of(w: &World, org: &str) -> domain::state::OrgState {
-    domain::orgs::show(&w.db.db, &OrgId::parse(org).unwrap())
+async fn state_of(w: &World, org: &str) -> domain::registry::state::OrgState {
+    domain::registry::show(&w.db.db, &OrgId::parse(org).unwrap())
         .await
         .unwrap()
         .org
@@ -219,7 +223,7 @@ async fn production_consent_is_stored_encrypted_and_verified(db: TestDb) {
     assert_eq!(sel(&doc, "h1#title"), "Acme Corp is connected");
     assert_eq!(
         state_of(&w, "00D4c0000008cs2").await,
-        domain::state::OrgState::Verified
+        domain::registry::state::OrgState::Verified
     );
     let conns = connections(&w).await;
     assert_eq!(conns.len(), 1);
@@ -269,7 +273,7 @@ async fn sandbox_consent_uses_the_sandbox_login(db: TestDb) {
     );
     assert_eq!(
         state_of(&w, "00D4c0000008cs3").await,
-        domain::state::OrgState::Verified
+        domain::registry::state::OrgState::Verified
     );
     w.app.stop().await;
 }
@@ -300,11 +304,12 @@ async fn wrong_org_is_refused_revoked_and_explained(db: TestDb) {
     );
     assert_eq!(
         state_of(&w, "00D4c0000008cs2").await,
-        domain::state::OrgState::Opened
+        domain::registry::state::OrgState::Opened
     );
-    let links = domain::links::list_for_org(&w.db.db, &OrgId::parse("00D4c0000008cs2").unwrap())
-        .await
-        .unwrap();
+    let links =
+        domain::reconsent::links::list_for_org(&w.db.db, &OrgId::parse("00D4c0000008cs2").unwrap())
+            .await
+            .unwrap();
     assert!(
         links[0].used_at.is_none(),
         "the link stays usable for a retry"
@@ -448,19 +453,21 @@ async fn rotation_reseals_tokens_under_the_newest_key(db: TestDb) {
     let cb = authorize_as(auth, "admin@acme.com").await;
     assert_eq!(callback(&w, &cb).await.0, 200);
     let old_key = w.app.state.config.crypto.keys[0].clone();
-    let new_key = domain::crypto::Sealer::generate_key("k2");
+    let new_key = domain::security::crypto::Sealer::generate_key("k2");
     let both = domain::config::CryptoConfig {
         keys: vec![old_key, new_key.clone()],
         key_file: None,
     };
-    let sealer = domain::crypto::Sealer::from_config(&both).unwrap();
+    let sealer = domain::security::crypto::Sealer::from_config(&both).unwrap();
     let before = connections(&w).await.remove(0);
     let token_before =
-        domain::connections::refresh_token(&before, w.app.state.sealer.as_ref().unwrap())
+        domain::vault::store::refresh_token(&before, w.app.state.sealer.as_ref().unwrap())
             .unwrap()
             .unwrap();
 
-    let report = domain::keys::rotate(&w.db.db, &sealer).await.unwrap();
+    let report = domain::security::keys::rotate(&w.db.db, &sealer)
+        .await
+        .unwrap();
     assert_eq!(report.connections, 1);
     let after = connections(&w).await.remove(0);
     assert_eq!(after.key_id.as_deref(), Some("k2"));
@@ -469,18 +476,18 @@ async fn rotation_reseals_tokens_under_the_newest_key(db: TestDb) {
         "re-sealing changes no token, so a lease holder's fence stays valid"
     );
     // Only the new key is needed from now on, and the token is the same.
-    let only_new = domain::crypto::Sealer::from_config(&domain::config::CryptoConfig {
+    let only_new = domain::security::crypto::Sealer::from_config(&domain::config::CryptoConfig {
         keys: vec![new_key],
         key_file: None,
     })
     .unwrap();
-    let token_after = domain::connections::refresh_token(&after, &only_new)
+    let token_after = domain::vault::store::refresh_token(&after, &only_new)
         .unwrap()
         .unwrap();
     use secrecy::ExposeSecret;
     assert_eq!(token_after.expose_secret(), token_before.expose_secret());
     assert_eq!(
-        domain::keys::rotate(&w.db.db, &sealer)
+        domain::security::keys::rotate(&w.db.db, &sealer)
             .await
             .unwrap()
             .connections,

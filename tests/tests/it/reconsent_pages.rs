@@ -2,7 +2,7 @@
 
 use domain::config::Config;
 use domain::events::Actor;
-use domain::links::NewLink;
+use domain::reconsent::links::NewLink;
 use domain::types::OrgId;
 use reauth_tests::{TestApp, TestDb, both_backends};
 use scraper::{Html, Selector};
@@ -25,9 +25,10 @@ async fn link(db: &TestDb, ttl_days: u64, created: chrono::DateTime<chrono::Utc>
         ttl: std::time::Duration::from_secs(ttl_days * 86_400),
         notice_id: None,
     };
-    let (secret, model) = domain::links::create(&db.db, new, &Actor::Cli("t".into()), created)
-        .await
-        .unwrap();
+    let (secret, model) =
+        domain::reconsent::links::create(&db.db, new, &Actor::Cli("t".into()), created)
+            .await
+            .unwrap();
     (secret.expose().to_owned(), model.id)
 }
 
@@ -88,12 +89,14 @@ async fn landing_shows_the_org_and_opening_never_consumes(db: TestDb) {
     // A mail scanner and then the admin: both see the page, the link stays usable.
     let (again, _, _) = page(&app, &format!("/r/{secret}")).await;
     assert_eq!(again, 200);
-    let links = domain::links::list_for_org(&db.db, &acme()).await.unwrap();
+    let links = domain::reconsent::links::list_for_org(&db.db, &acme())
+        .await
+        .unwrap();
     let l = links.iter().find(|l| l.id == link_id).unwrap();
     assert_eq!(l.open_count, 2);
     assert!(l.used_at.is_none());
-    let org = domain::orgs::show(&db.db, &acme()).await.unwrap();
-    assert_eq!(org.org.state, domain::state::OrgState::Opened);
+    let org = domain::registry::show(&db.db, &acme()).await.unwrap();
+    assert_eq!(org.org.state, domain::registry::state::OrgState::Opened);
     app.stop().await;
 }
 
@@ -109,12 +112,12 @@ async fn each_unusable_link_gets_its_own_page(db: TestDb) {
     let (expired, _) = link(&db, 14, long_ago).await;
     let (used, used_id) = link(&db, 14, chrono::Utc::now()).await;
     assert!(
-        domain::links::consume(&db.db, used_id, chrono::Utc::now())
+        domain::reconsent::links::consume(&db.db, used_id, chrono::Utc::now())
             .await
             .unwrap()
     );
     let (revoked, revoked_id) = link(&db, 14, chrono::Utc::now()).await;
-    domain::links::revoke(
+    domain::reconsent::links::revoke(
         &db.db,
         revoked_id,
         &Actor::Cli("t".into()),
@@ -227,7 +230,7 @@ async fn callback_without_a_flow_or_with_a_forged_state_changes_nothing(db: Test
     seed(&db).await;
     let mut config = Config::default();
     config.salesforce.client_id = Some("test-client".into());
-    config.crypto.keys = vec![domain::crypto::Sealer::generate_key("k1")];
+    config.crypto.keys = vec![domain::security::crypto::Sealer::generate_key("k1")];
     let app = TestApp::spawn(&db, config).await;
     let (s, doc, _) = page(&app, "/oauth/callback?code=abc&state=xyz").await;
     assert_eq!(s, 400);
@@ -267,10 +270,10 @@ async fn callback_without_a_flow_or_with_a_forged_state_changes_nothing(db: Test
     )
     .await;
     assert_eq!(s, 400);
-    let org = domain::orgs::show(&db.db, &acme()).await.unwrap();
+    let org = domain::registry::show(&db.db, &acme()).await.unwrap();
     assert_eq!(
         org.org.state,
-        domain::state::OrgState::Opened,
+        domain::registry::state::OrgState::Opened,
         "nothing moved past opened"
     );
     app.stop().await;
@@ -304,7 +307,7 @@ both_backends!(
 async fn fresh_link_is_delivered_with_a_working_link_once(db: TestDb) {
     seed(&db).await;
     let mut config = Config::default();
-    config.crypto.keys = vec![domain::crypto::Sealer::generate_key("k1")];
+    config.crypto.keys = vec![domain::security::crypto::Sealer::generate_key("k1")];
     let outbox = tempfile::tempdir().unwrap();
     config.mail.transport = format!("file://{}", outbox.path().display());
     let app = TestApp::spawn(&db, config).await;
@@ -322,18 +325,18 @@ async fn fresh_link_is_delivered_with_a_working_link_once(db: TestDb) {
 
     let cfg = app.state.config.clone();
     let mailer = domain::mail::Mailer::from_config(&cfg.mail).unwrap();
-    let sender = domain::notices::Sender {
+    let sender = domain::campaign::notices::Sender {
         mailer: &mailer,
         sealer: app.state.sealer.as_ref().unwrap(),
         config: &cfg,
         owner: "test",
     };
-    let report = domain::notices::send_due(&db.db, &sender, chrono::Utc::now(), 10)
+    let report = domain::campaign::notices::send_due(&db.db, &sender, chrono::Utc::now(), 10)
         .await
         .unwrap();
     assert_eq!(report.sent, 1);
     assert_eq!(
-        domain::notices::send_due(&db.db, &sender, chrono::Utc::now(), 10)
+        domain::campaign::notices::send_due(&db.db, &sender, chrono::Utc::now(), 10)
             .await
             .unwrap()
             .sent,

@@ -83,22 +83,22 @@ async fn the_sign_in_never_redirects_off_site_whatever_next_says() {
 }
 
 async fn rotation_reseals_staff_secrets(db: TestDb) {
-    let k1 = domain::crypto::Sealer::generate_key("k1");
+    let k1 = domain::security::crypto::Sealer::generate_key("k1");
     let mut cfg = config();
     cfg.crypto.keys = vec![k1.clone()];
     let app = TestApp::spawn(&db, cfg).await;
     let who = first_sign_in(&app, "admin@partner.example", Role::Admin).await;
-    let k2 = domain::crypto::Sealer::generate_key("k2");
-    let both = domain::crypto::Sealer::from_config(&domain::config::CryptoConfig {
+    let k2 = domain::security::crypto::Sealer::generate_key("k2");
+    let both = domain::security::crypto::Sealer::from_config(&domain::config::CryptoConfig {
         keys: vec![k1, k2.clone()],
         key_file: None,
     })
     .unwrap();
-    let report = domain::keys::rotate(&db.db, &both).await.unwrap();
+    let report = domain::security::keys::rotate(&db.db, &both).await.unwrap();
     assert_eq!(report.staff_users, 1, "{report:?}");
     // With only the new key, the two-factor secret still opens: removing the old key after
     // rotation does not lock staff out.
-    let only_new = domain::crypto::Sealer::from_config(&domain::config::CryptoConfig {
+    let only_new = domain::security::crypto::Sealer::from_config(&domain::config::CryptoConfig {
         keys: vec![k2],
         key_file: None,
     })
@@ -238,9 +238,9 @@ async fn searches_treat_wildcards_literally(db: TestDb) {
          00D4c0000008cs3,Beta,itxopsyteam@beta.example\n",
     )
     .await;
-    let found = domain::orgs::list(
+    let found = domain::registry::list(
         &db.db,
-        &domain::orgs::ListFilter {
+        &domain::registry::ListFilter {
             search: Some("it_ops%team".into()),
             ..Default::default()
         },
@@ -336,7 +336,7 @@ async fn mail_that_is_only_logged_is_marked_logged_and_the_dashboard_says_so() {
     )
     .await;
     let now = chrono::Utc::now();
-    domain::notices::enqueue(
+    domain::campaign::notices::enqueue(
         &db.db,
         "00D4c0000008cs2EAA",
         "reauth_needed",
@@ -346,14 +346,14 @@ async fn mail_that_is_only_logged_is_marked_logged_and_the_dashboard_says_so() {
     .await
     .unwrap();
     let mailer = domain::mail::Mailer::from_config(&cfg.mail).unwrap();
-    let sealer = domain::crypto::Sealer::from_config(&cfg.crypto).unwrap();
-    let sender = domain::notices::Sender {
+    let sealer = domain::security::crypto::Sealer::from_config(&cfg.crypto).unwrap();
+    let sender = domain::campaign::notices::Sender {
         mailer: &mailer,
         sealer: &sealer,
         config: &cfg,
         owner: "test",
     };
-    domain::notices::send_due(&db.db, &sender, now, 10)
+    domain::campaign::notices::send_due(&db.db, &sender, now, 10)
         .await
         .unwrap();
     let n = domain::entity::notice::Entity::find()

@@ -1,7 +1,7 @@
 //! The org state machine writes its event in the same transaction as the change.
 
 use domain::events::{Actor, EventFilter};
-use domain::state::{Change, OrgState, Outcome, apply};
+use domain::registry::state::{Change, OrgState, Outcome, apply};
 use domain::types::OrgId;
 use reauth_tests::{TestDb, both_backends};
 
@@ -49,7 +49,7 @@ async fn transitions_write_events_and_never_move_back(db: TestDb) {
     apply(&db.db, &id, attention, &Actor::System, now)
         .await
         .unwrap();
-    let detail = domain::orgs::show(&db.db, &id).await.unwrap();
+    let detail = domain::registry::show(&db.db, &id).await.unwrap();
     assert_eq!(detail.org.state, OrgState::NeedsAttention);
     assert_eq!(detail.attention_owner.as_deref(), Some("partner"));
     apply(&db.db, &id, Change::Resume, &staff, now)

@@ -29,7 +29,7 @@ async fn connected(
     let auth = start(&w, &secret).await;
     let cb = authorize_as(auth, "admin@acme.com").await;
     assert_eq!(callback(&w, &cb).await.0, 200);
-    let (key, _) = domain::api_keys::create(
+    let (key, _) = domain::security::api_keys::create(
         &w.db.db,
         "billing-service",
         &Actor::Cli("t".into()),
@@ -130,9 +130,12 @@ async fn token_api_answers_with_keys_and_precise_errors(db: TestDb) {
         .unwrap();
     assert!(doc["paths"]["/api/v1/orgs/{org_id}/access-token"]["get"].is_object());
     // A revoked key stops working.
-    let k = domain::api_keys::list(&w.db.db).await.unwrap().remove(0);
+    let k = domain::security::api_keys::list(&w.db.db)
+        .await
+        .unwrap()
+        .remove(0);
     assert!(k.last_used_at.is_some(), "last use is recorded");
-    domain::api_keys::revoke(&w.db.db, k.id, &Actor::Cli("t".into()), chrono::Utc::now())
+    domain::security::api_keys::revoke(&w.db.db, k.id, &Actor::Cli("t".into()), chrono::Utc::now())
         .await
         .unwrap();
     advance(&w, Duration::from_secs(11)); // verified keys are cached for 10 seconds
@@ -226,10 +229,13 @@ async fn revoked_user_moves_exactly_that_org_to_needs_reauth(db: TestDb) {
             .contains("expired access/refresh token"),
         "{b}"
     );
-    let org = domain::orgs::show(&w.db.db, &OrgId::parse(ACME).unwrap())
+    let org = domain::registry::show(&w.db.db, &OrgId::parse(ACME).unwrap())
         .await
         .unwrap();
-    assert_eq!(org.org.state, domain::state::OrgState::NeedsReauth);
+    assert_eq!(
+        org.org.state,
+        domain::registry::state::OrgState::NeedsReauth
+    );
     let notices = domain::entity::notice::Entity::find()
         .all(&w.db.db)
         .await
@@ -247,12 +253,12 @@ async fn revoked_user_moves_exactly_that_org_to_needs_reauth(db: TestDb) {
             .len(),
         1
     );
-    let sandbox = domain::orgs::show(&w.db.db, &OrgId::parse("00D4c0000008cs3").unwrap())
+    let sandbox = domain::registry::show(&w.db.db, &OrgId::parse("00D4c0000008cs3").unwrap())
         .await
         .unwrap();
     assert_eq!(
         sandbox.org.state,
-        domain::state::OrgState::Pending,
+        domain::registry::state::OrgState::Pending,
         "other orgs are untouched"
     );
     // The API keeps saying so, without calling Salesforce again.
@@ -289,7 +295,7 @@ async fn crashes_are_recovered_or_reported_precisely(db: TestDb) {
     // 2. The worker died after Salesforce rotated: the stored token is dead, and we say exactly that.
     let c = connections(&w).await.remove(0);
     let sealer = w.app.state.sealer.clone().unwrap();
-    let rt = domain::connections::refresh_token(&c, &sealer)
+    let rt = domain::vault::store::refresh_token(&c, &sealer)
         .unwrap()
         .unwrap();
     let sf = w.app.state.sf.clone().unwrap();
@@ -381,10 +387,13 @@ async fn customer_setup_refusals_keep_the_token_and_ask_the_customer(db: TestDb)
         (s, b["error"].as_str()),
         (409, Some("customer_action_required"))
     );
-    let org = domain::orgs::show(&w.db.db, &OrgId::parse(ACME).unwrap())
+    let org = domain::registry::show(&w.db.db, &OrgId::parse(ACME).unwrap())
         .await
         .unwrap();
-    assert_eq!(org.org.state, domain::state::OrgState::NeedsAttention);
+    assert_eq!(
+        org.org.state,
+        domain::registry::state::OrgState::NeedsAttention
+    );
     assert_eq!(org.attention_owner.as_deref(), Some("customer"));
     assert!(org.attention_reason.unwrap().contains("unblock the app"));
     w.sim
@@ -587,14 +596,14 @@ both_backends!(
 async fn without_rotation_the_old_refresh_token_is_kept(db: TestDb) {
     let (w, key) = connected(db, |c| c.clients[0].rotation = false, |_| {}).await;
     let sealer = w.app.state.sealer.clone().unwrap();
-    let before = domain::connections::refresh_token(&connections(&w).await[0], &sealer)
+    let before = domain::vault::store::refresh_token(&connections(&w).await[0], &sealer)
         .unwrap()
         .unwrap();
     for _ in 0..3 {
         advance(&w, Duration::from_secs(11));
         assert_eq!(force(&w, &key, serde_json::json!({})).await.0, 200);
     }
-    let after = domain::connections::refresh_token(&connections(&w).await[0], &sealer)
+    let after = domain::vault::store::refresh_token(&connections(&w).await[0], &sealer)
         .unwrap()
         .unwrap();
     assert_eq!(

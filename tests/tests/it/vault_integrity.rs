@@ -48,7 +48,7 @@ async fn proxied_world(
     config.salesforce.client_secret = Some("reauth-eca-secret".to_owned().into());
     config.salesforce.login_url = proxy.base_url().to_owned();
     config.salesforce.extra_login_hosts = vec![proxy.host_port()];
-    config.crypto.keys = vec![domain::crypto::Sealer::generate_key("k1")];
+    config.crypto.keys = vec![domain::security::crypto::Sealer::generate_key("k1")];
     cfg_tweak(&mut config);
     let app = TestApp::spawn(&db, config).await;
     sim.add_redirect_uri(&format!("{}/oauth/callback", app.base));
@@ -61,7 +61,7 @@ async fn consent(w: &World) -> String {
     let auth = start(w, &secret).await;
     let cb = authorize_as(auth, "admin@acme.com").await;
     assert_eq!(callback(w, &cb).await.0, 200);
-    let (key, _) = domain::api_keys::create(
+    let (key, _) = domain::security::api_keys::create(
         &w.db.db,
         "billing-service",
         &Actor::Cli("t".into()),
@@ -246,8 +246,8 @@ both_backends!(
 /// Defect 2: `keys rotate` running in a loop while eight workers heartbeat two hundred
 /// connections loses nothing: no reuse at sfsim, every connection alive.
 async fn key_rotation_never_races_a_refresh(db: TestDb) {
-    let k1 = domain::crypto::Sealer::generate_key("k1");
-    let k2 = domain::crypto::Sealer::generate_key("k2");
+    let k1 = domain::security::crypto::Sealer::generate_key("k1");
+    let k2 = domain::security::crypto::Sealer::generate_key("k2");
     let keys = vec![k1.clone(), k2.clone()];
     let (w, ids) = many(db, 200, |c| {
         c.crypto.keys = keys.clone();
@@ -262,12 +262,12 @@ async fn key_rotation_never_races_a_refresh(db: TestDb) {
     });
     // Rotation alternates the newest key, so every pass finds rows to re-seal (the vaults keep
     // sealing under k2).
-    let to_k1 = domain::crypto::Sealer::from_config(&domain::config::CryptoConfig {
+    let to_k1 = domain::security::crypto::Sealer::from_config(&domain::config::CryptoConfig {
         keys: vec![k2.clone(), k1.clone()],
         key_file: None,
     })
     .unwrap();
-    let to_k2 = domain::crypto::Sealer::from_config(&domain::config::CryptoConfig {
+    let to_k2 = domain::security::crypto::Sealer::from_config(&domain::config::CryptoConfig {
         keys: vec![k1, k2],
         key_file: None,
     })
@@ -277,7 +277,7 @@ async fn key_rotation_never_races_a_refresh(db: TestDb) {
     let rotations = {
         let (db, stop) = (w.db.db.clone(), stop.clone());
         tokio::spawn(async move {
-            let mut total = domain::keys::RotationReport::default();
+            let mut total = domain::security::keys::RotationReport::default();
             let mut runs = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let s = if runs.is_multiple_of(2) {
@@ -285,7 +285,7 @@ async fn key_rotation_never_races_a_refresh(db: TestDb) {
                 } else {
                     &to_k2
                 };
-                let r = domain::keys::rotate(&db, s).await.unwrap();
+                let r = domain::security::keys::rotate(&db, s).await.unwrap();
                 total.connections += r.connections;
                 total.raced += r.raced;
                 total.left_leased += r.left_leased;
@@ -353,8 +353,8 @@ both_backends!(
 /// Defect 2, the race itself: a rotation that meets a row under a refresh's lease leaves it (and
 /// its fence) alone, so the holder's write lands; the row is re-sealed on a later run.
 async fn rotation_leaves_a_leased_row_to_its_holder(db: TestDb) {
-    let k1 = domain::crypto::Sealer::generate_key("k1");
-    let k2 = domain::crypto::Sealer::generate_key("k2");
+    let k1 = domain::security::crypto::Sealer::generate_key("k1");
+    let k2 = domain::security::crypto::Sealer::generate_key("k2");
     let (w, ids) = many(db, 1, |c| c.crypto.keys = vec![k1.clone()]).await;
     let v = w.app.state.vault.clone().unwrap();
     let row = connections(&w).await.remove(0);
@@ -366,12 +366,14 @@ async fn rotation_leaves_a_leased_row_to_its_holder(db: TestDb) {
     else {
         panic!("the lease is free");
     };
-    let both = domain::crypto::Sealer::from_config(&domain::config::CryptoConfig {
+    let both = domain::security::crypto::Sealer::from_config(&domain::config::CryptoConfig {
         keys: vec![k1, k2],
         key_file: None,
     })
     .unwrap();
-    let report = domain::keys::rotate(&w.db.db, &both).await.unwrap();
+    let report = domain::security::keys::rotate(&w.db.db, &both)
+        .await
+        .unwrap();
     assert_eq!(
         (report.connections, report.left_leased),
         (0, 1),
@@ -387,9 +389,9 @@ async fn rotation_leaves_a_leased_row_to_its_holder(db: TestDb) {
             &lease,
             &domain::vault::lease::Persist {
                 refresh_token: sealer
-                    .seal_str(&rt, &domain::connections::aad(row.id, "refresh_token")),
+                    .seal_str(&rt, &domain::vault::store::aad(row.id, "refresh_token")),
                 access_token: Some(
-                    sealer.seal_str(&at, &domain::connections::aad(row.id, "access_token")),
+                    sealer.seal_str(&at, &domain::vault::store::aad(row.id, "access_token")),
                 ),
                 instance_url: row.instance_url.clone(),
                 anomaly: None,
@@ -405,11 +407,13 @@ async fn rotation_leaves_a_leased_row_to_its_holder(db: TestDb) {
         "the lease holder's write lands after a rotation ran"
     );
     // Free again, the row is re-sealed on the next run, and the token is the holder's.
-    let report = domain::keys::rotate(&w.db.db, &both).await.unwrap();
+    let report = domain::security::keys::rotate(&w.db.db, &both)
+        .await
+        .unwrap();
     assert_eq!(report.connections, 1);
     let after = connections(&w).await.remove(0);
     assert_eq!(after.key_id.as_deref(), Some("k2"));
-    let token = domain::connections::refresh_token(&after, &both)
+    let token = domain::vault::store::refresh_token(&after, &both)
         .unwrap()
         .unwrap();
     assert_eq!(token.expose_secret(), "5Aep861-rotated");
@@ -618,10 +622,10 @@ async fn failed_verifications_are_retried_until_verified(db: TestDb) {
     assert_eq!((r.verified, r.failed), (1, 0));
     let c = connections(&w).await.remove(0);
     assert_eq!(c.status, ConnectionStatus::Active);
-    let org = domain::orgs::show(&w.db.db, &domain::types::OrgId::parse(ACME).unwrap())
+    let org = domain::registry::show(&w.db.db, &domain::types::OrgId::parse(ACME).unwrap())
         .await
         .unwrap();
-    assert_eq!(org.org.state, domain::state::OrgState::Verified);
+    assert_eq!(org.org.state, domain::registry::state::OrgState::Verified);
     assert_eq!(w.sim.stats().reuse_detected, 0);
     w.app.stop().await;
 }

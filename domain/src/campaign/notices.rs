@@ -139,7 +139,7 @@ const MAX_ATTEMPTS: i32 = 8;
 /// Services a sending pass needs.
 pub struct Sender<'a> {
     pub mailer: &'a crate::mail::Mailer,
-    pub sealer: &'a crate::crypto::Sealer,
+    pub sealer: &'a crate::security::crypto::Sealer,
     pub config: &'a crate::config::Config,
     /// Identifies this process in leases.
     pub owner: &'a str,
@@ -369,7 +369,7 @@ async fn send_one<C: ConnectionTrait + sea_orm::TransactionTrait>(
     };
 
     // The link: minted once, sealed on the row, reused by every retry.
-    let aad = crate::keys::notice_aad(n.id);
+    let aad = crate::security::keys::notice_aad(n.id);
     let (secret, expires) = match (&n.link_secret_ct, &n.key_id, n.link_id) {
         (Some(ct), Some(key), Some(link_id)) => {
             let secret = s
@@ -381,22 +381,23 @@ async fn send_one<C: ConnectionTrait + sea_orm::TransactionTrait>(
                 .await
                 .map_err(|e| Failure::Retry(e.to_string()))?;
             (
-                crate::links::LinkSecret::from_secret(secret),
+                crate::reconsent::links::LinkSecret::from_secret(secret),
                 link.map(|l| l.expires_at).unwrap_or(now),
             )
         }
         _ => {
             let email = crate::types::Email::parse(&contact.email)
                 .map_err(|e| Failure::GiveUp(e.to_string()))?;
-            let new = crate::links::NewLink {
+            let new = crate::reconsent::links::NewLink {
                 org_id: &org_id,
                 contact: Some(&email),
                 ttl: s.config.links.ttl,
                 notice_id: Some(n.id),
             };
-            let (secret, link) = crate::links::create(db, new, &crate::events::Actor::System, now)
-                .await
-                .map_err(db_err)?;
+            let (secret, link) =
+                crate::reconsent::links::create(db, new, &crate::events::Actor::System, now)
+                    .await
+                    .map_err(db_err)?;
             let sealed = s.sealer.seal(secret.expose().as_bytes(), &aad);
             notice::Entity::update_many()
                 .col_expr(notice::Column::LinkId, Expr::value(link.id))
@@ -475,10 +476,10 @@ async fn send_one<C: ConnectionTrait + sea_orm::TransactionTrait>(
         .await
         .map_err(|e| Failure::Retry(e.to_string()))?;
     if wave_kind {
-        crate::state::apply(
+        crate::registry::state::apply(
             db,
             &org_id,
-            crate::state::Change::Advance(crate::state::OrgState::Notified),
+            crate::registry::state::Change::Advance(crate::registry::state::OrgState::Notified),
             &crate::events::Actor::System,
             now,
         )

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::entity::{contact, org, wave};
 use crate::error::{Error, Result};
 use crate::events::{self, EventView};
-use crate::state::OrgState;
+use crate::registry::state::OrgState;
 use crate::types::OrgId;
 
 /// Filters for `orgs list`.

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::entity::{alert, connection, org, wave};
 use crate::error::Result;
-use crate::state::OrgState;
+use crate::registry::state::OrgState;
 
 /// One stage of the funnel: orgs that got at least this far.
 #[derive(Debug, Clone, Serialize)]

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::entity::{contact, link, org};
 use crate::error::{Error, Result};
 use crate::events::{self, Actor};
-use crate::state::{self, Change, OrgState};
+use crate::registry::state::{self, Change, OrgState};
 use crate::types::{Email, OrgId};
 
 /// Length of an encoded secret: 32 bytes in unpadded base64url.

@@ -11,11 +11,11 @@ use std::time::Duration;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 
-use crate::connections::aad;
-use crate::crypto::Sealer;
 use crate::entity::connection::{self, ConnectionStatus};
 use crate::entity::{notice, staff_user};
 use crate::error::{Error, Result};
+use crate::security::crypto::Sealer;
+use crate::vault::store::aad;
 
 /// What a rotation did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]

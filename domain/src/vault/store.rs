@@ -7,10 +7,10 @@ use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use secrecy::SecretString;
 
-use crate::crypto::Sealer;
 use crate::entity::connection::{self, ConnectionApp, ConnectionStatus};
 use crate::error::Result;
 use crate::salesforce::IdUrl;
+use crate::security::crypto::Sealer;
 use crate::types::OrgId;
 
 /// Associated data binding a sealed token to its row and column.

@@ -3,6 +3,7 @@
 mod csv_format;
 mod import;
 mod query;
+pub mod state;
 
 pub use csv_format::{Column, HeaderError, ImportRow, ParsedCsv, RowError, parse_csv};
 pub use import::{

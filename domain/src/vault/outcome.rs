@@ -1,0 +1,85 @@
+//! What a refresh is asked for and what it answers: the protocol's timings, why a refresh
+//! happens, and why a token could not be had.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::{AccessToken, ErrorClass};
+use crate::types::OrgId;
+
+/// Timings of the protocol. The defaults are production's; tests shorten them.
+#[derive(Debug, Clone, Copy)]
+pub struct VaultOptions {
+    /// How long a lease lasts between extensions. The exchange's time limit is well inside it.
+    pub lease: Duration,
+    /// Pause before the one recovery probe after an ambiguous answer.
+    pub probe_delay: Duration,
+    /// How long a caller waits for another process's refresh before answering "retry shortly".
+    pub max_wait: Duration,
+}
+
+impl Default for VaultOptions {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(60),
+            probe_delay: Duration::from_secs(2),
+            max_wait: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why a token could not be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[serde(tag = "error", rename_all = "snake_case")]
+pub enum VaultError {
+    #[error("no connection for org {org_id}")]
+    NoConnection { org_id: OrgId },
+    #[error("org {org_id} must consent again: {reason}")]
+    NeedsReauth { org_id: OrgId, reason: String },
+    /// Another refresh of this connection is in progress (or has just finished).
+    #[error("the connection of org {org_id} is being refreshed; retry shortly")]
+    Busy { org_id: OrgId },
+    /// The connection's last answer named another org or user: its token is kept, but nothing
+    /// is served until a person has looked.
+    #[error("the connection of org {org_id} is held for review: {reason}")]
+    Quarantined { org_id: OrgId, reason: String },
+    #[error(
+        "Salesforce could not refresh the token for org {org_id} right now ({class}): {detail}"
+    )]
+    Unavailable {
+        org_id: OrgId,
+        class: ErrorClass,
+        detail: String,
+    },
+}
+
+/// What a refresh returns: a token, or why not (database and internal faults are the outer
+/// `Result`).
+pub type Answer = std::result::Result<AccessToken, VaultError>;
+
+/// Why a refresh was asked for (recorded in events and metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Heartbeat,
+    /// The token API needed a fresh access token.
+    Demand,
+    /// A partner reported a 401.
+    Forced,
+    /// A lease expired while `refreshing`.
+    Recovery,
+    /// A `verifying` connection needed a fresh access token for its identity check.
+    Verification,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Heartbeat => "heartbeat",
+            Self::Demand => "demand",
+            Self::Forced => "forced",
+            Self::Recovery => "recovery",
+            Self::Verification => "verification",
+        }
+    }
+}
