@@ -6,6 +6,7 @@ use sea_orm::{ConnectionTrait, EntityTrait};
 
 use crate::entity::alert;
 use crate::error::Result;
+use crate::types::OrgId;
 
 /// How urgent an alert is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,17 +31,23 @@ pub async fn raise<C: ConnectionTrait>(
     db: &C,
     kind: &str,
     severity: Severity,
-    org_id: Option<&str>,
+    org_id: Option<&OrgId>,
     message: &str,
     details: serde_json::Value,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    tracing::warn!(kind, severity = severity.as_str(), org_id, message, "alert");
+    tracing::warn!(
+        kind,
+        severity = severity.as_str(),
+        org_id = org_id.map(|o| o.as_str()),
+        message,
+        "alert"
+    );
     alert::Entity::insert(alert::ActiveModel {
         id: NotSet,
         kind: Set(kind.to_owned()),
         severity: Set(severity.as_str().to_owned()),
-        org_id: Set(org_id.map(str::to_owned)),
+        org_id: Set(org_id.cloned()),
         message: Set(message.to_owned()),
         details: Set(details),
         created_at: Set(now),

@@ -68,7 +68,7 @@ impl NewEvent {
             at: Set(self.at),
             actor_kind: Set(self.actor.kind().to_owned()),
             actor: Set(self.actor.name().map(str::to_owned)),
-            org_id: Set(self.org_id.map(|o| o.as_str().to_owned())),
+            org_id: Set(self.org_id),
             kind: Set(self.kind),
             details: Set(self.details),
         }
@@ -125,7 +125,7 @@ pub struct EventView {
     pub at: DateTime<Utc>,
     pub actor_kind: String,
     pub actor: Option<String>,
-    pub org_id: Option<String>,
+    pub org_id: Option<OrgId>,
     pub kind: String,
     pub details: serde_json::Value,
 }

@@ -184,7 +184,7 @@ async fn known_org(state: &AppState, raw: &str) -> Result<OrgId, Response> {
             format!("`{raw}`: {e}"),
         )
     })?;
-    match domain::entity::org::Entity::find_by_id(org.as_str())
+    match domain::entity::org::Entity::find_by_id(org.clone())
         .one(&state.db)
         .await
     {

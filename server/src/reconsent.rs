@@ -83,7 +83,7 @@ async fn landing(
             let page = Landing {
                 brand: Brand::from_state(&state),
                 org_name: o.name,
-                org_id: o.id,
+                org_id: o.id.to_string(),
                 environment: o.environment,
                 login_host: login.as_str().to_owned(),
                 deadline,

@@ -56,7 +56,12 @@ pub async fn run(config: Config, cmd: EventsCommand) -> anyhow::Result<ExitCode>
                         Some(a) => format!("{}:{a}", e.actor_kind),
                         None => e.actor_kind.clone(),
                     }),
-                    ("org_id", &|e| opt(&e.org_id)),
+                    ("org_id", &|e| {
+                        e.org_id
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default()
+                    }),
                     ("kind", &|e| e.kind.clone()),
                     ("details", &|e| e.details.to_string()),
                 ],

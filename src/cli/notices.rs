@@ -42,7 +42,7 @@ pub async fn run(config: Config, cmd: NoticesCommand) -> anyhow::Result<ExitCode
                 &notices,
                 &[
                     ("id", &|n| n.id.to_string()),
-                    ("org_id", &|n| n.org_id.clone()),
+                    ("org_id", &|n| n.org_id.to_string()),
                     ("kind", &|n| n.kind.clone()),
                     ("step", &|n| opt(&n.step)),
                     ("status", &|n| n.status.clone()),

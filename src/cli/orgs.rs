@@ -119,7 +119,7 @@ pub async fn run(config: Config, cmd: OrgsCommand) -> anyhow::Result<ExitCode> {
                 format,
                 &orgs,
                 &[
-                    ("org_id", &|o| o.org_id.clone()),
+                    ("org_id", &|o| o.org_id.to_string()),
                     ("name", &|o| o.name.clone()),
                     ("environment", &|o| o.environment.clone()),
                     ("state", &|o| o.state.to_string()),

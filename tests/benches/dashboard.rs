@@ -78,7 +78,7 @@ async fn seed(db: &TestDb, orgs: usize, events: usize) -> Duration {
     let mut conns = Vec::new();
     for i in 0..orgs {
         let st = state(rng.gen_range(0.0..1.0));
-        let id = org_id(i);
+        let id = domain::types::OrgId::parse(&org_id(i)).unwrap();
         let done = st.completes_rollout() || st == OrgState::NeedsReauth;
         let when = now - chrono::Duration::minutes(rng.gen_range(0..40 * 24 * 60));
         batch.push(org::ActiveModel {

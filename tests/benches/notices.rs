@@ -30,7 +30,7 @@ async fn main() {
     let now = chrono::Utc::now();
     for i in 0..N {
         let org = domain::types::OrgId::parse(&format!("00D{:012}", i + 1)).unwrap();
-        domain::campaign::notices::request_fresh_link(&db.db, org.as_str(), now)
+        domain::campaign::notices::request_fresh_link(&db.db, &org, now)
             .await
             .unwrap();
     }

@@ -9,6 +9,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 
 use crate::entity::{contact, notice};
 use crate::error::Result;
+use crate::types::OrgId;
 
 /// A queued notice and who it will go to.
 #[derive(Debug, Clone)]
@@ -20,7 +21,10 @@ pub struct Queued {
 }
 
 /// The contact a notice goes to: the primary, or the secondary when the primary bounces.
-pub async fn recipient<C: ConnectionTrait>(db: &C, org_id: &str) -> Result<Option<contact::Model>> {
+pub async fn recipient<C: ConnectionTrait>(
+    db: &C,
+    org_id: &OrgId,
+) -> Result<Option<contact::Model>> {
     let contacts = contact::Entity::find()
         .filter(contact::Column::OrgId.eq(org_id))
         .order_by_asc(contact::Column::Id)
@@ -38,7 +42,7 @@ pub async fn recipient<C: ConnectionTrait>(db: &C, org_id: &str) -> Result<Optio
 /// Queues a transactional notice; `dedupe_key` makes repeated requests idempotent.
 pub async fn enqueue<C: ConnectionTrait>(
     db: &C,
-    org_id: &str,
+    org_id: &OrgId,
     kind: &str,
     dedupe_key: String,
     now: DateTime<Utc>,
@@ -46,7 +50,7 @@ pub async fn enqueue<C: ConnectionTrait>(
     let to = recipient(db, org_id).await?;
     let row = notice::ActiveModel {
         id: NotSet,
-        org_id: Set(org_id.to_owned()),
+        org_id: Set(org_id.clone()),
         contact_id: Set(to.as_ref().map(|c| c.id)),
         kind: Set(kind.to_owned()),
         wave_id: Set(None),
@@ -91,7 +95,7 @@ pub async fn enqueue<C: ConnectionTrait>(
 /// per hour, however often the button is pressed; it goes to the contact on file only.
 pub async fn request_fresh_link<C: ConnectionTrait>(
     db: &C,
-    org_id: &str,
+    org_id: &OrgId,
     now: DateTime<Utc>,
 ) -> Result<Queued> {
     let key = format!("{org_id}|fresh_link|{}", now.format("%Y%m%d%H"));
@@ -244,8 +248,7 @@ async fn process<C: ConnectionTrait + sea_orm::TransactionTrait>(
         }
         Err(Failure::Retry(e) | Failure::GiveUp(e)) => {
             release(db, n.id, s.owner, "failed", None, &e, now).await?;
-            let org = crate::types::OrgId::parse(&n.org_id)
-                .map_err(|e| crate::Error::Invalid(e.to_string()))?;
+            let org = n.org_id.clone();
             crate::events::record(
                 db,
                 now,
@@ -326,8 +329,7 @@ async fn send_one<C: ConnectionTrait + sea_orm::TransactionTrait>(
 ) -> std::result::Result<(), Failure> {
     use sea_orm::sea_query::Expr;
     let db_err = |e: crate::Error| Failure::Retry(e.to_string());
-    let org_id =
-        crate::types::OrgId::parse(&n.org_id).map_err(|e| Failure::GiveUp(e.to_string()))?;
+    let org_id = n.org_id.clone();
     let org = crate::entity::org::Entity::find_by_id(n.org_id.clone())
         .one(db)
         .await
@@ -596,7 +598,7 @@ async fn send_plain<C: ConnectionTrait>(
         .exec(db)
         .await
         .map_err(|e| Failure::Retry(e.to_string()))?;
-    let org_id = crate::types::OrgId::parse(&org.id).map_err(|e| Failure::GiveUp(e.to_string()))?;
+    let org_id = org.id.clone();
     crate::events::record(db, now, &crate::events::Actor::System, Some(&org_id), "notice.sent", serde_json::json!({ "notice_id": n.id, "kind": n.kind, "to": to, "message_id": message_id }))
         .await
         .map_err(|e| Failure::Retry(e.to_string()))?;
@@ -615,8 +617,7 @@ async fn fall_back<C: ConnectionTrait>(
     let next = recipient(db, &n.org_id)
         .await?
         .filter(|c| c.id != bounced.id);
-    let org =
-        crate::types::OrgId::parse(&n.org_id).map_err(|e| crate::Error::Invalid(e.to_string()))?;
+    let org = n.org_id.clone();
     if let Some(c) = &next {
         let row = notice::ActiveModel {
             id: NotSet,
@@ -705,7 +706,7 @@ pub async fn preview<C: ConnectionTrait>(
     org_id: &crate::types::OrgId,
     kind: &str,
 ) -> Result<crate::mail::Rendered> {
-    let org = crate::entity::org::Entity::find_by_id(org_id.as_str())
+    let org = crate::entity::org::Entity::find_by_id(org_id.clone())
         .one(db)
         .await?
         .ok_or_else(|| crate::Error::UnknownOrg(org_id.clone()))?;

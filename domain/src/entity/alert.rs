@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::types::OrgId;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "alerts")]
 pub struct Model {
@@ -10,7 +12,7 @@ pub struct Model {
     pub kind: String,
     /// info | warning | critical
     pub severity: String,
-    pub org_id: Option<String>,
+    pub org_id: Option<OrgId>,
     pub message: String,
     pub details: Json,
     pub created_at: DateTimeUtc,

@@ -4,6 +4,8 @@
 //! module only describes them.
 
 use sea_orm::entity::prelude::*;
+
+use crate::types::OrgId;
 use serde::{Deserialize, Serialize};
 
 /// Where a connection stands.
@@ -163,7 +165,7 @@ impl std::fmt::Display for ErrorClass {
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    pub org_id: String,
+    pub org_id: OrgId,
     pub app: ConnectionApp,
     pub status: ConnectionStatus,
     pub refresh_token_ct: Option<Vec<u8>>,

@@ -2,12 +2,14 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::types::OrgId;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "contacts")]
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    pub org_id: String,
+    pub org_id: OrgId,
     /// primary | secondary | technical
     pub role: String,
     pub email: String,

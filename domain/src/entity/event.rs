@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::types::OrgId;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "events")]
 pub struct Model {
@@ -10,7 +12,7 @@ pub struct Model {
     pub at: DateTimeUtc,
     pub actor_kind: String,
     pub actor: Option<String>,
-    pub org_id: Option<String>,
+    pub org_id: Option<OrgId>,
     pub kind: String,
     pub details: Json,
 }

@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::types::OrgId;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
 #[sea_orm(table_name = "links")]
 pub struct Model {
@@ -10,7 +12,7 @@ pub struct Model {
     #[sea_orm(unique)]
     #[serde(skip_serializing)]
     pub secret_hash: String,
-    pub org_id: String,
+    pub org_id: OrgId,
     pub contact_id: Option<i64>,
     pub notice_id: Option<i64>,
     pub created_by: String,

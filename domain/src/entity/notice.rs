@@ -2,12 +2,14 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::types::OrgId;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
 #[sea_orm(table_name = "notices")]
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    pub org_id: String,
+    pub org_id: OrgId,
     pub contact_id: Option<i64>,
     pub kind: String,
     pub wave_id: Option<i64>,

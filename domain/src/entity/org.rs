@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::types::OrgId;
+
 use crate::registry::state::OrgState;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -9,7 +11,7 @@ use crate::registry::state::OrgState;
 pub struct Model {
     /// The 18-character org id.
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: String,
+    pub id: OrgId,
     pub name: String,
     pub name_lower: String,
     pub environment: String,

@@ -102,7 +102,7 @@ pub async fn complete(
         Ok(g) => g,
         Err(finish) => return Ok(finish),
     };
-    let o = crate::entity::org::Entity::find_by_id(expected.as_str())
+    let o = crate::entity::org::Entity::find_by_id(expected.clone())
         .one(flow.db)
         .await?
         .ok_or_else(|| Error::UnknownOrg(expected.clone()))?;
@@ -123,7 +123,7 @@ pub async fn complete(
             flow.db,
             "consent.unreadable_answer",
             Severity::Critical,
-            Some(expected.as_str()),
+            Some(&expected),
             &format!("A consent's answer did not say which org it is for ({detail}); its grant was revoked."),
             serde_json::json!({}),
             now,
@@ -223,7 +223,7 @@ pub async fn complete(
             flow.db,
             "vault.answer_anomaly",
             Severity::Warning,
-            Some(expected.as_str()),
+            Some(&expected),
             &format!("Salesforce's answer to a consent looked wrong ({a}); its tokens were kept."),
             serde_json::json!({ "connection_id": conn.id }),
             now,

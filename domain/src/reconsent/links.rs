@@ -95,7 +95,7 @@ pub async fn create<C: ConnectionTrait>(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<(LinkSecret, link::Model)> {
-    org::Entity::find_by_id(new.org_id.as_str())
+    org::Entity::find_by_id(new.org_id.clone())
         .one(db)
         .await?
         .ok_or_else(|| Error::UnknownOrg(new.org_id.clone()))?;
@@ -124,7 +124,7 @@ pub async fn create<C: ConnectionTrait>(
     let row = link::ActiveModel {
         id: NotSet,
         secret_hash: Set(hash(secret.expose())),
-        org_id: Set(new.org_id.as_str().to_owned()),
+        org_id: Set(new.org_id.clone()),
         contact_id: Set(contact.map(|c| c.id)),
         notice_id: Set(new.notice_id),
         created_by: Set(actor_label(actor)),
@@ -201,7 +201,7 @@ async fn classify<C: ConnectionTrait>(
     let Some(l) = found else {
         return Ok(Lookup::Unknown);
     };
-    let Some(o) = org::Entity::find_by_id(l.org_id.as_str()).one(db).await? else {
+    let Some(o) = org::Entity::find_by_id(l.org_id.clone()).one(db).await? else {
         return Ok(Lookup::Unknown);
     };
     Ok(if l.revoked_at.is_some() {
@@ -237,7 +237,7 @@ pub async fn record_open<C: ConnectionTrait + TransactionTrait>(
         .exec(db)
         .await?;
     if first {
-        let org_id = OrgId::parse(&l.org_id).map_err(|e| Error::Invalid(e.to_string()))?;
+        let org_id = l.org_id.clone();
         let actor = Actor::Customer("link visitor".into());
         events::record(
             db,
@@ -283,7 +283,7 @@ pub async fn revoke<C: ConnectionTrait + TransactionTrait>(
             .filter(link::Column::Id.eq(link_id))
             .exec(&txn)
             .await?;
-        let org_id = OrgId::parse(&l.org_id).map_err(|e| Error::Invalid(e.to_string()))?;
+        let org_id = l.org_id.clone();
         events::record(
             &txn,
             now,

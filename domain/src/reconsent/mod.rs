@@ -144,7 +144,7 @@ fn begin(flow: &Flow<'_>, found: Lookup, now: DateTime<Utc>) -> Result<Start> {
     });
     let pending = Pending {
         link_id: link.id,
-        org_id: o.id.clone(),
+        org_id: o.id.to_string(),
         state,
         nonce,
         verifier: pkce.verifier.expose_secret().to_owned(),

@@ -96,7 +96,7 @@ async fn promote(
     .await?;
     crate::campaign::notices::enqueue(
         flow.db,
-        expected.as_str(),
+        expected,
         "confirmation",
         format!("{}|confirmation|{}", expected, conn.id),
         now,
@@ -199,7 +199,7 @@ async fn failed(
             flow.db,
             "connection.verification_failing",
             Severity::Critical,
-            Some(expected.as_str()),
+            Some(expected),
             &format!(
                 "The new connection could not be verified after {attempts} attempts ({reason}); it is kept alive and retried daily."
             ),
@@ -216,10 +216,6 @@ async fn load(flow: &Flow<'_>, connection_id: i64) -> Result<connection::Model> 
         .one(flow.db)
         .await?
         .ok_or_else(|| Error::Invalid(format!("no connection {connection_id}")))
-}
-
-fn org_of(conn: &connection::Model) -> Result<OrgId> {
-    OrgId::parse(&conn.org_id).map_err(|e| Error::Invalid(e.to_string()))
 }
 
 /// What retrying a connection's verification found.
@@ -244,7 +240,7 @@ pub async fn retry_verification(
             conn.status
         )));
     }
-    let org_id = org_of(&conn)?;
+    let org_id = conn.org_id.clone();
     events::record(
         flow.db,
         now,
@@ -278,7 +274,7 @@ pub async fn verify_due(flow: &Flow<'_>, now: DateTime<Utc>, limit: u64) -> Resu
         .await?;
     let mut report = VerifySweep::default();
     for conn in due {
-        let org_id = org_of(&conn)?;
+        let org_id = conn.org_id.clone();
         match verify(flow, &org_id, conn.id, None, now).await? {
             Verified::Yes { .. } => report.verified += 1,
             Verified::Failed(_) => report.failed += 1,
@@ -296,7 +292,7 @@ pub async fn revoke_connection(
     now: DateTime<Utc>,
 ) -> Result<String> {
     let conn = load(flow, connection_id).await?;
-    let org_id = org_of(&conn)?;
+    let org_id = conn.org_id.clone();
     let outcome = match flow
         .vault
         .retire(connection_id, ConnectionStatus::Revoked)

@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::csv_format::{Column, ImportRow, ParsedCsv};
 use crate::entity::{contact, org, wave};
 use crate::error::Result;
+use crate::types::OrgId;
 
 /// Files with more rows than this read the registry in one scan instead of by id.
 const FULL_SCAN_ABOVE: usize = 5_000;
@@ -55,8 +56,8 @@ pub struct ImportPlan {
     pub unchanged: usize,
     /// Waves named in the file that do not exist yet (they are created, without a deadline).
     pub new_waves: Vec<String>,
-    existing_orgs: HashMap<String, org::Model>,
-    existing_contacts: HashMap<(String, String), contact::Model>,
+    existing_orgs: HashMap<OrgId, org::Model>,
+    existing_contacts: HashMap<(OrgId, String), contact::Model>,
     waves: HashMap<String, i64>,
 }
 
@@ -92,16 +93,12 @@ pub async fn plan_import<C: ConnectionTrait>(
     file: &str,
     parsed: ParsedCsv,
 ) -> Result<ImportPlan> {
-    let ids: Vec<String> = parsed
-        .rows
-        .iter()
-        .map(|r| r.org_id.as_str().to_owned())
-        .collect();
+    let ids: Vec<OrgId> = parsed.rows.iter().map(|r| r.org_id.clone()).collect();
     let mut existing_orgs = HashMap::with_capacity(ids.len());
     let mut existing_contacts = HashMap::new();
     if ids.len() > FULL_SCAN_ABOVE {
         // One scan beats hundreds of `IN (…)` queries for large files; keep what the file names.
-        let wanted: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let wanted: std::collections::HashSet<&str> = ids.iter().map(OrgId::as_str).collect();
         for o in org::Entity::find().all(db).await? {
             if wanted.contains(o.id.as_str()) {
                 existing_orgs.insert(o.id.clone(), o);
@@ -175,7 +172,7 @@ pub async fn plan_import<C: ConnectionTrait>(
 /// The fields of an existing org (and its contacts) that a row changes.
 fn diff(
     old: &org::Model,
-    contacts: &HashMap<(String, String), contact::Model>,
+    contacts: &HashMap<(OrgId, String), contact::Model>,
     wave_names: &HashMap<i64, String>,
     row: &ImportRow,
 ) -> Vec<FieldChange> {

@@ -66,7 +66,7 @@ impl Sort {
 /// One org in a list.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct OrgSummary {
-    pub org_id: String,
+    pub org_id: OrgId,
     pub name: String,
     pub environment: String,
     pub state: OrgState,
@@ -105,7 +105,7 @@ pub struct OrgDetail {
 /// imported again.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExportRow {
-    pub org_id: String,
+    pub org_id: OrgId,
     pub name: String,
     pub environment: String,
     pub login_url: String,
@@ -251,7 +251,7 @@ async fn filtered<C: ConnectionTrait>(
 
 /// One org in detail.
 pub async fn show<C: ConnectionTrait>(db: &C, id: &OrgId) -> Result<OrgDetail> {
-    let o = org::Entity::find_by_id(id.as_str())
+    let o = org::Entity::find_by_id(id.clone())
         .one(db)
         .await?
         .ok_or_else(|| Error::UnknownOrg(id.clone()))?;
@@ -261,7 +261,7 @@ pub async fn show<C: ConnectionTrait>(db: &C, id: &OrgId) -> Result<OrgDetail> {
         .order_by_asc(contact::Column::Id)
         .all(db)
         .await?;
-    let primaries: HashMap<String, String> = contacts
+    let primaries: HashMap<OrgId, String> = contacts
         .iter()
         .filter(|c| c.role == "primary")
         .map(|c| (c.org_id.clone(), c.email.clone()))
@@ -302,7 +302,7 @@ pub async fn export_rows<C: ConnectionTrait>(db: &C) -> Result<Vec<ExportRow>> {
         .order_by_asc(org::Column::Id)
         .all(db)
         .await?;
-    let mut contacts: HashMap<(String, String), contact::Model> = HashMap::new();
+    let mut contacts: HashMap<(OrgId, String), contact::Model> = HashMap::new();
     for c in contact::Entity::find().all(db).await? {
         contacts.insert((c.org_id.clone(), c.role.clone()), c);
     }
@@ -341,8 +341,8 @@ async fn wave_names<C: ConnectionTrait>(db: &C) -> Result<HashMap<i64, String>> 
 
 async fn primary_emails<C: ConnectionTrait>(
     db: &C,
-    ids: Vec<String>,
-) -> Result<HashMap<String, String>> {
+    ids: Vec<OrgId>,
+) -> Result<HashMap<OrgId, String>> {
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
         let rows = contact::Entity::find()
@@ -358,7 +358,7 @@ async fn primary_emails<C: ConnectionTrait>(
 fn summary(
     o: org::Model,
     waves: &HashMap<i64, String>,
-    primaries: &HashMap<String, String>,
+    primaries: &HashMap<OrgId, String>,
 ) -> OrgSummary {
     OrgSummary {
         wave: o.wave_id.and_then(|w| waves.get(&w).cloned()),
@@ -409,7 +409,7 @@ pub async fn add_note<C: ConnectionTrait>(
             "a note holds at most {MAX_NOTE_LEN} characters"
         )));
     }
-    org::Entity::find_by_id(id.as_str())
+    org::Entity::find_by_id(id.clone())
         .one(db)
         .await?
         .ok_or_else(|| Error::UnknownOrg(id.clone()))?;

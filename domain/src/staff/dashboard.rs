@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::entity::{alert, connection, org, wave};
 use crate::error::Result;
 use crate::registry::state::OrgState;
+use crate::types::OrgId;
 
 /// One stage of the funnel: orgs that got at least this far.
 #[derive(Debug, Clone, Serialize)]
@@ -43,7 +44,7 @@ pub struct WaveProgress {
 /// A connection close to Salesforce's idle timeout.
 #[derive(Debug, Clone, Serialize)]
 pub struct Expiry {
-    pub org_id: String,
+    pub org_id: OrgId,
     pub org_name: String,
     pub status: String,
     pub last_exchange_at: DateTime<Utc>,
@@ -155,12 +156,12 @@ pub async fn overview<C: ConnectionTrait>(
     }
     soonest.sort_by_key(|c| c.last_exchange_at);
     soonest.truncate(10);
-    let names: HashMap<String, String> = org::Entity::find()
+    let names: HashMap<OrgId, String> = org::Entity::find()
         .filter(org::Column::Id.is_in(soonest.iter().map(|c| c.org_id.clone())))
         .select_only()
         .column(org::Column::Id)
         .column(org::Column::Name)
-        .into_tuple::<(String, String)>()
+        .into_tuple::<(OrgId, String)>()
         .all(db)
         .await?
         .into_iter()

@@ -309,7 +309,7 @@ impl Vault {
     async fn busy(&self, connection_id: i64) -> Result<Answer> {
         let c = self.reload(connection_id).await?;
         Ok(Err(VaultError::Busy {
-            org_id: org_of(&c)?,
+            org_id: c.org_id.clone(),
         }))
     }
 
@@ -397,7 +397,7 @@ impl Vault {
         let timeout = chrono::Duration::from_std(self.inner.config.salesforce.session_timeout)
             .unwrap_or_default();
         Ok(AccessToken {
-            org_id: org_of(c)?,
+            org_id: c.org_id.clone(),
             connection_id: c.id,
             token,
             instance_url,
@@ -414,11 +414,6 @@ impl Vault {
             .decrypt_access(c)?
             .filter(|t| t.fresh_until > self.now()))
     }
-}
-
-/// A connection row's org id.
-fn org_of(c: &connection::Model) -> Result<OrgId> {
-    OrgId::parse(&c.org_id).map_err(|e| Error::Invalid(format!("connection {}: {e}", c.id)))
 }
 
 /// `interval` minus up to 5% at random, so connections made together spread out and none

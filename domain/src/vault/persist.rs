@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use super::lease::{Lease, Persist};
-use super::{Answer, Trigger, Vault, VaultError, jittered, org_of, rand_secs, reauth};
+use super::{Answer, Trigger, Vault, VaultError, jittered, rand_secs, reauth};
 use crate::entity::connection::{self, ConnectionStatus, ErrorClass};
 use crate::error::Result;
 use crate::salesforce::TokenGrant;
@@ -36,7 +36,7 @@ impl Vault {
         // The answer must be for the row's org and user; a token for anyone else is kept (it is
         // the grant's newest) but never served.
         let mismatch = grant.id.as_ref().and_then(|id| {
-            let same_org = id.org_id.as_str() == c.org_id;
+            let same_org = id.org_id == c.org_id;
             let same_user = id.user_id.get(..15) == c.sf_user_id.get(..15);
             (!same_org || !same_user).then(|| {
                 format!(
@@ -63,14 +63,16 @@ impl Vault {
             status: mismatch.as_ref().map(|_| ConnectionStatus::Quarantined),
         };
         if !self.write_persist(c, lease, &p, &rt, now).await? {
-            return Ok(Err(VaultError::Busy { org_id: org_of(c)? }));
+            return Ok(Err(VaultError::Busy {
+                org_id: c.org_id.clone(),
+            }));
         }
         metrics::counter!("reauth_refresh_total", "outcome" => "ok").increment(1);
         crate::events::record(
             self.db(),
             now,
             &crate::events::Actor::System,
-            Some(&org_of(c)?),
+            Some(&c.org_id.clone()),
             "connection.refreshed",
             serde_json::json!({ "connection_id": c.id, "trigger": trigger.as_str(), "rotated": rotated, "anomaly": anomaly }),
         )
@@ -79,7 +81,7 @@ impl Vault {
             self.forget(&c.org_id);
             reauth::quarantined(self, c, &reason, now).await?;
             return Ok(Err(VaultError::Quarantined {
-                org_id: org_of(c)?,
+                org_id: c.org_id.clone(),
                 reason,
             }));
         }
@@ -116,21 +118,23 @@ impl Vault {
         };
         self.forget(&c.org_id);
         if !self.write_persist(c, lease, &p, &rt, now).await? {
-            return Ok(Err(VaultError::Busy { org_id: org_of(c)? }));
+            return Ok(Err(VaultError::Busy {
+                org_id: c.org_id.clone(),
+            }));
         }
         metrics::counter!("reauth_refresh_total", "outcome" => "salvaged").increment(1);
         crate::events::record(
             self.db(),
             now,
             &crate::events::Actor::System,
-            Some(&org_of(c)?),
+            Some(&c.org_id.clone()),
             "connection.refreshed",
             serde_json::json!({ "connection_id": c.id, "trigger": trigger.as_str(), "rotated": true, "anomaly": detail, "access_token": false }),
         )
         .await?;
         reauth::anomalous_answer(self, c, detail, now).await?;
         Ok(Err(VaultError::Unavailable {
-            org_id: org_of(c)?,
+            org_id: c.org_id.clone(),
             class: ErrorClass::Ambiguous,
             detail: format!("{detail}; the new refresh token was kept"),
         }))

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use super::lease::{Claim, Lease, Mark, Purpose};
-use super::{Answer, Trigger, Vault, VaultError, classify, org_of, rand_secs, reauth};
+use super::{Answer, Trigger, Vault, VaultError, classify, rand_secs, reauth};
 use crate::config::Config;
 use crate::entity::connection::{self, ConnectionStatus, ErrorClass};
 use crate::error::{Error, Result};
@@ -32,7 +32,7 @@ impl Vault {
     ) -> Result<Answer> {
         for _ in 0..50 {
             let c = self.reload(id).await?;
-            let org_id = org_of(&c)?;
+            let org_id = c.org_id.clone();
             match c.status {
                 ConnectionStatus::NeedsReauth
                 | ConnectionStatus::Revoked
@@ -310,7 +310,7 @@ impl Vault {
         metrics::counter!("reauth_refresh_total", "outcome" => class.as_str()).increment(1);
         reauth::after_failure(self, c, class, detail, now).await?;
         Ok(Err(VaultError::Unavailable {
-            org_id: org_of(c)?,
+            org_id: c.org_id.clone(),
             class,
             detail: detail.into(),
         }))
@@ -347,7 +347,7 @@ impl Vault {
             );
         }
         Ok(Err(VaultError::NeedsReauth {
-            org_id: org_of(c)?,
+            org_id: c.org_id.clone(),
             reason: reason.into(),
         }))
     }

@@ -21,7 +21,7 @@ pub(super) async fn needs_reauth(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let db = v.db();
-    let org = OrgId::parse(&c.org_id).map_err(|e| Error::Invalid(e.to_string()))?;
+    let org = c.org_id.clone();
     events::record(
         db,
         now,
@@ -89,7 +89,7 @@ pub(super) async fn after_failure(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let db = v.db();
-    let org = OrgId::parse(&c.org_id).map_err(|e| Error::Invalid(e.to_string()))?;
+    let org = c.org_id.clone();
     events::record(db, now, &Actor::System, Some(&org), "connection.refresh_failed", serde_json::json!({ "connection_id": c.id, "class": class.as_str(), "owner": class.owner(), "detail": detail })).await?;
     match class {
         ErrorClass::CustomerSetup => {
@@ -135,7 +135,7 @@ pub(super) async fn quarantined(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let db = v.db();
-    let org = OrgId::parse(&c.org_id).map_err(|e| Error::Invalid(e.to_string()))?;
+    let org = c.org_id.clone();
     events::record(
         db,
         now,
@@ -173,7 +173,7 @@ pub(super) async fn anomalous_answer(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let db = v.db();
-    let org = OrgId::parse(&c.org_id).map_err(|e| Error::Invalid(e.to_string()))?;
+    let org = c.org_id.clone();
     alerts::raise(
         db,
         "vault.answer_anomaly",

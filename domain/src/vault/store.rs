@@ -85,7 +85,7 @@ pub async fn insert<C: ConnectionTrait>(
     } = new;
     let row = connection::ActiveModel {
         id: NotSet,
-        org_id: Set(org_id.as_str().to_owned()),
+        org_id: Set(org_id.clone()),
         app: Set(app),
         status: Set(status),
         refresh_token_ct: Set(None),

@@ -80,7 +80,7 @@ pub(crate) async fn confirm(
     let sample = domain::registry::summaries(&state.db, &sample_ids)
         .await?
         .into_iter()
-        .map(|o| (o.org_id, o.name, o.state.as_str().to_owned()))
+        .map(|o| (o.org_id.to_string(), o.name, o.state.as_str().to_owned()))
         .collect();
     let mut fields: Vec<(String, String)> = vec![
         ("action".into(), action.name().into()),

@@ -156,7 +156,7 @@ pub(crate) async fn page(
                         Some(a) => format!("{} {a}", e.actor_kind),
                         None => e.actor_kind,
                     },
-                    org_id: e.org_id,
+                    org_id: e.org_id.map(|o| o.to_string()),
                     kind: e.kind,
                     details: e.details.to_string(),
                 })
@@ -235,7 +235,10 @@ fn futures_util_stream(
                     e.at.to_rfc3339(),
                     e.actor_kind.clone(),
                     e.actor.clone().unwrap_or_default(),
-                    e.org_id.clone().unwrap_or_default(),
+                    e.org_id
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
                     e.kind.clone(),
                     e.details.to_string(),
                 ]);

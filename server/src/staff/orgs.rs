@@ -258,7 +258,7 @@ pub(crate) async fn list(
             .map(|o| Row {
                 colour: charts::state_colour(o.state.as_str()),
                 state: o.state.as_str().to_owned(),
-                org_id: o.org_id,
+                org_id: o.org_id.to_string(),
                 name: o.name,
                 environment: o.environment,
                 wave: o.wave.unwrap_or_default(),
@@ -489,7 +489,7 @@ pub(crate) async fn page(
     let o = detail.org;
     let page = OrgPage {
         nav: Nav::new(&state, &staff, "orgs"),
-        org_id: o.org_id.clone(),
+        org_id: o.org_id.to_string(),
         name: o.name,
         environment: o.environment,
         colour: charts::state_colour(o.state.as_str()),
@@ -709,7 +709,7 @@ async fn owned(state: &AppState, org: &OrgId, id: i64) -> Result<(), WebError> {
         .await
         .map_err(domain::Error::from)?;
     match c {
-        Some(c) if c.org_id == org.as_str() => Ok(()),
+        Some(c) if &c.org_id == org => Ok(()),
         _ => Err(WebError(domain::Error::Invalid(format!(
             "org {org} has no connection {id}"
         )))),

@@ -101,7 +101,7 @@ pub(crate) async fn page(
             .soonest_expiries
             .iter()
             .map(|e| ExpiryRow {
-                org_id: e.org_id.clone(),
+                org_id: e.org_id.to_string(),
                 org_name: e.org_name.clone(),
                 status: e.status.clone(),
                 last_exchange: when(&e.last_exchange_at),
@@ -116,7 +116,7 @@ pub(crate) async fn page(
                 id: a.id,
                 severity: a.severity.clone(),
                 message: a.message.clone(),
-                org_id: a.org_id.clone(),
+                org_id: a.org_id.as_ref().map(ToString::to_string),
                 created: when(&a.created_at),
                 acknowledged_by: a.acknowledged_by.clone(),
             })

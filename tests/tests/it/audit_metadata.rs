@@ -468,7 +468,7 @@ fn connection(
     let now = chrono::Utc::now();
     domain::entity::connection::ActiveModel {
         id: NotSet,
-        org_id: Set(org_id.to_owned()),
+        org_id: Set(domain::types::OrgId::parse(org_id).unwrap()),
         app: Set(app),
         status: Set(status),
         refresh_token_ct: Set(None),

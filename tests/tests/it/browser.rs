@@ -235,11 +235,7 @@ async fn staff_sign_in_search_bulk_action_and_org_page_in_chromium() {
         &w.db.db,
         "refresh_failures",
         domain::alerts::Severity::Warning,
-        Some(
-            domain::types::OrgId::parse("00D000000000007")
-                .unwrap()
-                .as_str(),
-        ),
+        Some(&domain::types::OrgId::parse("00D000000000007").unwrap()),
         "Refresh failed: ip restricted",
         serde_json::json!({}),
         now,

@@ -402,9 +402,13 @@ async fn a_bounce_falls_back_to_the_secondary_contact(db: TestDb) {
     let m = smtp_world().await;
     m.sink.refuse("gone@alpha.example");
     let now = Utc::now();
-    domain::campaign::notices::request_fresh_link(&db.db, "00D000000000001EAA", now)
-        .await
-        .unwrap();
+    domain::campaign::notices::request_fresh_link(
+        &db.db,
+        &domain::types::OrgId::parse("00D000000000001EAA").unwrap(),
+        now,
+    )
+    .await
+    .unwrap();
     let r = domain::campaign::notices::send_due(&db.db, &m.sender(), now, 10)
         .await
         .unwrap();
@@ -443,9 +447,13 @@ async fn the_duplicate_window_resends_the_same_message(db: TestDb) {
     reauth_tests::import_csv(&db.db, csv).await;
     let m = smtp_world().await;
     let now = Utc::now();
-    domain::campaign::notices::request_fresh_link(&db.db, "00D000000000001EAA", now)
-        .await
-        .unwrap();
+    domain::campaign::notices::request_fresh_link(
+        &db.db,
+        &domain::types::OrgId::parse("00D000000000001EAA").unwrap(),
+        now,
+    )
+    .await
+    .unwrap();
     // The first attempt mints and seals the link, then "dies" before sending: no mail, lease held.
     use sea_orm::{ConnectionTrait, Statement};
     assert_eq!(
@@ -490,9 +498,13 @@ async fn temporary_smtp_failures_are_retried_with_backoff(db: TestDb) {
     let m = smtp_world().await;
     m.sink.defer("admin@alpha.example");
     let now = Utc::now();
-    domain::campaign::notices::request_fresh_link(&db.db, "00D000000000001EAA", now)
-        .await
-        .unwrap();
+    domain::campaign::notices::request_fresh_link(
+        &db.db,
+        &domain::types::OrgId::parse("00D000000000001EAA").unwrap(),
+        now,
+    )
+    .await
+    .unwrap();
     let r = domain::campaign::notices::send_due(&db.db, &m.sender(), now, 10)
         .await
         .unwrap();

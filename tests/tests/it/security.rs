@@ -338,7 +338,7 @@ async fn mail_that_is_only_logged_is_marked_logged_and_the_dashboard_says_so() {
     let now = chrono::Utc::now();
     domain::campaign::notices::enqueue(
         &db.db,
-        "00D4c0000008cs2EAA",
+        &domain::types::OrgId::parse("00D4c0000008cs2EAA").unwrap(),
         "reauth_needed",
         "t|reauth_needed|1".into(),
         now,

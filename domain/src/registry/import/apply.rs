@@ -60,7 +60,7 @@ pub async fn apply_plan<C: TransactionTrait + ConnectionTrait>(
             Planned::Create(r) => (r, None),
             Planned::Update(r, c) => (r, Some(c)),
         };
-        let id = row.org_id.as_str().to_owned();
+        let id = row.org_id.clone();
         let old = plan.existing_orgs.get(&id);
         let keep = |col: Column| !has(col);
         let wave_id = match &row.wave {
@@ -181,7 +181,7 @@ pub async fn apply_plan<C: TransactionTrait + ConnectionTrait>(
 }
 
 fn contact_row(
-    org_id: &str,
+    org_id: &OrgId,
     role: &str,
     email: &str,
     name: Option<String>,
@@ -193,7 +193,7 @@ fn contact_row(
     let same_address = old.is_some_and(|c| c.email == email);
     contact::ActiveModel {
         id: NotSet,
-        org_id: Set(org_id.to_owned()),
+        org_id: Set(org_id.clone()),
         role: Set(role.to_owned()),
         email: Set(email.to_owned()),
         name: Set(name),

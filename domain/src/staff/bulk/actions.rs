@@ -18,7 +18,7 @@ pub async fn send_link<C: ConnectionTrait>(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let o = org::Entity::find_by_id(org_id.as_str())
+    let o = org::Entity::find_by_id(org_id.clone())
         .one(db)
         .await?
         .ok_or_else(|| Error::UnknownOrg(org_id.clone()))?;
@@ -27,7 +27,7 @@ pub async fn send_link<C: ConnectionTrait>(
     }
     let q = crate::campaign::notices::enqueue(
         db,
-        org_id.as_str(),
+        org_id,
         "link",
         format!("{org_id}|link|{occasion}"),
         now,
@@ -89,7 +89,7 @@ pub async fn assign_csm<C: ConnectionTrait>(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let o = org::Entity::find_by_id(org_id.as_str())
+    let o = org::Entity::find_by_id(org_id.clone())
         .one(db)
         .await?
         .ok_or_else(|| Error::UnknownOrg(org_id.clone()))?;
