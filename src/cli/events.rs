@@ -7,7 +7,7 @@ use domain::config::Config;
 use domain::events::{EventFilter, EventView};
 use domain::types::OrgId;
 
-use super::output::{Format, opt, print_rows};
+use super::output::{Format, print_rows};
 
 #[derive(Debug, Subcommand)]
 pub enum EventsCommand {
