@@ -34,5 +34,6 @@ pub mod time;
 pub mod types;
 pub mod vault;
 pub mod waves;
+pub mod wording;
 
 pub use error::{Error, Result};
