@@ -27,7 +27,10 @@ mod tests {
         assert_eq!(possessive("Example Integrations"), "Example Integrations'");
         assert_eq!(possessive("SIEMENS"), "SIEMENS'");
         assert_eq!(possessive("Acme Corp"), "Acme Corp's");
-        assert_eq!(possessive("Acme Corp (UAT sandbox)"), "Acme Corp (UAT sandbox)'s");
+        assert_eq!(
+            possessive("Acme Corp (UAT sandbox)"),
+            "Acme Corp (UAT sandbox)'s"
+        );
     }
 
     #[test]

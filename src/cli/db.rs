@@ -25,7 +25,10 @@ pub(crate) enum IfMissing {
 pub(crate) const DEMO_DB: &str = "reauth-demo.db";
 
 /// Connects to `config.database_url` and applies migrations, or refuses a missing SQLite file.
-pub(crate) async fn open(config: &Config, missing: IfMissing) -> anyhow::Result<DatabaseConnection> {
+pub(crate) async fn open(
+    config: &Config,
+    missing: IfMissing,
+) -> anyhow::Result<DatabaseConnection> {
     let url = config.database_url.as_str();
     if missing == IfMissing::Refuse
         && let Some(file) = domain::db::sqlite_file(url)
@@ -57,10 +60,7 @@ fn missing_database(url: &str, file: &Path) -> String {
 /// The shell line that points every later command at a demo database (and, when the demo does not
 /// listen on the default address, at its base URL, so links point at it).
 pub(crate) fn demo_export_line(db: &Path, base_url: Option<&str>) -> String {
-    let mut line = format!(
-        "export REAUTH_DATABASE_URL='{}'",
-        demo_database_url(db)
-    );
+    let mut line = format!("export REAUTH_DATABASE_URL='{}'", demo_database_url(db));
     if let Some(base) = base_url {
         line.push_str(&format!(" REAUTH_BASE_URL='{base}'"));
     }

@@ -222,7 +222,9 @@ pub fn load(opts: &LoadOptions) -> Result<(Config, Vec<String>), ConfigError> {
     };
     if !problems.is_empty() {
         // Unknown keys, and the values of the known ones checked as far as they can be.
-        if let Err(e) = resolve_secret_files(&mut config, file.as_deref()).and_then(|()| validate(&config)) {
+        if let Err(e) =
+            resolve_secret_files(&mut config, file.as_deref()).and_then(|()| validate(&config))
+        {
             problems.extend(e.problems().iter().cloned());
         }
         return Err(ConfigError::Keys(problems));

@@ -42,11 +42,10 @@ fn every_unknown_key_is_reported_at_once_with_its_file_section_and_a_suggestion(
 
 #[test]
 fn unknown_keys_and_bad_values_are_reported_in_the_same_run() {
-    let (_dir, path, loaded) =
-        load_file("[links]\nttl = \"soon\"\n[campaign]\nquiet = \"x\"\n[heartbeat]\nconcurrency = 0\n");
-    let Err(e) = loaded else {
-        panic!("accepted")
-    };
+    let (_dir, path, loaded) = load_file(
+        "[links]\nttl = \"soon\"\n[campaign]\nquiet = \"x\"\n[heartbeat]\nconcurrency = 0\n",
+    );
+    let Err(e) = loaded else { panic!("accepted") };
     let got = lines(&e);
     assert!(
         got.contains(&format!(
@@ -64,9 +63,7 @@ fn unknown_keys_and_bad_values_are_reported_in_the_same_run() {
 #[test]
 fn an_unknown_section_is_named_once() {
     let (_dir, path, loaded) = load_file("[salesforc]\nclient_id = \"x\"\nclient_secret = \"y\"\n");
-    let Err(e) = loaded else {
-        panic!("accepted")
-    };
+    let Err(e) = loaded else { panic!("accepted") };
     assert_eq!(
         lines(&e),
         [format!(
@@ -113,13 +110,16 @@ fn an_unknown_variable_is_a_warning_that_names_the_variable_probably_meant() {
     };
     assert_eq!(
         warnings,
-        ["ignoring unknown environment variable REAUTH_SALESFORCE__CLENT_ID (no config key `salesforce.clent_id`; did you mean REAUTH_SALESFORCE__CLIENT_ID?)"]
+        [
+            "ignoring unknown environment variable REAUTH_SALESFORCE__CLENT_ID (no config key `salesforce.clent_id`; did you mean REAUTH_SALESFORCE__CLIENT_ID?)"
+        ]
     );
 }
 
 #[test]
 fn the_effective_configuration_prints_durations_as_the_file_takes_them() {
-    let (_dir, _path, loaded) = load_file("[links]\nttl = \"14d\"\n[heartbeat]\nsweep_every = \"90s\"\n");
+    let (_dir, _path, loaded) =
+        load_file("[links]\nttl = \"14d\"\n[heartbeat]\nsweep_every = \"90s\"\n");
     let Ok(config) = loaded else {
         panic!("refused: {loaded:?}")
     };
@@ -130,7 +130,10 @@ fn the_effective_configuration_prints_durations_as_the_file_takes_them() {
     assert_eq!(printed["links"]["ttl"].as_str(), Some("14d"));
     assert_eq!(printed["heartbeat"]["sweep_every"].as_str(), Some("1m30s"));
     assert_eq!(printed["heartbeat"]["interval"].as_str(), Some("25d"));
-    assert_eq!(printed["salesforce"]["session_timeout"].as_str(), Some("2h"));
+    assert_eq!(
+        printed["salesforce"]["session_timeout"].as_str(),
+        Some("2h")
+    );
     // And what is printed loads back to the same values.
     let (_dir, _path, again) = load_file(&config.to_redacted_toml());
     let Ok(again) = again else {

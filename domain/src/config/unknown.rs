@@ -47,8 +47,8 @@ impl Schema {
         Self { top, sections }
     }
 
-    /// Every unknown key and section of `file`, in file order (sections alphabetically, as TOML
-    /// tables are read), and `file` without them, so the rest can still be checked.
+    /// Every unknown key and section of `file`, ordered by section and key (as TOML tables are
+    /// read), and `file` without them, so the rest can still be checked.
     pub(super) fn unknown_keys(&self, file: &toml::Table) -> (Vec<Unknown>, toml::Table) {
         let mut unknown = Vec::new();
         let mut kept = toml::Table::new();
@@ -153,7 +153,13 @@ mod tests {
         );
         let rendered: Vec<_> = found
             .iter()
-            .map(|u| (u.section.as_deref(), u.key.as_str(), u.suggestion.as_deref()))
+            .map(|u| {
+                (
+                    u.section.as_deref(),
+                    u.key.as_str(),
+                    u.suggestion.as_deref(),
+                )
+            })
             .collect();
         assert_eq!(
             rendered,
