@@ -153,6 +153,17 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 /// The advisory-lock key migrations run under on PostgreSQL ("reauth" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7265_6175_7468;
 
+/// The file of an SQLite URL (`sqlite://path?…`, `sqlite:path`), `None` for other databases
+/// and in-memory ones: what a command checks before it would create a database by opening it.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:" && !url.contains("mode=memory"))
+        .then(|| std::path::PathBuf::from(path))
+}
+
 /// Connects and migrates: what `serve`, `worker` and the data commands do first.
 pub async fn open(url: &str) -> Result<DatabaseConnection, DbErr> {
     let db = connect(url).await?;

@@ -14,6 +14,7 @@
 //! | [`alerts`] | things a person at the partner must look at |
 //! | [`events`] | the append-only audit trail every change writes to |
 //! | [`mail`] | rendering and sending mail through lettre |
+//! | [`wording`] | small rules of English shared by pages, mail and the CLI (possessives, plurals, durations) |
 //! | [`config`], [`db`], [`entity`], [`types`], [`time`], [`process`], [`error`] | configuration, storage, tables, parsed values, clocks, this process's name, the error type |
 
 pub mod alerts;
@@ -34,5 +35,6 @@ pub mod staff;
 pub mod time;
 pub mod types;
 pub mod vault;
+pub mod wording;
 
 pub use error::{Error, Result};

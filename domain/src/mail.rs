@@ -167,8 +167,12 @@ pub fn wording(
     deadline: Option<&str>,
 ) -> Option<(String, String, String)> {
     let by = deadline.map(|d| format!(" by {d}")).unwrap_or_default();
+    let (partners, orgs) = (
+        crate::wording::possessive(partner),
+        crate::wording::possessive(org_name),
+    );
     let why = format!(
-        "Salesforce now requires every partner app to use a new, more secure connection. An administrator of {org_name} needs to approve {partner}'s new app{by}; it takes about a minute"
+        "Salesforce now requires every partner app to use a new, more secure connection. An administrator of {org_name} needs to approve {partners} new app{by}; it takes about a minute"
     );
     Some(match kind {
         "fresh_link" => (
@@ -184,7 +188,7 @@ pub fn wording(
         ),
         "reauth_needed" => (
             format!("Action needed: reconnect {org_name} to {partner}"),
-            format!("Salesforce no longer accepts {partner}'s connection to {org_name} (the approval was revoked, expired, or replaced). Until an administrator approves it again, {partner} cannot work with your data. It takes about a minute:"),
+            format!("Salesforce no longer accepts {partners} connection to {org_name} (the approval was revoked, expired, or replaced). Until an administrator approves it again, {partner} cannot work with your data. It takes about a minute:"),
             "Questions? Reply to this message and we will help.".to_owned(),
         ),
         "announce" => (format!("Action needed{by}: reconnect {org_name} to {partner}"), format!("{why}:"), "Questions? Reply to this message and we will help.".to_owned()),
@@ -195,7 +199,7 @@ pub fn wording(
         ),
         "final" => (
             format!("Final notice: reconnect {org_name} to {partner}{by}"),
-            format!("This is the last reminder. {why}. After the deadline, {partner} may stop working with {org_name}'s data:"),
+            format!("This is the last reminder. {why}. After the deadline, {partner} may stop working with {orgs} data:"),
             "If something is in the way, reply to this message and we will help.".to_owned(),
         ),
         _ => return None,

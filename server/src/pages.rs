@@ -16,6 +16,11 @@ pub struct Brand {
 }
 
 impl Brand {
+    /// The partner's name in the possessive (`Example Integrations'`, `Acme's`).
+    pub fn possessive(&self) -> String {
+        domain::wording::possessive(&self.name)
+    }
+
     pub fn from_state(s: &AppState) -> Self {
         let p = &s.config.partner;
         Self {

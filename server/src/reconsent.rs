@@ -247,7 +247,7 @@ fn finish_page(state: &AppState, f: Finish, csrf: String) -> Response {
             StatusCode::OK,
             Message::new(state, "warn", "Salesforce did not allow a lasting connection", vec![
                 "Salesforce approved the sign-in but issued no refresh token, so the connection would stop working within hours. We did not keep it.".into(),
-                format!("This happens when the app's policy in your org does not include the \"refresh_token\" (Perform requests at any time) scope, or when the refresh token policy is set to expire immediately. Please check the External Client App policies for {partner}'s app, or contact us."),
+                format!("This happens when the app's policy in your org does not include the \"refresh_token\" (Perform requests at any time) scope, or when the refresh token policy is set to expire immediately. Please check the External Client App policies for {} app, or contact us.", domain::wording::possessive(&partner)),
             ]),
         ),
         Finish::BadState(why) => (

@@ -26,7 +26,13 @@ pub enum ApiKeysCommand {
 
 pub async fn run(config: Config, cmd: ApiKeysCommand) -> anyhow::Result<ExitCode> {
     super::init_tracing("warn");
-    let db = domain::db::open(&config.database_url).await?;
+    // Creating a key may set a database up; listing and revoking need the existing one.
+    let missing = if matches!(cmd, ApiKeysCommand::Create { .. }) {
+        super::db::IfMissing::Create
+    } else {
+        super::db::IfMissing::Refuse
+    };
+    let db = super::db::open(&config, missing).await?;
     let now = chrono::Utc::now();
     match cmd {
         ApiKeysCommand::Create { name } => {

@@ -1,11 +1,17 @@
 //! `reauth demo`: everything in one process on a fresh SQLite file — the Salesforce simulator,
 //! the server, the worker, mail to files — with a few seeded orgs, a staff user and re-auth
 //! links to click.
+//!
+//! So that the other commands a newcomer runs next (`reauth orgs list`, `reauth links create …`)
+//! see the demo's orgs, the demo writes a `reauth.toml` pointing at its database and address in
+//! the directory it runs in (unless one of the user's own is there), removes it when it stops,
+//! and prints the `export` line for other directories.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use domain::config::Config;
@@ -13,57 +19,98 @@ use domain::events::Actor;
 use domain::reconsent::links::NewLink;
 use domain::types::{Email, OrgId};
 use secrecy::ExposeSecret;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-/// The demo's customers: (org id, name, environment, admin user at the simulator).
-const ORGS: &[(&str, &str, &str, &str)] = &[
-    (
-        "00D5g000004DeMo",
-        "Acme Corp",
-        "production",
-        "admin@acme.example",
-    ),
-    (
-        "00D5g000004DeMs",
-        "Acme Corp (UAT sandbox)",
-        "sandbox",
-        "admin@acme.example.uat",
-    ),
-    (
-        "00D5g000007GlBx",
-        "Globex",
-        "production",
-        "it@globex.example",
-    ),
+/// A customer of the demo.
+struct DemoOrg {
+    id: &'static str,
+    name: &'static str,
+    environment: &'static str,
+    /// The admin user at the simulator; `None` for the org kept for the wrong-org check.
+    admin: Option<&'static str>,
+}
+
+/// The demo's customers.
+const ORGS: &[DemoOrg] = &[
+    DemoOrg {
+        id: "00D5g000004DeMo",
+        name: "Acme Corp",
+        environment: "production",
+        admin: Some("admin@acme.example"),
+    },
+    DemoOrg {
+        id: "00D5g000004DeMs",
+        name: "Acme Corp (UAT sandbox)",
+        environment: "sandbox",
+        admin: Some("admin@acme.example.uat"),
+    },
+    DemoOrg {
+        id: "00D5g000007GlBx",
+        name: "Globex",
+        environment: "production",
+        admin: Some("it@globex.example"),
+    },
+    // No admin of its own at the simulator, so its link can only be signed into with another
+    // org's admin: the wrong-org check can be seen at any time, whatever was consented before.
+    DemoOrg {
+        id: "00D5g000009InTc",
+        name: "Initech",
+        environment: "production",
+        admin: None,
+    },
 ];
+
+/// The org other commands are shown with in the banner and the README.
+const EXAMPLE_ORG: &str = "00D5g000007GlBx";
+
+/// The configuration file the demo writes for the other commands, and how it marks it as its own.
+const CONFIG_FILE: &str = "reauth.toml";
+const CONFIG_MARK: &str = "# Written by `reauth demo`";
+
+/// Log levels: quiet while starting, so the banner is not buried in start-up lines, then what
+/// a person watching the demo wants to see.
+const QUIET_START: &str = "warn";
+const RUNNING: &str = "info,sqlx=warn,tower_http=warn,apalis_core=warn,sea_orm_migration=warn";
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Where reauth listens.
+    /// Where reauth listens (port 0: any free port; the banner shows which).
     #[arg(long, default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
-    /// Where the simulated Salesforce listens.
+    /// Where the simulated Salesforce listens (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:4010")]
     sim_bind: SocketAddr,
     /// The SQLite file (recreated at every start).
-    #[arg(long, default_value = "reauth-demo.db")]
+    #[arg(long, default_value = super::db::DEMO_DB)]
     db: PathBuf,
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    super::init_tracing("info,sqlx=warn,tower_http=warn");
+    let loud = super::init_tracing_quiet_start(QUIET_START, RUNNING);
+    let cwd = std::env::current_dir().context("cannot read the working directory")?;
+    let db_file = cwd.join(&args.db);
     for suffix in ["", "-wal", "-shm"] {
-        let p = PathBuf::from(format!("{}{suffix}", args.db.display()));
+        let p = PathBuf::from(format!("{}{suffix}", db_file.display()));
         if p.exists() {
             std::fs::remove_file(&p)
                 .with_context(|| format!("cannot remove the old demo database {}", p.display()))?;
         }
     }
-    let base_url = format!("http://{}", args.bind);
+    // Bound first, so `--bind 127.0.0.1:0` works: the address is known before anything uses it.
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.bind))?;
+    let addr = listener.local_addr()?;
+    let base_url = format!("http://{addr}");
 
     let mut sim_config = sfsim::Config::default_dataset();
     sim_config.orgs.clear();
-    for (id, name, env, admin) in ORGS {
-        sim_config = sim_config.with_org(id, name, env, vec![sfsim::UserConfig::new(admin, true)]);
+    for o in ORGS {
+        let users = o
+            .admin
+            .map(|a| vec![sfsim::UserConfig::new(a, true)])
+            .unwrap_or_default();
+        sim_config = sim_config.with_org(o.id, o.name, o.environment, users);
     }
     let sim_config = sim_config.with_redirect_uri(&format!("{base_url}/oauth/callback"));
     let sim = sfsim::Sim::start(sim_config, args.sim_bind)
@@ -71,9 +118,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot start the simulator on {}", args.sim_bind))?;
 
     let mut config = Config {
-        bind: args.bind,
+        bind: addr,
         base_url: base_url.parse()?,
-        database_url: format!("sqlite://{}?mode=rwc", args.db.display()),
+        database_url: super::db::demo_database_url(&db_file),
         ..Config::default()
     };
     config.salesforce.client_id = Some("reauth-eca".into());
@@ -84,7 +131,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     config.partner.egress_ranges = vec!["203.0.113.0/28".parse()?];
     config.crypto.keys = vec![domain::security::crypto::Sealer::generate_key("demo")];
     // Mail to files: the log transport never prints bodies, which hold link secrets.
-    let mail_dir = std::env::current_dir()?.join("reauth-demo-mail");
+    let mail_dir = cwd.join("reauth-demo-mail");
     if mail_dir.exists() {
         std::fs::remove_dir_all(&mail_dir)
             .with_context(|| format!("cannot clear {}", mail_dir.display()))?;
@@ -92,18 +139,74 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     config.mail.transport = format!("file://{}", mail_dir.display());
 
     let db = domain::db::open(&config.database_url).await?;
+    let seeded = seed(&db, &config).await?;
+
+    let export = super::db::demo_export_line(&db_file, Some(&base_url));
+    let config_file = cwd.join(CONFIG_FILE);
+    let wrote_config = write_config_file(&config_file, &config.database_url, &base_url)?;
+
+    let sim_url = sim.base_url().to_owned();
+    let mut app = tokio::spawn(super::run::run_app(
+        db,
+        Arc::new(config),
+        listener,
+        true,
+        super::run::shutdown_signal(),
+    ));
+    let banner = Banner {
+        base_url: &base_url,
+        sim_url: &sim_url,
+        db_file: &db_file,
+        mail_dir: &mail_dir,
+        seeded: &seeded,
+        config_file: wrote_config.as_ref().map(|_| config_file.as_path()),
+        export: &export,
+    };
+    let outcome = tokio::select! {
+        ready = wait_until_ready(addr) => {
+            if !ready {
+                tracing::warn!("reauth did not answer /readyz within 30 s; the links may not work yet");
+            }
+            banner.print();
+            loud();
+            app.await
+        }
+        ended = &mut app => ended,
+    };
+    if let Some(written) = wrote_config {
+        remove_config_file(&config_file, &written);
+    }
+    sim.shutdown().await;
+    outcome.context("the demo's server task")??;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the demo seeded: the staff user and a link per org.
+struct Seeded {
+    staff_email: Email,
+    staff_password: secrecy::SecretString,
+    /// (org name, admin to sign in as, link URL)
+    links: Vec<(&'static str, Option<&'static str>, String)>,
+}
+
+/// Imports the orgs into a wave, adds the staff user and mints a link per org.
+async fn seed(db: &sea_orm::DatabaseConnection, config: &Config) -> anyhow::Result<Seeded> {
     let now = chrono::Utc::now();
     let actor = Actor::System;
     let mut csv = String::from("org_id,name,environment,wave,admin_email\n");
-    for (id, name, env, admin) in ORGS {
-        csv.push_str(&format!("{id},\"{name}\",{env},Demo wave,{admin}\n"));
+    for o in ORGS {
+        let contact = o.admin.unwrap_or("admin@initech.example");
+        csv.push_str(&format!(
+            "{},\"{}\",{},Demo wave,{contact}\n",
+            o.id, o.name, o.environment
+        ));
     }
     let parsed = domain::registry::parse_csv(csv.as_bytes(), "demo", &[], |_| {})
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let plan = domain::registry::plan_import(&db, "demo", parsed).await?;
-    domain::registry::apply_plan(&db, plan, &actor, now, &()).await?;
+    let plan = domain::registry::plan_import(db, "demo", parsed).await?;
+    domain::registry::apply_plan(db, plan, &actor, now, &()).await?;
     domain::campaign::set_schedule(
-        &db,
+        db,
         "Demo wave",
         Some(now),
         Some(now + chrono::Duration::days(30)),
@@ -114,7 +217,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let staff_email = Email::parse("admin@partner.example")?;
     let staff_password = domain::staff::one_time_password();
     domain::staff::add(
-        &db,
+        db,
         &staff_email,
         domain::staff::Role::Admin,
         &staff_password,
@@ -123,54 +226,136 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     )
     .await?;
     let mut links = Vec::new();
-    for (id, name, _, admin) in ORGS {
-        let org = OrgId::parse(id)?;
+    for o in ORGS {
+        let org = OrgId::parse(o.id)?;
         let new = NewLink {
             org_id: &org,
             contact: None,
             ttl: config.links.ttl,
             notice_id: None,
         };
-        let (secret, _) = domain::reconsent::links::create(&db, new, &actor, now).await?;
-        links.push((*name, *admin, secret.url(&config.base_url)));
+        let (secret, _) = domain::reconsent::links::create(db, new, &actor, now).await?;
+        links.push((o.name, o.admin, secret.url(&config.base_url)));
     }
-
-    let listener = tokio::net::TcpListener::bind(config.bind)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.bind))?;
-    println!(
-        "reauth demo is running (database {}, mail written to {})\n",
-        args.db.display(),
-        mail_dir.display()
-    );
-    println!("  reauth                 {base_url}   (health: {base_url}/healthz)");
-    println!(
-        "  simulated Salesforce   {}   (stats: {}/_sim/stats)",
-        sim.base_url(),
-        sim.base_url()
-    );
-    println!(
-        "  staff user             {} / {}   (sign in at the base URL; first sign-in sets up two-factor)",
+    Ok(Seeded {
         staff_email,
-        staff_password.expose_secret()
-    );
-    println!(
-        "\nRe-auth links — open one, click \"Continue to Salesforce\", sign in as the admin shown (password: password), Allow:"
-    );
-    for (name, admin, url) in &links {
-        println!("  {name:<26} {admin:<24} {url}");
+        staff_password,
+        links,
+    })
+}
+
+/// Writes `reauth.toml` for the other commands unless the user has one of their own there;
+/// returns what was written, to remove it later only if it is unchanged.
+fn write_config_file(
+    path: &Path,
+    database_url: &str,
+    base_url: &str,
+) -> anyhow::Result<Option<String>> {
+    if let Ok(existing) = std::fs::read_to_string(path)
+        && !existing.starts_with(CONFIG_MARK)
+    {
+        return Ok(None);
     }
-    println!(
-        "\nTry signing into the sandbox with the production link to see the wrong-org check. Ctrl-C stops the demo."
+    if path.exists() && !path.is_file() {
+        return Ok(None);
+    }
+    let text = format!(
+        "{CONFIG_MARK} and removed when it stops: the other reauth commands run in\n\
+         # this directory use the demo's database and address.\n\
+         database_url = \"{database_url}\"\n\
+         base_url = \"{base_url}\"\n"
     );
-    super::run::run_app(
-        db,
-        Arc::new(config),
-        listener,
-        true,
-        super::run::shutdown_signal(),
-    )
-    .await?;
-    sim.shutdown().await;
-    Ok(ExitCode::SUCCESS)
+    std::fs::write(path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(Some(text))
+}
+
+/// Removes the demo's `reauth.toml`, unless it was changed since (then it is the user's now).
+fn remove_config_file(path: &Path, written: &str) {
+    match std::fs::read_to_string(path) {
+        Ok(now) if now == written => {
+            if let Err(e) = std::fs::remove_file(path) {
+                eprintln!("warning: cannot remove {}: {e}", path.display());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether reauth answers `GET /readyz` with 200 within 30 seconds.
+async fn wait_until_ready(addr: SocketAddr) -> bool {
+    for _ in 0..300 {
+        if probe(addr).await.unwrap_or(false) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// One `GET /readyz` over a plain HTTP/1.1 connection.
+async fn probe(addr: SocketAddr) -> std::io::Result<bool> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream
+        .write_all(
+            format!("GET /readyz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).await?;
+    Ok(head.starts_with(b"HTTP/1.1 200"))
+}
+
+/// What the demo prints once it answers: the URLs, the staff user, the links, and how to point
+/// other commands at it.
+struct Banner<'a> {
+    base_url: &'a str,
+    sim_url: &'a str,
+    db_file: &'a Path,
+    mail_dir: &'a Path,
+    seeded: &'a Seeded,
+    /// The `reauth.toml` written for the other commands, if one was.
+    config_file: Option<&'a Path>,
+    export: &'a str,
+}
+
+impl Banner<'_> {
+    fn print(&self) {
+        let Self {
+            base_url, sim_url, ..
+        } = self;
+        println!("reauth demo is running\n");
+        println!("  reauth                 {base_url}   (health: {base_url}/healthz)");
+        println!("  simulated Salesforce   {sim_url}   (stats: {sim_url}/_sim/stats)");
+        println!(
+            "  staff user             {} / {}   (sign in at {base_url}; the first sign-in sets up two-factor)",
+            self.seeded.staff_email,
+            self.seeded.staff_password.expose_secret()
+        );
+        println!(
+            "\nRe-auth links: open one, click \"Continue to Salesforce\", sign in as the admin shown (password: password), Allow:"
+        );
+        for (name, admin, url) in &self.seeded.links {
+            let admin = admin.unwrap_or("any admin above");
+            println!("  {name:<26} {admin:<24} {url}");
+        }
+        println!(
+            "\nThe wrong-org check: open Initech's link and sign in as any admin above. reauth refuses the grant and says which org was used (Initech has no admin of its own, so this works at any time)."
+        );
+        println!(
+            "\nDatabase {}; mail is written to {}",
+            self.db_file.display(),
+            self.mail_dir.display()
+        );
+        match self.config_file {
+            Some(f) => println!(
+                "Other reauth commands run in this directory use the demo ({} points them at it; it is removed when the demo stops), e.g.\n  reauth orgs list\n  reauth links create {EXAMPLE_ORG}\nIn another directory, first run:",
+                f.display()
+            ),
+            None => println!(
+                "This directory has a reauth.toml of its own, so it was left alone. Point other reauth commands at the demo with:"
+            ),
+        }
+        println!("  {}", self.export);
+        println!("\nCtrl-C stops the demo.");
+    }
 }

@@ -29,7 +29,7 @@ pub enum EventsCommand {
 
 pub async fn run(config: Config, cmd: EventsCommand) -> anyhow::Result<ExitCode> {
     super::init_tracing("warn");
-    let db = domain::db::open(&config.database_url).await?;
+    let db = super::db::open(&config, super::db::IfMissing::Refuse).await?;
     match cmd {
         EventsCommand::List {
             org,

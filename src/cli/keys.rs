@@ -27,7 +27,7 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
         }
         KeysCommand::Rotate => {
             let sealer = Sealer::from_config(&config.crypto)?;
-            let db = domain::db::open(&config.database_url).await?;
+            let db = super::db::open(&config, super::db::IfMissing::Refuse).await?;
             let report = domain::security::keys::rotate(&db, &sealer).await?;
             println!(
                 "re-encrypted {} connection(s), {} notice(s) and {} staff two-factor secret(s) under key `{}`",

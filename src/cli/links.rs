@@ -36,7 +36,7 @@ pub enum LinksCommand {
 
 pub async fn run(config: Config, cmd: LinksCommand) -> anyhow::Result<ExitCode> {
     super::init_tracing("warn");
-    let db = domain::db::open(&config.database_url).await?;
+    let db = super::db::open(&config, super::db::IfMissing::Refuse).await?;
     let now = chrono::Utc::now();
     match cmd {
         LinksCommand::Create {

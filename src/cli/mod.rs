@@ -3,6 +3,7 @@
 mod api_keys;
 mod audit;
 mod config_cmd;
+mod db;
 mod demo;
 mod events;
 mod keys;
@@ -87,12 +88,17 @@ pub enum ConfigCommand {
 
 /// Runs one command; `Ok(code)` carries non-error exit codes such as "import refused".
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Config(ConfigCommand::Check) = cli.command {
+        // It reports the configuration's problems itself, one per line.
+        return config_cmd::check(cli.config);
+    }
     let config = load_config(cli.config.clone())?;
-    match cli.command {
+    let database_url = config.database_url.clone();
+    let result = match cli.command {
         Command::Serve { no_worker } => run::serve(config, !no_worker).await,
         Command::Worker => run::worker(config).await,
         Command::Migrate => run::migrate(config).await,
-        Command::Config(ConfigCommand::Check) => config_cmd::check(&config),
+        Command::Config(ConfigCommand::Check) => config_cmd::check(cli.config),
         Command::Orgs(cmd) => orgs::run(config, cmd).await,
         Command::Events(cmd) => events::run(config, cmd).await,
         Command::Links(cmd) => links::run(config, cmd).await,
@@ -103,6 +109,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Notices(cmd) => notices::run(config, cmd).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Audit(cmd) => audit::run(config, cmd).await,
+    };
+    match result {
+        Err(e) => Err(db::explain_unknown_org(e, &database_url).await),
+        ok => ok,
     }
 }
 
@@ -122,7 +132,36 @@ pub(crate) fn init_tracing(default: &str) {
     let _already = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(log_colours())
         .try_init();
+}
+
+/// Sets up logging to stderr at `quiet` until the returned function is called, then at
+/// `default` (both overridden by `RUST_LOG`, which then holds throughout): start-up noise stays
+/// out of the way of what a command prints once it is up.
+pub(crate) fn init_tracing_quiet_start(quiet: &str, default: &str) -> impl FnOnce() {
+    use tracing_subscriber::EnvFilter;
+    let from_env = EnvFilter::try_from_default_env().ok();
+    let fixed = from_env.is_some();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(from_env.unwrap_or_else(|| EnvFilter::new(quiet)))
+        .with_writer(std::io::stderr)
+        .with_ansi(log_colours())
+        .with_filter_reloading();
+    let handle = builder.reload_handle();
+    let _already = builder.try_init();
+    let default = default.to_owned();
+    move || {
+        if !fixed && let Err(e) = handle.reload(EnvFilter::new(&default)) {
+            eprintln!("warning: cannot change the log level: {e}");
+        }
+    }
+}
+
+/// Colours only for a person at a terminal: never into files or pipes, and not with `NO_COLOR`.
+fn log_colours() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// Who is acting, for the audit trail of CLI commands.

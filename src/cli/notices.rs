@@ -33,7 +33,7 @@ pub enum NoticesCommand {
 
 pub async fn run(config: Config, cmd: NoticesCommand) -> anyhow::Result<ExitCode> {
     super::init_tracing("warn");
-    let db = domain::db::open(&config.database_url).await?;
+    let db = super::db::open(&config, super::db::IfMissing::Refuse).await?;
     match cmd {
         NoticesCommand::List { org, limit, format } => {
             let notices = domain::campaign::notices::list(&db, org.as_ref(), limit).await?;

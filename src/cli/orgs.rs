@@ -10,6 +10,7 @@ use domain::config::Config;
 use domain::registry::state::OrgState;
 use domain::registry::{ListFilter, OrgSummary, Planned, Progress};
 use domain::types::OrgId;
+use domain::wording::count;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::output::{Format, opt, print_rows};
@@ -39,7 +40,7 @@ pub enum OrgsCommand {
         #[arg(long)]
         csm: Option<String>,
         /// production or sandbox.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_environment)]
         environment: Option<String>,
         /// Org id, part of a name, or part of a contact email.
         #[arg(long)]
@@ -73,6 +74,13 @@ pub enum OrgsCommand {
     },
 }
 
+/// `production` or `sandbox` in the stored spelling, whatever the case given.
+fn parse_environment(s: &str) -> Result<String, String> {
+    s.parse::<domain::types::Environment>()
+        .map(|e| e.as_str().to_owned())
+        .map_err(|e| e.to_string())
+}
+
 fn parse_state(s: &str) -> Result<OrgState, String> {
     OrgState::parse(s).ok_or_else(|| {
         let all: Vec<_> = OrgState::ALL.iter().map(|s| s.as_str()).collect();
@@ -99,11 +107,7 @@ pub async fn run(config: Config, cmd: OrgsCommand) -> anyhow::Result<ExitCode> {
             offset,
             format,
         } => {
-            if let Some(e) = &environment {
-                e.parse::<domain::types::Environment>()
-                    .map_err(|e| anyhow::anyhow!("--environment: {e}"))?;
-            }
-            let db = domain::db::open(&config.database_url).await?;
+            let db = super::db::open(&config, super::db::IfMissing::Refuse).await?;
             let filter = ListFilter {
                 state,
                 wave,
@@ -131,7 +135,7 @@ pub async fn run(config: Config, cmd: OrgsCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         OrgsCommand::Show { org_id, format } => {
-            let db = domain::db::open(&config.database_url).await?;
+            let db = super::db::open(&config, super::db::IfMissing::Refuse).await?;
             let detail = domain::registry::show(&db, &org_id).await?;
             if format == Format::Table {
                 let o = &detail.org;
@@ -172,7 +176,7 @@ pub async fn run(config: Config, cmd: OrgsCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         OrgsCommand::Move { org_ids, wave } => {
-            let db = domain::db::open(&config.database_url).await?;
+            let db = super::db::open(&config, super::db::IfMissing::Refuse).await?;
             let moved = domain::campaign::move_orgs(
                 &db,
                 &org_ids,
@@ -181,11 +185,11 @@ pub async fn run(config: Config, cmd: OrgsCommand) -> anyhow::Result<ExitCode> {
                 chrono::Utc::now(),
             )
             .await?;
-            println!("moved {moved} org(s) to wave `{wave}`");
+            println!("moved {} to wave `{wave}`", count(moved, "org"));
             Ok(ExitCode::SUCCESS)
         }
         OrgsCommand::Export { output } => {
-            let db = domain::db::open(&config.database_url).await?;
+            let db = super::db::open(&config, super::db::IfMissing::Refuse).await?;
             let rows = domain::registry::export_rows(&db).await?;
             let out: Box<dyn std::io::Write> = match &output {
                 Some(p) => Box::new(
@@ -244,15 +248,24 @@ async fn import(
     drop(stderr);
     let bad_lines: std::collections::BTreeSet<u64> = parsed.errors.iter().map(|e| e.line).collect();
     if !bad_lines.is_empty() && !skip_invalid {
-        eprintln!(
-            "error: {} invalid row(s) in {name}; nothing was written (use --skip-invalid to import the {} valid row(s))",
-            bad_lines.len(),
-            parsed.rows.len()
-        );
+        let bad = count(bad_lines.len() as u64, "invalid row");
+        match parsed.rows.len() {
+            0 => eprintln!("error: {bad} in {name} and no valid one; nothing was written"),
+            valid => eprintln!(
+                "error: {bad} in {name}; nothing was written (use --skip-invalid to import the other {})",
+                count(valid as u64, "row")
+            ),
+        }
         return Ok(ExitCode::FAILURE);
     }
 
-    let db = domain::db::open(&config.database_url).await?;
+    // A dry run writes nothing, not even a new database file: against a file that does not
+    // exist yet it plans against an empty database in memory.
+    let db = if dry_run && super::db::sqlite_file_missing(&config) {
+        super::db::empty_in_memory().await?
+    } else {
+        super::db::open(&config, super::db::IfMissing::Create).await?
+    };
     let plan = domain::registry::plan_import(&db, &name, parsed).await?;
     if dry_run {
         let report = plan.report();
@@ -310,7 +323,7 @@ async fn import(
             if bad_lines.is_empty() {
                 String::new()
             } else {
-                format!("; skipped {} invalid row(s)", bad_lines.len())
+                format!("; skipped {}", count(bad_lines.len() as u64, "invalid row"))
             }
         );
     }
@@ -321,7 +334,8 @@ fn waves_note(waves: &[String], verb: &str) -> String {
     if waves.is_empty() {
         String::new()
     } else {
-        format!("; {verb} wave(s) {} without a deadline", waves.join(", "))
+        let noun = if waves.len() == 1 { "wave" } else { "waves" };
+        format!("; {verb} {noun} {} without a deadline", waves.join(", "))
     }
 }
 

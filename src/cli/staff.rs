@@ -70,7 +70,7 @@ async fn change(
     email: &Email,
     changes: &[AdminChange],
 ) -> anyhow::Result<ExitCode> {
-    let db = domain::db::open(&config.database_url).await?;
+    let db = super::db::open(config, super::db::IfMissing::Refuse).await?;
     let id = user_id(&db, email).await?;
     let by = ChangedBy::Cli(super::cli_actor());
     let mut password = None;
@@ -137,7 +137,7 @@ pub async fn run(config: Config, cmd: StaffCommand) -> anyhow::Result<ExitCode> 
     } else {
         domain::staff::one_time_password()
     };
-    let db = domain::db::open(&config.database_url).await?;
+    let db = super::db::open(&config, super::db::IfMissing::Create).await?;
     domain::staff::add(
         &db,
         &email,
@@ -170,7 +170,7 @@ struct StaffRow {
 }
 
 async fn list(config: &Config, format: Format) -> anyhow::Result<ExitCode> {
-    let db = domain::db::open(&config.database_url).await?;
+    let db = super::db::open(config, super::db::IfMissing::Refuse).await?;
     let now = chrono::Utc::now();
     let rows: Vec<StaffRow> = domain::staff::list(&db)
         .await?

@@ -49,7 +49,12 @@ pub enum WavesCommand {
 
 pub async fn run(config: Config, cmd: WavesCommand) -> anyhow::Result<ExitCode> {
     super::init_tracing("warn");
-    let db = domain::db::open(&config.database_url).await?;
+    let missing = if matches!(cmd, WavesCommand::Create { .. }) {
+        super::db::IfMissing::Create
+    } else {
+        super::db::IfMissing::Refuse
+    };
+    let db = super::db::open(&config, missing).await?;
     let now = Utc::now();
     let actor = super::cli_actor();
     match cmd {

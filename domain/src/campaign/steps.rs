@@ -144,18 +144,17 @@ impl fmt::Display for Steps {
             if i > 0 {
                 f.write_str(",")?;
             }
-            let anchor = match s.anchor {
-                Anchor::Start => "start",
-                Anchor::Deadline => "deadline",
-            };
-            match s.offset_secs {
-                0 => write!(f, "{}@{anchor}", s.kind.as_str())?,
-                n => {
+            // As the schedule is written (`remind@-14d`): an offset from the deadline needs no
+            // anchor, and durations take the configuration's spelling (`14d`, not `14days`).
+            let kind = s.kind.as_str();
+            match (s.anchor, s.offset_secs) {
+                (Anchor::Start, 0) => write!(f, "{kind}@start")?,
+                (Anchor::Deadline, 0) => write!(f, "{kind}@deadline")?,
+                (anchor, n) => {
+                    let anchor = if anchor == Anchor::Start { "start" } else { "" };
                     let sign = if n < 0 { '-' } else { '+' };
-                    let d = humantime::format_duration(Duration::from_secs(n.unsigned_abs()))
-                        .to_string()
-                        .replace(' ', "");
-                    write!(f, "{}@{anchor}{sign}{d}", s.kind.as_str())?;
+                    let d = crate::config::format_duration(Duration::from_secs(n.unsigned_abs()));
+                    write!(f, "{kind}@{anchor}{sign}{d}")?;
                 }
             }
         }
@@ -212,6 +211,14 @@ mod tests {
             deadline + chrono::Duration::seconds(5)
         );
         assert_eq!(Steps::parse(&s.to_string()).unwrap(), s, "round trip");
+    }
+
+    #[test]
+    fn a_schedule_prints_the_way_it_is_written() {
+        let s = Steps::parse(crate::registry::DEFAULT_STEPS).unwrap();
+        assert_eq!(s.to_string(), crate::registry::DEFAULT_STEPS);
+        let s = Steps::parse("remind@deadline-14days,remind@start+1h 30m").unwrap();
+        assert_eq!(s.to_string(), "remind@-14d,remind@start+1h30m");
     }
 
     #[test]

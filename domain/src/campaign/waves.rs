@@ -105,7 +105,11 @@ pub async fn list_waves<C: ConnectionTrait>(db: &C) -> Result<Vec<WaveView>> {
             name: w.name,
             starts_at: w.starts_at,
             deadline: w.deadline,
-            steps: w.steps,
+            // Schedules stored before durations were printed as `14d` read `14days`: show
+            // every one in the spelling it is written in.
+            steps: Steps::parse(&w.steps)
+                .map(|s| s.to_string())
+                .unwrap_or(w.steps),
             paused: w.paused,
             orgs,
             done,

@@ -5,8 +5,12 @@
 //! flows that need `[salesforce]` or `[crypto]` ask for those keys through the `require_*`
 //! accessors, whose errors name the missing key.
 
+mod duration;
 mod load;
 mod redact;
+#[cfg(test)]
+mod tests;
+mod unknown;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -18,6 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+pub use duration::format_duration;
 pub use load::{ConfigError, KeyProblem, LoadOptions, load};
 pub use redact::hide_password as redact_url;
 
@@ -79,12 +84,12 @@ pub struct SalesforceConfig {
     pub scopes: Vec<String>,
     pub api_version: String,
     /// Access tokens carry no expiry; this is the org's session policy.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "duration")]
     pub session_timeout: Duration,
     /// `host[:port]` entries accepted as login hosts besides Salesforce's domains.
     pub extra_login_hosts: Vec<String>,
     /// Time limit for one call to Salesforce.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "duration")]
     pub http_timeout: Duration,
 }
 
@@ -156,7 +161,7 @@ impl Default for PartnerConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LinksConfig {
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "duration")]
     pub ttl: Duration,
 }
 
@@ -173,19 +178,19 @@ impl Default for LinksConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct HeartbeatConfig {
     /// Most time allowed between two refresh-token exchanges.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "duration")]
     pub interval: Duration,
     /// Salesforce's idle policy, for "days until idle expiry".
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "duration")]
     pub idle_timeout: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "duration")]
     pub sweep_every: Duration,
     /// Refreshes in flight at once, overall.
     pub concurrency: usize,
     /// Refreshes in flight at once against one Salesforce instance.
     pub per_instance: usize,
     /// Forced refreshes closer than this to the last exchange are debounced.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "duration")]
     pub min_gap: Duration,
 }
 
@@ -206,7 +211,7 @@ impl Default for HeartbeatConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CampaignConfig {
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "duration")]
     pub tick: Duration,
     /// e.g. `20:00-08:00` in each contact's time zone; empty = off.
     pub quiet_hours: String,
@@ -307,6 +312,13 @@ impl Config {
         let mut out = Vec::new();
         flatten_keys("", &value, &mut out);
         out
+    }
+
+    /// The keys a configuration file may hold, section by section.
+    fn schema() -> unknown::Schema {
+        let example = toml::Table::try_from(Self::example())
+            .unwrap_or_else(|_| unreachable!("config serialises"));
+        unknown::Schema::of(&example)
     }
 
     /// A configuration with every optional key set, used to enumerate keys.

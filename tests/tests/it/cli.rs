@@ -92,8 +92,15 @@ fn bad_rows_are_all_reported_and_nothing_is_written() {
         );
     }
     assert!(err.contains("nothing was written"), "{err}");
-    let (_, out, _) = run_reauth(dir.path(), &["orgs", "list", "--format", "json"], &[]);
-    assert!(org_ids(&out).is_empty());
+    assert!(
+        err.lines().any(|l| l
+            == "error: 4 invalid rows in mixed.csv; nothing was written (use --skip-invalid to import the other 2 rows)"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("reauth.db").exists(),
+        "a refused import does not even create the database"
+    );
 
     let (code, out, err) = run_reauth(
         dir.path(),
@@ -101,7 +108,7 @@ fn bad_rows_are_all_reported_and_nothing_is_written() {
         &[],
     );
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("skipped 4 invalid row(s)"), "{out}");
+    assert!(out.contains("skipped 4 invalid rows"), "{out}");
     let (_, out, _) = run_reauth(dir.path(), &["orgs", "list", "--format", "json"], &[]);
     assert_eq!(org_ids(&out), ["00D000000000001EAA", "00D000000000005EAA"]);
 
@@ -134,6 +141,11 @@ fn dry_run_says_what_would_change_and_writes_nothing() {
         "{out}"
     );
     assert!(out.contains("nothing was written"), "{out}");
+    assert!(
+        !dir.path().join("reauth.db").exists(),
+        "a dry run does not create the database"
+    );
+    run_reauth(dir.path(), &["migrate"], &[]);
     let (_, out, _) = run_reauth(dir.path(), &["orgs", "list", "--format", "json"], &[]);
     assert!(org_ids(&out).is_empty());
 }
@@ -151,16 +163,57 @@ fn export_round_trips_through_import() {
 }
 
 #[test]
-fn unknown_config_keys_are_named_and_refused() {
+fn config_check_reports_every_unknown_key_at_once_with_a_suggestion() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("reauth.toml"),
-        "[salesforce]\nclent_id = \"x\"\n",
+        "bind_addr = \"127.0.0.1:1\"\n[salesforce]\nclent_id = \"x\"\nlogin_ur = \"y\"\n[partner]\nclient_id = \"z\"\n[mail]\ntransport = \"log\"\n",
     )
     .unwrap();
-    let (code, _, err) = run_reauth(dir.path(), &["config", "check"], &[]);
-    assert_ne!(code, 0);
-    assert!(err.contains("salesforce.clent_id"), "{err}");
+    let (code, out, err) = run_reauth(dir.path(), &["config", "check"], &[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        out, "",
+        "nothing on stdout when the configuration is refused"
+    );
+    assert_eq!(
+        err.lines().collect::<Vec<_>>(),
+        [
+            "reauth.toml: bind_addr: unknown key (did you mean bind?)",
+            "reauth.toml: [partner] client_id: unknown key (did you mean [salesforce] client_id?)",
+            "reauth.toml: [salesforce] clent_id: unknown key (did you mean client_id?)",
+            "reauth.toml: [salesforce] login_ur: unknown key (did you mean login_url?)",
+            "error: the configuration is not valid (4 problems)",
+        ]
+    );
+    // Any other command refuses the same file, naming the same keys.
+    let (code, _, err) = run_reauth(dir.path(), &["migrate"], &[]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("reauth.toml: [salesforce] clent_id: unknown key"),
+        "{err}"
+    );
+}
+
+#[test]
+fn dev_null_is_an_empty_configuration_not_a_missing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = run_reauth(
+        dir.path(),
+        &["--config", "/dev/null", "config", "check"],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let effective: toml::Table = out.parse().unwrap();
+    assert_eq!(
+        effective["database_url"].as_str(),
+        Some("sqlite://reauth.db?mode=rwc")
+    );
+    assert_eq!(
+        effective["links"]["ttl"].as_str(),
+        Some("14d"),
+        "durations print as the configuration takes them"
+    );
 }
 
 #[test]
@@ -224,11 +277,130 @@ fn invalid_values_are_reported_with_their_keys() {
 }
 
 #[test]
-fn a_missing_config_file_is_an_error() {
+fn a_missing_config_file_is_an_error_said_once() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, _, err) = run_reauth(dir.path(), &["--config", "nope.toml", "migrate"], &[]);
-    assert_ne!(code, 0);
-    assert!(err.contains("nope.toml"), "{err}");
+    for args in [
+        &["--config", "nope.toml", "migrate"][..],
+        &["--config", "nope.toml", "config", "check"],
+    ] {
+        let (code, _, err) = run_reauth(dir.path(), args, &[]);
+        assert_eq!(code, 1);
+        assert_eq!(err, "error: config file nope.toml does not exist\n");
+    }
+}
+
+#[test]
+fn data_commands_refuse_a_missing_database_and_create_none() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["links", "create", "00D5g000007GlBx"][..],
+        &["orgs", "list"],
+        &["events", "list"],
+    ] {
+        let (code, out, err) = run_reauth(dir.path(), args, &[]);
+        assert_eq!(code, 1, "{args:?}");
+        assert_eq!(out, "");
+        assert!(
+            err.starts_with("error: the database reauth.db does not exist (database_url = \"sqlite://reauth.db?mode=rwc\"); nothing was created."),
+            "{err}"
+        );
+        assert!(err.contains("REAUTH_DATABASE_URL"), "{err}");
+    }
+    assert!(!dir.path().join("reauth.db").exists());
+}
+
+#[test]
+fn an_unknown_org_in_an_empty_database_says_the_database_has_no_orgs() {
+    let dir = tempfile::tempdir().unwrap();
+    run_reauth(dir.path(), &["migrate"], &[]);
+    let (code, _, err) = run_reauth(dir.path(), &["links", "create", "00D5g000007GlBx"], &[]);
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("error: no org 00D5g000007GlBxEAK: the database sqlite://reauth.db?mode=rwc has no orgs at all."),
+        "{err}"
+    );
+    std::fs::write(dir.path().join("orgs.csv"), ORGS).unwrap();
+    run_reauth(dir.path(), &["orgs", "import", "orgs.csv"], &[]);
+    let (code, _, err) = run_reauth(dir.path(), &["orgs", "show", "00D5g000007GlBx"], &[]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("among the 2 orgs in sqlite://reauth.db"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_missing_database_error_gives_the_demo_database_line_and_the_line_works() {
+    let dir = tempfile::tempdir().unwrap();
+    // A demo database in the directory, as `reauth demo` leaves it.
+    let demo = [("REAUTH_DATABASE_URL", "sqlite://reauth-demo.db?mode=rwc")];
+    std::fs::write(dir.path().join("orgs.csv"), ORGS).unwrap();
+    let (code, _, err) = run_reauth(dir.path(), &["orgs", "import", "orgs.csv"], &demo);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run_reauth(dir.path(), &["links", "create", "00D4c0000008cs2"], &[]);
+    assert_eq!(code, 1);
+    let line = err
+        .lines()
+        .find_map(|l| l.split_once("to use it: export ").map(|(_, v)| v))
+        .unwrap_or_else(|| panic!("no export line in:\n{err}"));
+    let (name, value) = line.split_once('=').unwrap();
+    let value = value.trim_matches('\'');
+    let (code, out, err) = run_reauth(
+        dir.path(),
+        &["links", "create", "00D4c0000008cs2"],
+        &[(name, value)],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.trim().starts_with("http://127.0.0.1:8080/r/"), "{out}");
+    assert!(!dir.path().join("reauth.db").exists());
+}
+
+#[test]
+fn environment_abbreviations_are_refused_with_a_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("prod.csv"),
+        "org_id,name,environment,admin_email\n00D4c0000008cs2,Acme,prod,admin@acme.com\n",
+    )
+    .unwrap();
+    let (code, _, err) = run_reauth(dir.path(), &["orgs", "import", "prod.csv"], &[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err.lines().collect::<Vec<_>>(),
+        [
+            "prod.csv:2: environment: unknown environment `prod` (expected production or sandbox; did you mean production?)",
+            "error: 1 invalid row in prod.csv and no valid one; nothing was written",
+        ]
+    );
+    run_reauth(dir.path(), &["migrate"], &[]);
+    let (code, _, err) = run_reauth(dir.path(), &["orgs", "list", "--environment", "prod"], &[]);
+    assert_eq!(code, 2, "a usage error");
+    assert!(err.contains("did you mean production?"), "{err}");
+    let (code, _, err) = run_reauth(
+        dir.path(),
+        &[
+            "orgs",
+            "list",
+            "--environment",
+            "SANDBOX",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn logs_written_to_a_pipe_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = run_reauth(dir.path(), &["migrate"], &[("RUST_LOG", "info")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("Applying migration"),
+        "the log lines are there: {err}"
+    );
+    assert!(!err.contains('\u{1b}'), "no escape codes: {err:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -322,7 +494,7 @@ fn waves_and_notice_previews_from_the_command_line() {
         &[],
     );
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("moved 2 org(s)"), "{out}");
+    assert!(out.contains("moved 2 orgs"), "{out}");
     let (_, out, _) = run_reauth(dir.path(), &["waves", "list", "--format", "json"], &[]);
     let waves: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(

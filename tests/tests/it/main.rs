@@ -15,6 +15,7 @@ mod import;
 mod migrations;
 mod other_oauth;
 mod processes;
+mod quick_start;
 mod reconsent_flow;
 mod reconsent_pages;
 mod security;

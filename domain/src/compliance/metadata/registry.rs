@@ -4,7 +4,6 @@
 //! "Configured" means `database_url` names a database that exists: the built-in default
 //! (`./reauth.db`) counts only when that file is there, so an audit never creates a database.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use sea_orm::{
@@ -37,7 +36,7 @@ pub async fn legacy_org_count<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> 
 pub(super) async fn count_if_configured(config: &Config) -> Option<u64> {
     let url = config.database_url.as_str();
     let is_default = url == Config::default().database_url;
-    if let Some(file) = sqlite_file(url)
+    if let Some(file) = crate::db::sqlite_file(url)
         && !file.is_file()
     {
         if !is_default {
@@ -70,20 +69,11 @@ pub(super) async fn count_if_configured(config: &Config) -> Option<u64> {
     }
 }
 
-/// The file of an SQLite URL (`sqlite://path?…`, `sqlite:path`), `None` for other databases
-/// and in-memory ones.
-fn sqlite_file(url: &str) -> Option<PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().unwrap_or(rest);
-    (!path.is_empty() && path != ":memory:" && !url.contains("mode=memory"))
-        .then(|| PathBuf::from(path))
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::path::PathBuf;
+
+    use crate::db::sqlite_file;
 
     #[test]
     fn sqlite_urls_name_their_file_and_others_none() {

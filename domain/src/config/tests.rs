@@ -1,0 +1,144 @@
+//! Loading a configuration file as an operator writes one: mistakes reported all at once.
+
+use std::path::PathBuf;
+
+use super::*;
+
+fn load_file(text: &str) -> (tempfile::TempDir, PathBuf, Result<Config, ConfigError>) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+    let path = dir.path().join("reauth.toml");
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("write: {e}"));
+    let loaded = load(&LoadOptions {
+        path: Some(path.clone()),
+        env: EnvVars::new(),
+    })
+    .map(|(c, _)| c);
+    (dir, path, loaded)
+}
+
+fn lines(e: &ConfigError) -> Vec<String> {
+    e.problems().iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn every_unknown_key_is_reported_at_once_with_its_file_section_and_a_suggestion() {
+    let (_dir, path, loaded) = load_file(
+        "bas_url = \"http://x\"\n[salesforce]\nclent_id = \"x\"\nlogin_ur = \"y\"\n[heartbeat]\nintervall = \"1d\"\n",
+    );
+    let Err(e) = loaded else {
+        panic!("unknown keys were accepted")
+    };
+    let f = path.display();
+    assert_eq!(
+        lines(&e),
+        [
+            format!("{f}: bas_url: unknown key (did you mean base_url?)"),
+            format!("{f}: [heartbeat] intervall: unknown key (did you mean interval?)"),
+            format!("{f}: [salesforce] clent_id: unknown key (did you mean client_id?)"),
+            format!("{f}: [salesforce] login_ur: unknown key (did you mean login_url?)"),
+        ]
+    );
+}
+
+#[test]
+fn unknown_keys_and_bad_values_are_reported_in_the_same_run() {
+    let (_dir, path, loaded) = load_file(
+        "[links]\nttl = \"soon\"\n[campaign]\nquiet = \"x\"\n[heartbeat]\nconcurrency = 0\n",
+    );
+    let Err(e) = loaded else { panic!("accepted") };
+    let got = lines(&e);
+    assert!(
+        got.contains(&format!(
+            "{}: [campaign] quiet: unknown key (did you mean quiet_hours?)",
+            path.display()
+        )),
+        "{got:?}"
+    );
+    assert!(
+        got.iter().any(|l| l.starts_with("links.ttl: ")),
+        "the bad value is reported too: {got:?}"
+    );
+}
+
+#[test]
+fn an_unknown_section_is_named_once() {
+    let (_dir, path, loaded) = load_file("[salesforc]\nclient_id = \"x\"\nclient_secret = \"y\"\n");
+    let Err(e) = loaded else { panic!("accepted") };
+    assert_eq!(
+        lines(&e),
+        [format!(
+            "{}: [salesforc]: unknown section (did you mean [salesforce]?)",
+            path.display()
+        )]
+    );
+}
+
+#[test]
+fn a_missing_file_says_so_once() {
+    let e = load(&LoadOptions {
+        path: Some(PathBuf::from("/nonexistent/nope.toml")),
+        env: EnvVars::new(),
+    })
+    .err()
+    .map(|e| e.to_string());
+    assert_eq!(
+        e.as_deref(),
+        Some("config file /nonexistent/nope.toml does not exist")
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn dev_null_is_an_empty_configuration() {
+    let loaded = load(&LoadOptions {
+        path: Some(PathBuf::from("/dev/null")),
+        env: EnvVars::new(),
+    });
+    let Ok((config, warnings)) = loaded else {
+        panic!("/dev/null was refused: {loaded:?}")
+    };
+    assert_eq!(config.database_url, Config::default().database_url);
+    assert!(warnings.is_empty());
+}
+
+#[test]
+fn an_unknown_variable_is_a_warning_that_names_the_variable_probably_meant() {
+    let env: EnvVars = [("REAUTH_SALESFORCE__CLENT_ID".to_owned(), "x".to_owned())].into();
+    let loaded = load(&LoadOptions { path: None, env });
+    let Ok((_, warnings)) = loaded else {
+        panic!("an unknown variable is only a warning: {loaded:?}")
+    };
+    assert_eq!(
+        warnings,
+        [
+            "ignoring unknown environment variable REAUTH_SALESFORCE__CLENT_ID (no config key `salesforce.clent_id`; did you mean REAUTH_SALESFORCE__CLIENT_ID?)"
+        ]
+    );
+}
+
+#[test]
+fn the_effective_configuration_prints_durations_as_the_file_takes_them() {
+    let (_dir, _path, loaded) =
+        load_file("[links]\nttl = \"14d\"\n[heartbeat]\nsweep_every = \"90s\"\n");
+    let Ok(config) = loaded else {
+        panic!("refused: {loaded:?}")
+    };
+    let printed: toml::Table = config
+        .to_redacted_toml()
+        .parse()
+        .unwrap_or_else(|e| panic!("not TOML: {e}"));
+    assert_eq!(printed["links"]["ttl"].as_str(), Some("14d"));
+    assert_eq!(printed["heartbeat"]["sweep_every"].as_str(), Some("1m30s"));
+    assert_eq!(printed["heartbeat"]["interval"].as_str(), Some("25d"));
+    assert_eq!(
+        printed["salesforce"]["session_timeout"].as_str(),
+        Some("2h")
+    );
+    // And what is printed loads back to the same values.
+    let (_dir, _path, again) = load_file(&config.to_redacted_toml());
+    let Ok(again) = again else {
+        panic!("the printed configuration does not load: {again:?}")
+    };
+    assert_eq!(again.links.ttl, config.links.ttl);
+    assert_eq!(again.heartbeat.sweep_every, config.heartbeat.sweep_every);
+}
