@@ -9,7 +9,24 @@ use crate::error::Result;
 use crate::types::OrgId;
 
 /// How urgent an alert is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
+)]
+#[sea_orm(
+    rs_type = "String",
+    db_type = "String(sea_orm::sea_query::StringLen::None)",
+    rename_all = "snake_case"
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Severity {
     Info,
     Warning,
@@ -17,7 +34,7 @@ pub enum Severity {
 }
 
 impl Severity {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Info => "info",
             Self::Warning => "warning",
@@ -46,7 +63,7 @@ pub async fn raise<C: ConnectionTrait>(
     alert::Entity::insert(alert::ActiveModel {
         id: NotSet,
         kind: Set(kind.to_owned()),
-        severity: Set(severity.as_str().to_owned()),
+        severity: Set(severity),
         org_id: Set(org_id.cloned()),
         message: Set(message.to_owned()),
         details: Set(details),

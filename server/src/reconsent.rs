@@ -84,7 +84,7 @@ async fn landing(
                 brand: Brand::from_state(&state),
                 org_name: o.name,
                 org_id: o.id.to_string(),
-                environment: o.environment,
+                environment: o.environment.to_string(),
                 login_host: login.as_str().to_owned(),
                 deadline,
                 scopes: state

@@ -125,7 +125,7 @@ pub async fn run(config: Config, cmd: OrgsCommand) -> anyhow::Result<ExitCode> {
                 &[
                     ("org_id", &|o| o.org_id.to_string()),
                     ("name", &|o| o.name.clone()),
-                    ("environment", &|o| o.environment.clone()),
+                    ("environment", &|o| o.environment.to_string()),
                     ("state", &|o| o.state.to_string()),
                     ("wave", &|o| opt(&o.wave)),
                     ("admin_email", &|o| opt(&o.admin_email)),

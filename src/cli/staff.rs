@@ -182,7 +182,7 @@ async fn list(config: &Config, format: Format) -> anyhow::Result<ExitCode> {
             disabled: u.disabled_at.is_some(),
             last_login_at: u.last_login_at,
             email: u.email,
-            role: u.role,
+            role: u.role.as_str().to_owned(),
         })
         .collect();
     print_rows(

@@ -85,7 +85,11 @@ async fn seed(db: &TestDb, orgs: usize, events: usize) -> Duration {
             id: Set(id.clone()),
             name: Set(format!("Customer {i:06}")),
             name_lower: Set(format!("customer {i:06}")),
-            environment: Set(if i % 5 == 0 { "sandbox" } else { "production" }.into()),
+            environment: Set(if i % 5 == 0 {
+                domain::types::Environment::Sandbox
+            } else {
+                domain::types::Environment::Production
+            }),
             login_url: Set(None),
             wave_id: Set(Some((i % WAVES) as i64 + 1)),
             state: Set(st),

@@ -11,7 +11,7 @@ pub struct Model {
     pub id: i64,
     pub kind: String,
     /// info | warning | critical
-    pub severity: String,
+    pub severity: crate::alerts::Severity,
     pub org_id: Option<OrgId>,
     pub message: String,
     pub details: Json,

@@ -14,7 +14,7 @@ pub struct Model {
     pub id: OrgId,
     pub name: String,
     pub name_lower: String,
-    pub environment: String,
+    pub environment: crate::types::Environment,
     pub login_url: Option<String>,
     pub wave_id: Option<i64>,
     pub state: OrgState,

@@ -10,7 +10,7 @@ pub struct Model {
     #[sea_orm(unique)]
     pub email: String,
     /// viewer | operator | admin
-    pub role: String,
+    pub role: crate::staff::Role,
     pub password_hash: String,
     pub must_change_password: bool,
     pub totp_secret_ct: Option<Vec<u8>>,

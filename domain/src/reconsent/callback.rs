@@ -149,7 +149,7 @@ pub async fn complete(
             expected,
             org_name: o.name,
             used: id.org_id,
-            environment: o.environment,
+            environment: o.environment.to_string(),
         });
     }
     let Some(refresh_token) = grant.refresh_token.clone() else {

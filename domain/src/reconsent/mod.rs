@@ -84,7 +84,7 @@ pub fn login_host(o: &org::Model, config: &Config) -> Result<LoginUrl> {
     let extra = &config.salesforce.extra_login_hosts;
     let chosen = match &o.login_url {
         Some(u) => LoginUrl::parse(u, extra),
-        None if o.environment == Environment::Sandbox.as_str() => config.salesforce.sandbox_login(),
+        None if o.environment == Environment::Sandbox => config.salesforce.sandbox_login(),
         None => config.salesforce.production_login(),
     };
     chosen.map_err(|e| Error::Invalid(format!("login host for org {}: {e}", o.id)))

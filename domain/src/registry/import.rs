@@ -186,7 +186,7 @@ fn diff(
     if let Some(env) = row.environment {
         cmp(
             "environment",
-            Some(old.environment.clone()),
+            Some(old.environment.as_str().to_owned()),
             Some(env.as_str().to_owned()),
         );
     }

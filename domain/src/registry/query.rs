@@ -11,7 +11,7 @@ use crate::entity::{contact, org, wave};
 use crate::error::{Error, Result};
 use crate::events::{self, EventView};
 use crate::registry::state::OrgState;
-use crate::types::OrgId;
+use crate::types::{Environment, OrgId};
 
 /// Filters for `orgs list`.
 #[derive(Debug, Clone, Default)]
@@ -68,7 +68,7 @@ impl Sort {
 pub struct OrgSummary {
     pub org_id: OrgId,
     pub name: String,
-    pub environment: String,
+    pub environment: Environment,
     pub state: OrgState,
     pub wave: Option<String>,
     pub login_url: Option<String>,
@@ -107,7 +107,7 @@ pub struct OrgDetail {
 pub struct ExportRow {
     pub org_id: OrgId,
     pub name: String,
-    pub environment: String,
+    pub environment: Environment,
     pub login_url: String,
     pub wave: String,
     pub admin_email: String,

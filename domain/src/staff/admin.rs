@@ -67,10 +67,10 @@ pub async fn admin_change<C: ConnectionTrait>(
     let mut password = None;
     let (kind, details) = match change {
         AdminChange::SetRole(r) => {
-            row.role = Set(r.as_str().to_owned());
+            row.role = Set(*r);
             (
                 "staff.role_changed",
-                serde_json::json!({ "from": target.role, "to": r.as_str() }),
+                serde_json::json!({ "from": target.role.as_str(), "to": r.as_str() }),
             )
         }
         AdminChange::Disable => {

@@ -30,7 +30,14 @@ use crate::events::{self, Actor};
 use crate::types::Email;
 
 /// What a staff user may do. Ordered: each role may do everything the ones before it may.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, sea_orm::EnumIter, sea_orm::DeriveActiveEnum,
+)]
+#[sea_orm(
+    rs_type = "String",
+    db_type = "String(sea_orm::sea_query::StringLen::None)",
+    rename_all = "snake_case"
+)]
 pub enum Role {
     Viewer,
     Operator,
@@ -92,7 +99,7 @@ pub async fn add<C: ConnectionTrait>(
     let row = staff_user::ActiveModel {
         id: NotSet,
         email: Set(email.as_str().to_owned()),
-        role: Set(role.as_str().to_owned()),
+        role: Set(role),
         password_hash: Set(hash_password(password).await?),
         must_change_password: Set(true),
         totp_secret_ct: Set(None),

@@ -6,8 +6,25 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// The kind of Salesforce org, which decides the default login host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    Default,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
+)]
 #[serde(rename_all = "lowercase")]
+#[sea_orm(
+    rs_type = "String",
+    db_type = "String(sea_orm::sea_query::StringLen::None)",
+    rename_all = "lowercase"
+)]
 pub enum Environment {
     /// A production org (login.salesforce.com).
     #[default]

@@ -54,7 +54,7 @@ pub(crate) async fn staff(
                 .unwrap_or_else(|| "never".into()),
             is_me: u.id == me.user.id,
             email: u.email,
-            role: u.role,
+            role: u.role.as_str().to_owned(),
         })
         .collect();
     Ok(render(

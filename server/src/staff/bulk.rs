@@ -155,12 +155,12 @@ fn row(j: bulk_job::Model) -> JobRow {
     JobRow {
         id: j.id,
         description,
-        running: matches!(j.status.as_str(), "queued" | "running"),
+        running: j.status.is_open(),
         percent: (processed * 100)
             .checked_div(j.total)
             .unwrap_or(100)
             .min(100),
-        status: j.status,
+        status: j.status.to_string(),
         total: j.total,
         done: j.done,
         skipped: j.skipped,

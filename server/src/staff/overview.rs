@@ -114,7 +114,7 @@ pub(crate) async fn page(
             .iter()
             .map(|a| AlertRow {
                 id: a.id,
-                severity: a.severity.clone(),
+                severity: a.severity.as_str().to_owned(),
                 message: a.message.clone(),
                 org_id: a.org_id.as_ref().map(ToString::to_string),
                 created: when(&a.created_at),

@@ -53,7 +53,8 @@ async fn reimport_is_an_upsert_that_records_what_changed(db: TestDb) {
     assert_eq!(acme.org.name, "Acme Corp");
     assert_eq!(acme.org.wave.as_deref(), Some("Wave 2"));
     assert_eq!(
-        acme.org.environment, "production",
+        acme.org.environment,
+        domain::types::Environment::Production,
         "absent column leaves the field alone"
     );
     assert_eq!(

@@ -74,9 +74,8 @@ pub async fn apply_plan<C: TransactionTrait + ConnectionTrait>(
             name_lower: Set(row.name.to_lowercase()),
             environment: Set(row
                 .environment
-                .map(|e| e.as_str().to_owned())
-                .or_else(|| old.map(|o| o.environment.clone()))
-                .unwrap_or_else(|| "production".into())),
+                .or_else(|| old.map(|o| o.environment))
+                .unwrap_or_default()),
             login_url: Set(match &row.login_url {
                 Some(u) => u.as_ref().map(|u| u.as_str().to_owned()),
                 None => old.and_then(|o| o.login_url.clone()),

@@ -190,7 +190,7 @@ pub async fn submit<C: ConnectionTrait>(
         skipped: Set(0),
         failed: Set(0),
         cursor: Set(None),
-        status: Set("queued".into()),
+        status: Set(bulk_job::JobStatus::Queued),
         error: Set(None),
         created_by: Set(staff_email.to_owned()),
         lease_owner: Set(None),

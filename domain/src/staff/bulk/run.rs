@@ -117,7 +117,7 @@ pub async fn run<C: ConnectionTrait + TransactionTrait>(
         .exec(db)
         .await?;
     let job = get(db, id).await?.unwrap_or(job);
-    if job.status == "cancelled" {
+    if job.status == bulk_job::JobStatus::Cancelled {
         return Ok(true);
     }
     events::record(
@@ -213,7 +213,7 @@ async fn run_claimed<C: ConnectionTrait + TransactionTrait>(
         // A person cancelled the job: stop after the chunk just recorded.
         if get(db, job.id)
             .await?
-            .is_some_and(|j| j.status == "cancelled")
+            .is_some_and(|j| j.status == bulk_job::JobStatus::Cancelled)
         {
             return Ok(false);
         }
