@@ -1,10 +1,10 @@
-//! Mail: rendering notices with askama (plain text + HTML) and sending them through lettre.
+//! Mail transport: building a message (plain text + HTML, a deterministic Message-ID) and
+//! sending it through lettre. What notices say is rendered in `campaign::notices`.
 //!
 //! Transports: `log` (metadata only — a message carries a link secret, which never goes to a
 //! log), `file:///DIR` (one `.eml` per message), `smtp://host:port` (plain, for a local relay),
 //! `smtp+starttls://user:pass@host:port` and `smtps://user:pass@host:port`.
 
-use askama::Template;
 use lettre::message::{Mailbox, MultiPart, header};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -130,89 +130,6 @@ pub struct Rendered {
     pub subject: String,
     pub text: String,
     pub html: String,
-}
-
-/// Everything a link-carrying notice shows; the wording varies by kind (`wording`).
-pub struct LinkNotice<'a> {
-    pub contact_name: Option<&'a str>,
-    pub org_name: &'a str,
-    pub org_id: &'a str,
-    pub partner: &'a str,
-    pub support_email: &'a str,
-    pub link_url: &'a str,
-    pub expires: String,
-    pub egress_ranges: Vec<String>,
-    pub intro: String,
-    pub outro: String,
-}
-
-#[derive(Template)]
-#[template(path = "email/link_notice/body.txt", escape = "none")]
-struct LinkNoticeText<'a, 'b> {
-    n: &'b LinkNotice<'a>,
-}
-
-#[derive(Template)]
-#[template(path = "email/link_notice/body.html")]
-struct LinkNoticeHtml<'a, 'b> {
-    n: &'b LinkNotice<'a>,
-}
-
-/// Subject, introduction and closing line for each kind of link notice. `deadline` is the
-/// wave's, when there is one.
-pub fn wording(
-    kind: &str,
-    org_name: &str,
-    partner: &str,
-    deadline: Option<&str>,
-) -> Option<(String, String, String)> {
-    let by = deadline.map(|d| format!(" by {d}")).unwrap_or_default();
-    let (partners, orgs) = (
-        crate::wording::possessive(partner),
-        crate::wording::possessive(org_name),
-    );
-    let why = format!(
-        "Salesforce now requires every partner app to use a new, more secure connection. An administrator of {org_name} needs to approve {partners} new app{by}; it takes about a minute"
-    );
-    Some(match kind {
-        "fresh_link" => (
-            format!("Your new link to reconnect {org_name} to {partner}"),
-            format!("Here is a new link to reconnect {org_name} to {partner}, as requested:"),
-            "If you did not ask for this link, you can ignore this message; nothing changes until the link is used.".to_owned(),
-        ),
-        // Sent by a staff member from the dashboard (one org, or in bulk).
-        "link" => (
-            format!("Action needed{by}: reconnect {org_name} to {partner}"),
-            format!("{why}:"),
-            "Questions? Reply to this message and we will help.".to_owned(),
-        ),
-        "reauth_needed" => (
-            format!("Action needed: reconnect {org_name} to {partner}"),
-            format!("Salesforce no longer accepts {partners} connection to {org_name} (the approval was revoked, expired, or replaced). Until an administrator approves it again, {partner} cannot work with your data. It takes about a minute:"),
-            "Questions? Reply to this message and we will help.".to_owned(),
-        ),
-        "announce" => (format!("Action needed{by}: reconnect {org_name} to {partner}"), format!("{why}:"), "Questions? Reply to this message and we will help.".to_owned()),
-        "remind" => (
-            format!("Reminder: reconnect {org_name} to {partner}{by}"),
-            format!("A reminder: {why}. If you have already done it, thank you, and please ignore this message:"),
-            "Questions? Reply to this message and we will help.".to_owned(),
-        ),
-        "final" => (
-            format!("Final notice: reconnect {org_name} to {partner}{by}"),
-            format!("This is the last reminder. {why}. After the deadline, {partner} may stop working with {orgs} data:"),
-            "If something is in the way, reply to this message and we will help.".to_owned(),
-        ),
-        _ => return None,
-    })
-}
-
-/// Renders a link notice as plain text and HTML.
-pub fn render_link_notice(n: &LinkNotice<'_>, subject: String) -> Result<Rendered, askama::Error> {
-    Ok(Rendered {
-        subject,
-        text: LinkNoticeText { n }.render()?,
-        html: LinkNoticeHtml { n }.render()?,
-    })
 }
 
 /// Builds a message with a deterministic Message-ID (so a resend is recognisable downstream).

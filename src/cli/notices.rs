@@ -23,8 +23,10 @@ pub enum NoticesCommand {
     Preview {
         #[arg(value_parser = OrgId::parse)]
         org_id: OrgId,
-        /// announce, remind, final, fresh_link or reauth_needed.
-        step: String,
+        /// The kind of notice: announce, remind, final, escalate, confirmation, fresh_link, link
+        /// or reauth_needed.
+        #[arg(value_parser = parse_kind)]
+        step: domain::campaign::notices::NoticeKind,
         /// Print the HTML part instead of the plain text.
         #[arg(long)]
         html: bool,
@@ -43,9 +45,9 @@ pub async fn run(config: Config, cmd: NoticesCommand) -> anyhow::Result<ExitCode
                 &[
                     ("id", &|n| n.id.to_string()),
                     ("org_id", &|n| n.org_id.to_string()),
-                    ("kind", &|n| n.kind.clone()),
+                    ("kind", &|n| n.kind.to_string()),
                     ("step", &|n| opt(&n.step)),
-                    ("status", &|n| n.status.clone()),
+                    ("status", &|n| n.status.to_string()),
                     ("recipient", &|n| opt(&n.recipient)),
                     ("scheduled_at", &|n| n.scheduled_at.to_rfc3339()),
                     ("sent_at", &|n| {
@@ -57,10 +59,22 @@ pub async fn run(config: Config, cmd: NoticesCommand) -> anyhow::Result<ExitCode
             )?;
         }
         NoticesCommand::Preview { org_id, step, html } => {
-            let r = domain::campaign::notices::preview(&db, &config, &org_id, &step).await?;
+            let r = domain::campaign::notices::preview(&db, &config, &org_id, step).await?;
             println!("Subject: {}\n", r.subject);
             println!("{}", if html { r.html } else { r.text });
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A notice kind from the command line, or the list of kinds.
+fn parse_kind(s: &str) -> Result<domain::campaign::notices::NoticeKind, String> {
+    use domain::campaign::notices::NoticeKind;
+    NoticeKind::parse(s).ok_or_else(|| {
+        let all: Vec<&str> = NoticeKind::ALL.iter().map(|k| k.as_str()).collect();
+        format!(
+            "unknown notice kind `{s}` (expected one of: {})",
+            all.join(", ")
+        )
+    })
 }

@@ -1,4 +1,4 @@
-//! Sends due notices (today: fresh links customers asked for).
+//! Sends due notices of every kind, and alerts on notices nobody has sent.
 
 use apalis::prelude::*;
 use apalis_cron::Tick;
@@ -6,6 +6,12 @@ use apalis_cron::Tick;
 use crate::JobContext;
 
 pub(crate) async fn run(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
+    // Mail the pages promised that has not left (whatever the reason, including this process
+    // having no key to seal links with): an alert per notice, once.
+    let stuck = domain::campaign::notices::alert_stuck(&ctx.db, ctx.clock.now()).await?;
+    if stuck > 0 {
+        tracing::warn!(stuck, "notices are stuck");
+    }
     let Some(sealer) = &ctx.sealer else {
         tracing::debug!("notices wait: crypto.keys is not configured, so links cannot be sealed");
         return Ok(());

@@ -14,6 +14,3 @@ pub use waves::{
     WaveDetail, WaveView, all_waves, create_wave, list_waves, move_orgs, set_paused, set_schedule,
     show_wave,
 };
-
-/// Notice kinds that belong to wave schedules (cancelled the moment an org consents).
-pub const WAVE_KINDS: [&str; 4] = ["announce", "remind", "final", "escalate"];

@@ -9,6 +9,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::Serialize;
 
 use super::{StepKind, Steps};
+use crate::entity::notice::NoticeStatus;
 use crate::entity::{notice, org, wave};
 use crate::error::Result;
 use crate::registry::state::OrgState;
@@ -135,21 +136,21 @@ pub async fn schedule<C: ConnectionTrait>(
                     )
                 };
                 let status = if !send || recipient.is_none() {
-                    "skipped"
+                    NoticeStatus::Skipped
                 } else {
-                    "pending"
+                    NoticeStatus::Pending
                 };
                 let row = notice::ActiveModel {
                     id: NotSet,
                     org_id: Set(o.id.clone()),
                     contact_id: Set(contact_id),
-                    kind: Set(s.kind.as_str().to_owned()),
+                    kind: Set(s.kind.into()),
                     wave_id: Set(Some(w.id)),
                     step: Set(Some(format!("{i}:{}", s.kind.as_str()))),
                     occurrence: Set(o.campaign_round),
                     dedupe_key: Set(dedupe_key(&o.id, w.id, *i, s.kind, o.campaign_round)),
                     scheduled_at: Set(outside_quiet_hours(now, tz.as_deref(), quiet)),
-                    status: Set(status.to_owned()),
+                    status: Set(status),
                     attempts: Set(0),
                     lease_owner: Set(None),
                     lease_expires_at: Set(None),
@@ -158,7 +159,7 @@ pub async fn schedule<C: ConnectionTrait>(
                     link_secret_ct: Set(None),
                     key_id: Set(None),
                     recipient: Set(recipient),
-                    last_error: Set(if status == "skipped" {
+                    last_error: Set(if status == NoticeStatus::Skipped {
                         Some("passed over (joined late or no recipient)".into())
                     } else {
                         None
@@ -175,7 +176,7 @@ pub async fn schedule<C: ConnectionTrait>(
                     )
                     .exec_without_returning(db)
                     .await?;
-                if status == "pending" {
+                if status == NoticeStatus::Pending {
                     report.created += n;
                 } else {
                     report.skipped += n;

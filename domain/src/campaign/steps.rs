@@ -19,6 +19,17 @@ pub enum StepKind {
     Escalate,
 }
 
+impl From<StepKind> for crate::entity::notice::NoticeKind {
+    fn from(k: StepKind) -> Self {
+        match k {
+            StepKind::Announce => Self::Announce,
+            StepKind::Remind => Self::Remind,
+            StepKind::Final => Self::Final,
+            StepKind::Escalate => Self::Escalate,
+        }
+    }
+}
+
 impl StepKind {
     /// The notice kind it creates.
     pub fn as_str(self) -> &'static str {

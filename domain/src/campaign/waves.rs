@@ -185,7 +185,7 @@ pub async fn move_orgs<C: ConnectionTrait>(
             .filter(org::Column::Id.eq(id.as_str()))
             .exec(db)
             .await?;
-        crate::campaign::notices::cancel_campaign(db, id.as_str(), now).await?;
+        crate::campaign::notices::cancel_campaign(db, id, now).await?;
         events::record(
             db,
             now,

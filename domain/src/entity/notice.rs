@@ -1,8 +1,157 @@
 //! `notices`: the email outbox.
 
 use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::types::OrgId;
+
+/// What a notice says. Every kind has its subject and bodies under `templates/email/<kind>/`, and
+/// the renderer matches on this enum, so a kind without a renderer does not compile.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(
+    rs_type = "String",
+    db_type = "String(StringLen::None)",
+    rename_all = "snake_case"
+)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// A wave's first message.
+    Announce,
+    /// A wave's reminder.
+    Remind,
+    /// A wave's last reminder before its deadline.
+    Final,
+    /// To the org's customer-success manager: the org has not acted.
+    Escalate,
+    /// After a verified consent: thank you, nothing more to do.
+    Confirmation,
+    /// A new link a customer asked for from an expired or used link's page.
+    FreshLink,
+    /// A link a staff member sent (the org page, or a bulk job).
+    Link,
+    /// The grant died: the org must consent again.
+    ReauthNeeded,
+}
+
+impl NoticeKind {
+    /// Every kind.
+    pub const ALL: [Self; 8] = [
+        Self::Announce,
+        Self::Remind,
+        Self::Final,
+        Self::Escalate,
+        Self::Confirmation,
+        Self::FreshLink,
+        Self::Link,
+        Self::ReauthNeeded,
+    ];
+
+    /// The stored spelling (also the template directory's name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Announce => "announce",
+            Self::Remind => "remind",
+            Self::Final => "final",
+            Self::Escalate => "escalate",
+            Self::Confirmation => "confirmation",
+            Self::FreshLink => "fresh_link",
+            Self::Link => "link",
+            Self::ReauthNeeded => "reauth_needed",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Whether the message carries a re-auth link (minted when it is first sent).
+    pub fn carries_link(self) -> bool {
+        !matches!(self, Self::Escalate | Self::Confirmation)
+    }
+
+    /// Whether it is a step of a wave's schedule.
+    pub fn is_wave_step(self) -> bool {
+        matches!(
+            self,
+            Self::Announce | Self::Remind | Self::Final | Self::Escalate
+        )
+    }
+
+    /// Whether a consent makes it pointless (it is cancelled when the org consents).
+    pub fn stops_at_consent(self) -> bool {
+        self.is_wave_step() || self == Self::ReauthNeeded
+    }
+}
+
+impl std::fmt::Display for NoticeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a notice stands.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(
+    rs_type = "String",
+    db_type = "String(StringLen::None)",
+    rename_all = "snake_case"
+)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeStatus {
+    /// Waiting for its time (or a retry).
+    Pending,
+    /// A sender holds its lease.
+    Sending,
+    /// The mail server accepted it.
+    Sent,
+    /// The `log` transport recorded it; nobody received it.
+    Logged,
+    /// Given up (permanent refusal, or too many attempts).
+    Failed,
+    /// No longer needed (the org consented, or its notices were paused).
+    Cancelled,
+    /// Passed over when scheduled (joined the wave late, or no recipient).
+    Skipped,
+}
+
+impl NoticeStatus {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Logged => "logged",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Skipped => "skipped",
+        }
+    }
+}
+
+impl std::fmt::Display for NoticeStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Reads as its stored spelling in comparisons (`n.status == "sent"`).
+impl PartialEq<&str> for NoticeStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<&str> for NoticeKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
 #[sea_orm(table_name = "notices")]
@@ -11,15 +160,14 @@ pub struct Model {
     pub id: i64,
     pub org_id: OrgId,
     pub contact_id: Option<i64>,
-    pub kind: String,
+    pub kind: NoticeKind,
     pub wave_id: Option<i64>,
     pub step: Option<String>,
     pub occurrence: i32,
     #[sea_orm(unique)]
     pub dedupe_key: String,
     pub scheduled_at: DateTimeUtc,
-    /// pending | sending | sent | failed | cancelled
-    pub status: String,
+    pub status: NoticeStatus,
     pub attempts: i32,
     pub lease_owner: Option<String>,
     pub lease_expires_at: Option<DateTimeUtc>,

@@ -239,7 +239,7 @@ pub async fn complete(
     )
     .await?;
     // The campaign stops the moment an org consents.
-    crate::campaign::notices::cancel_campaign(flow.db, expected.as_str(), now).await?;
+    crate::campaign::notices::cancel_campaign(flow.db, &expected, now).await?;
     let approvals = store::approvals_by_user(flow.db, &id.user_id, APP).await?;
     if approvals >= 4 {
         events::record(

@@ -97,7 +97,7 @@ async fn promote(
     crate::campaign::notices::enqueue(
         flow.db,
         expected,
-        "confirmation",
+        crate::campaign::notices::NoticeKind::Confirmation,
         format!("{}|confirmation|{}", expected, conn.id),
         now,
     )

@@ -62,7 +62,7 @@ pub(super) async fn needs_reauth(
     crate::campaign::notices::enqueue(
         db,
         &c.org_id,
-        "reauth_needed",
+        crate::campaign::notices::NoticeKind::ReauthNeeded,
         format!("{}|reauth_needed|{}", c.org_id, c.id),
         now,
     )

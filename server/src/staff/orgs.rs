@@ -556,9 +556,9 @@ pub(crate) async fn page(
             .map(|n| NoticeRow {
                 kind: match n.step {
                     Some(s) => format!("{} ({s})", n.kind),
-                    None => n.kind,
+                    None => n.kind.to_string(),
                 },
-                status: n.status,
+                status: n.status.to_string(),
                 recipient: n.recipient.unwrap_or_default(),
                 scheduled: when(&n.scheduled_at),
                 sent: n.sent_at.as_ref().map(when).unwrap_or_default(),

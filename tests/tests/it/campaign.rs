@@ -121,7 +121,7 @@ async fn a_wave_sends_each_step_once_and_stops_for_consenters(db: TestDb) {
     )
     .await
     .unwrap();
-    domain::campaign::notices::cancel_campaign(&db.db, ids[0].as_str(), at(2))
+    domain::campaign::notices::cancel_campaign(&db.db, &ids[0], at(2))
         .await
         .unwrap();
 
@@ -360,7 +360,7 @@ async fn thousand_orgs_get_one_message_per_step_over_smtp(db: TestDb) {
         )
         .await
         .unwrap();
-        domain::campaign::notices::cancel_campaign(&db.db, id.as_str(), at(2))
+        domain::campaign::notices::cancel_campaign(&db.db, &id, at(2))
             .await
             .unwrap();
     }

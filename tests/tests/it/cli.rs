@@ -521,7 +521,7 @@ fn waves_and_notice_previews_from_the_command_line() {
         &[],
     );
     assert_ne!(code, 0);
-    assert!(err.contains("no email for `shout`"), "{err}");
+    assert!(err.contains("unknown notice kind `shout`"), "{err}");
     let (code, out, _) = run_reauth(dir.path(), &["notices", "list", "--format", "json"], &[]);
     assert_eq!(code, 0);
     assert_eq!(

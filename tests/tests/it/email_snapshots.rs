@@ -38,16 +38,9 @@ async fn every_email_matches_its_snapshot() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots");
     let update = std::env::var("REAUTH_UPDATE_SNAPSHOTS").is_ok_and(|v| v == "1");
     let mut mismatches = Vec::new();
-    for kind in [
-        "announce",
-        "remind",
-        "final",
-        "fresh_link",
-        "reauth_needed",
-        "escalate",
-        "confirmation",
-    ] {
-        let r = domain::campaign::notices::preview(&db.db, &config, &org, kind)
+    for k in domain::campaign::notices::NoticeKind::ALL {
+        let kind = k.as_str();
+        let r = domain::campaign::notices::preview(&db.db, &config, &org, k)
             .await
             .unwrap();
         // Escalations (to the CSM) and confirmations carry no link.

@@ -13,6 +13,7 @@ mod email_snapshots;
 mod health;
 mod import;
 mod migrations;
+mod notices;
 mod other_oauth;
 mod processes;
 mod quick_start;

@@ -339,7 +339,7 @@ async fn mail_that_is_only_logged_is_marked_logged_and_the_dashboard_says_so() {
     domain::campaign::notices::enqueue(
         &db.db,
         &domain::types::OrgId::parse("00D4c0000008cs2EAA").unwrap(),
-        "reauth_needed",
+        domain::campaign::notices::NoticeKind::ReauthNeeded,
         "t|reauth_needed|1".into(),
         now,
     )

@@ -28,7 +28,7 @@ pub async fn send_link<C: ConnectionTrait>(
     let q = crate::campaign::notices::enqueue(
         db,
         org_id,
-        "link",
+        crate::campaign::notices::NoticeKind::Link,
         format!("{org_id}|link|{occasion}"),
         now,
     )

@@ -1,0 +1,164 @@
+//! Every mail reauth says it sends is sent: each notice kind, queued, goes out over SMTP; the
+//! consent's confirmation, a staff member's "send a new link" and a bulk send each end in a
+//! delivered message; a notice nobody sends is alerted.
+
+use domain::campaign::notices::{self, NoticeKind, NoticeStatus};
+use domain::config::Config;
+use domain::events::Actor;
+use domain::types::OrgId;
+use reauth_tests::smtp::SmtpSink;
+use reauth_tests::{TestDb, both_backends};
+use sea_orm::EntityTrait;
+
+const ACME: &str = "00D4c0000008cs2EAA";
+
+async fn sink_config(sink: &SmtpSink) -> Config {
+    let mut config = Config::default();
+    config.mail.transport = sink.url();
+    config.crypto.keys = vec![domain::security::crypto::Sealer::generate_key("k1")];
+    config
+}
+
+async fn send(db: &TestDb, config: &Config, at: chrono::DateTime<chrono::Utc>) {
+    let mailer = domain::mail::Mailer::from_config(&config.mail).unwrap();
+    let sealer = domain::security::crypto::Sealer::from_config(&config.crypto).unwrap();
+    let sender = notices::Sender {
+        mailer: &mailer,
+        sealer: &sealer,
+        config,
+        owner: "test",
+    };
+    notices::send_due(&db.db, &sender, at, 100).await.unwrap();
+}
+
+async fn every_kind_is_delivered(db: TestDb) {
+    reauth_tests::import_csv(
+        &db.db,
+        "org_id,name,admin_email,admin_name,csm_email\n00D4c0000008cs2,Acme Corp,admin@acme.example,Jane Admin,csm@partner.example\n",
+    )
+    .await;
+    let sink = SmtpSink::start().await;
+    let config = sink_config(&sink).await;
+    let org = OrgId::parse(ACME).unwrap();
+    let now = chrono::Utc::now();
+    for k in NoticeKind::ALL {
+        notices::enqueue(&db.db, &org, k, format!("t|{k}"), now)
+            .await
+            .unwrap();
+    }
+    send(&db, &config, now).await;
+    let rows = domain::entity::notice::Entity::find()
+        .all(&db.db)
+        .await
+        .unwrap();
+    assert!(
+        rows.iter().all(|n| n.status == NoticeStatus::Sent),
+        "{:?}",
+        rows.iter()
+            .map(|n| (n.kind, n.status, n.last_error.clone()))
+            .collect::<Vec<_>>()
+    );
+    let got = sink.messages();
+    assert_eq!(got.len(), NoticeKind::ALL.len(), "one message per kind");
+    for k in NoticeKind::ALL {
+        let n = rows.iter().find(|n| n.kind == k).unwrap();
+        let id = n.message_id.clone().unwrap();
+        let m = got
+            .iter()
+            .find(|m| m.header("Message-ID").as_deref() == Some(id.as_str()))
+            .unwrap_or_else(|| panic!("{k} was not delivered"));
+        assert!(!m.header("Subject").unwrap_or_default().is_empty(), "{k}");
+        // Kinds with a link carry one.
+        assert_eq!(
+            m.data.contains("/r/"),
+            k.carries_link(),
+            "{k}: link present iff the kind carries one"
+        );
+    }
+    assert!(
+        notices::stuck(&db.db, now + chrono::Duration::hours(2), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+both_backends!(
+    every_notice_kind_queued_is_delivered_over_smtp,
+    every_kind_is_delivered
+);
+
+async fn staff_and_bulk_links_are_delivered(db: TestDb) {
+    reauth_tests::import_csv(
+        &db.db,
+        "org_id,name,admin_email\n00D4c0000008cs2,Acme Corp,admin@acme.example\n00D4c0000008cs3,Acme UAT,admin@acme.example.uat\n",
+    )
+    .await;
+    let sink = SmtpSink::start().await;
+    let config = sink_config(&sink).await;
+    let now = chrono::Utc::now();
+    let actor = Actor::Staff("op@partner.example".into());
+    // The org page's "Send a new link".
+    let org = OrgId::parse(ACME).unwrap();
+    assert!(
+        domain::staff::bulk::send_link(&db.db, &org, "page", &actor, now)
+            .await
+            .unwrap()
+    );
+    // A bulk "send the link" job over both orgs.
+    let job = domain::staff::bulk::submit(
+        &db.db,
+        &domain::staff::bulk::Action::SendLink,
+        &domain::staff::bulk::Selection::Ids {
+            ids: vec![OrgId::parse("00D4c0000008cs3").unwrap().to_string()],
+        },
+        "op@partner.example",
+        now,
+    )
+    .await
+    .unwrap();
+    domain::staff::bulk::run(&db.db, job.id, "test", &|| now)
+        .await
+        .unwrap();
+    send(&db, &config, now).await;
+    let to: Vec<String> = sink.messages().iter().map(|m| m.to[0].clone()).collect();
+    assert_eq!(to.len(), 2, "{to:?}");
+    assert!(to.contains(&"admin@acme.example".to_owned()));
+    assert!(to.contains(&"admin@acme.example.uat".to_owned()));
+}
+
+both_backends!(
+    a_staff_link_and_a_bulk_send_each_end_in_a_delivered_mail,
+    staff_and_bulk_links_are_delivered
+);
+
+async fn unsent_notices_are_alerted(db: TestDb) {
+    reauth_tests::import_csv(
+        &db.db,
+        "org_id,name,admin_email\n00D4c0000008cs2,Acme Corp,admin@acme.example\n",
+    )
+    .await;
+    let org = OrgId::parse(ACME).unwrap();
+    let then = chrono::Utc::now() - chrono::Duration::hours(3);
+    notices::enqueue(&db.db, &org, NoticeKind::FreshLink, "t|stuck".into(), then)
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    assert_eq!(notices::stuck(&db.db, now, 10).await.unwrap().len(), 1);
+    assert_eq!(notices::alert_stuck(&db.db, now).await.unwrap(), 1);
+    assert_eq!(
+        notices::alert_stuck(&db.db, now).await.unwrap(),
+        0,
+        "one alert per stuck notice"
+    );
+    let alerts = domain::entity::alert::Entity::find()
+        .all(&db.db)
+        .await
+        .unwrap();
+    assert_eq!(alerts[0].kind, "notice.stuck");
+}
+
+both_backends!(
+    a_notice_pending_far_past_its_time_raises_one_alert,
+    unsent_notices_are_alerted
+);
