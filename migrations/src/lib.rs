@@ -16,6 +16,7 @@ mod m20261124_000004_staff_keys_sessions;
 mod m20261124_000005_campaign_round;
 mod m20261124_000006_dashboard;
 mod m20261201_000007_vault_integrity;
+mod m20261202_000008_legacy;
 
 /// Applies reauth's migrations in order.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000005_campaign_round::Migration),
             Box::new(m20261124_000006_dashboard::Migration),
             Box::new(m20261201_000007_vault_integrity::Migration),
+            Box::new(m20261202_000008_legacy::Migration),
         ]
     }
 }

@@ -136,6 +136,13 @@ fn answer(result: domain::Result<Result<AccessToken, VaultError>>) -> Response {
             format!("org {org_id}'s connection is held for review by the partner's staff"),
             Some(reason),
         ),
+        Ok(Err(VaultError::Held { org_id })) => error(
+            StatusCode::CONFLICT,
+            "legacy_held",
+            format!(
+                "org {org_id}'s legacy connection is held: activate it (`reauth legacy activate`) when your services switch to this API"
+            ),
+        ),
         Ok(Err(VaultError::Busy { org_id })) => retry_after(
             error(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -103,6 +103,8 @@ async fn seed(db: &TestDb, orgs: usize, events: usize) -> Duration {
             completed_at: Set(done.then_some(when)),
             created_at: Set(now - chrono::Duration::days(41)),
             updated_at: Set(when),
+            preflight: Set(None),
+            preflight_at: Set(None),
         });
         contacts.push(contact::ActiveModel {
             id: NotSet,
@@ -154,6 +156,10 @@ async fn seed(db: &TestDb, orgs: usize, events: usize) -> Duration {
                 anomaly: Set(None),
                 verify_attempts: Set(0),
                 next_verify_at: Set(None),
+                verified_at: Set(Some(last)),
+                revoke_attempts: Set(0),
+                next_revoke_at: Set(None),
+                rests_as: Set(None),
             });
         }
         if batch.len() == 500 {

@@ -43,6 +43,8 @@ pub struct Config {
     /// staff sign-in is rate-limited per client address. Empty: the connection's address.
     pub trusted_proxies: Vec<IpNet>,
     pub salesforce: SalesforceConfig,
+    /// The partner's legacy Connected App, while orgs still use it.
+    pub legacy: LegacyConfig,
     pub partner: PartnerConfig,
     pub links: LinksConfig,
     pub heartbeat: HeartbeatConfig,
@@ -60,6 +62,7 @@ impl Default for Config {
             database_url: "sqlite://reauth.db?mode=rwc".into(),
             trusted_proxies: Vec::new(),
             salesforce: SalesforceConfig::default(),
+            legacy: LegacyConfig::default(),
             partner: PartnerConfig::default(),
             links: LinksConfig::default(),
             heartbeat: HeartbeatConfig::default(),
@@ -79,6 +82,17 @@ pub struct SalesforceConfig {
     pub client_secret: Option<SecretString>,
     /// A file whose contents (trimmed) are the client secret.
     pub client_secret_file: Option<PathBuf>,
+    /// Several secrets during a staged rotation, newest last (like `crypto.keys`): the newest is
+    /// used; the one before it is tried once when Salesforce answers `invalid_client`.
+    #[serde(serialize_with = "redact::secret_list")]
+    pub client_secrets: Vec<SecretString>,
+    /// A file with one secret per line, newest last.
+    pub client_secrets_file: Option<PathBuf>,
+    /// When the newest secret was put in place (`2026-11-01`), for the rotation policy.
+    pub secret_rotated_at: Option<chrono::NaiveDate>,
+    /// How often the client secret should be rotated.
+    #[serde(with = "duration")]
+    pub rotate_every: Duration,
     pub login_url: String,
     pub sandbox_login_url: String,
     pub scopes: Vec<String>,
@@ -99,6 +113,10 @@ impl Default for SalesforceConfig {
             client_id: None,
             client_secret: None,
             client_secret_file: None,
+            client_secrets: Vec::new(),
+            client_secrets_file: None,
+            secret_rotated_at: None,
+            rotate_every: Duration::from_secs(90 * 86_400),
             login_url: "https://login.salesforce.com".into(),
             sandbox_login_url: "https://test.salesforce.com".into(),
             scopes: vec!["api".into(), "refresh_token".into()],
@@ -111,6 +129,15 @@ impl Default for SalesforceConfig {
 }
 
 impl SalesforceConfig {
+    /// The client secrets in use, newest last (`client_secrets`, or the one `client_secret`).
+    pub fn secrets(&self) -> Vec<SecretString> {
+        if self.client_secrets.is_empty() {
+            self.client_secret.iter().cloned().collect()
+        } else {
+            self.client_secrets.clone()
+        }
+    }
+
     /// The consumer key, or an error naming `salesforce.client_id`.
     pub fn require_client_id(&self) -> Result<&str, ConfigError> {
         self.client_id
@@ -132,6 +159,63 @@ impl SalesforceConfig {
     /// The default sandbox login host.
     pub fn sandbox_login(&self) -> Result<LoginUrl, LoginUrlError> {
         LoginUrl::parse(&self.sandbox_login_url, &self.extra_login_hosts)
+    }
+}
+
+/// `[legacy]`: the partner's legacy Connected App, whose tokens reauth takes over until each org
+/// has moved to the packaged External Client App.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LegacyConfig {
+    /// The legacy app's consumer key; unset: there is no legacy app.
+    pub client_id: Option<String>,
+    #[serde(serialize_with = "redact::secret_opt")]
+    pub client_secret: Option<SecretString>,
+    pub client_secret_file: Option<PathBuf>,
+    /// Several secrets during a staged rotation, newest last.
+    #[serde(serialize_with = "redact::secret_list")]
+    pub client_secrets: Vec<SecretString>,
+    pub client_secrets_file: Option<PathBuf>,
+    pub secret_rotated_at: Option<chrono::NaiveDate>,
+    #[serde(with = "duration")]
+    pub rotate_every: Duration,
+    /// How long a verified External Client App connection must keep refreshing before the
+    /// legacy grant is revoked.
+    #[serde(with = "duration")]
+    pub retire_after: Duration,
+    /// Whether the heartbeat keeps activated legacy connections alive.
+    pub keep_alive: bool,
+}
+
+impl Default for LegacyConfig {
+    fn default() -> Self {
+        Self {
+            client_id: None,
+            client_secret: None,
+            client_secret_file: None,
+            client_secrets: Vec::new(),
+            client_secrets_file: None,
+            secret_rotated_at: None,
+            rotate_every: Duration::from_secs(90 * 86_400),
+            retire_after: Duration::from_secs(7 * 86_400),
+            keep_alive: true,
+        }
+    }
+}
+
+impl LegacyConfig {
+    /// The legacy app's consumer key, if there is a legacy app.
+    pub fn client_id(&self) -> Option<&str> {
+        self.client_id.as_deref().filter(|s| !s.trim().is_empty())
+    }
+
+    /// The client secrets in use, newest last.
+    pub fn secrets(&self) -> Vec<SecretString> {
+        if self.client_secrets.is_empty() {
+            self.client_secret.iter().cloned().collect()
+        } else {
+            self.client_secrets.clone()
+        }
     }
 }
 
@@ -327,6 +411,13 @@ impl Config {
         c.salesforce.client_id = Some(String::new());
         c.salesforce.client_secret = Some(SecretString::from(String::new()));
         c.salesforce.client_secret_file = Some(PathBuf::new());
+        c.salesforce.client_secrets_file = Some(PathBuf::new());
+        c.salesforce.secret_rotated_at = chrono::NaiveDate::from_ymd_opt(2026, 1, 1);
+        c.legacy.client_id = Some(String::new());
+        c.legacy.client_secret = Some(SecretString::from(String::new()));
+        c.legacy.client_secret_file = Some(PathBuf::new());
+        c.legacy.client_secrets_file = Some(PathBuf::new());
+        c.legacy.secret_rotated_at = chrono::NaiveDate::from_ymd_opt(2026, 1, 1);
         c.crypto.key_file = Some(PathBuf::new());
         c
     }

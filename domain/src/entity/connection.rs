@@ -36,6 +36,14 @@ pub enum ConnectionStatus {
     /// kept sealed (it is the newest, and presenting the old one would be a reuse), but nothing
     /// is served or refreshed until a person looks.
     Quarantined,
+    /// A legacy token imported but not handed over: the partner's services still refresh it, so
+    /// reauth never exchanges or serves it (one exchange would kill their copy).
+    Held,
+    /// Verified and kept alive, but not served: it was consented by another Salesforce user (or
+    /// with other scopes) than the legacy connection it would replace, and staff must accept it.
+    Standby,
+    /// Out of service; its revocation at Salesforce has not been confirmed yet (retried).
+    Retiring,
 }
 
 impl ConnectionStatus {
@@ -49,6 +57,9 @@ impl ConnectionStatus {
             Self::Revoked => "revoked",
             Self::Superseded => "superseded",
             Self::Quarantined => "quarantined",
+            Self::Held => "held",
+            Self::Standby => "standby",
+            Self::Retiring => "retiring",
         }
     }
 
@@ -57,7 +68,13 @@ impl ConnectionStatus {
     pub fn is_live(self) -> bool {
         matches!(
             self,
-            Self::Active | Self::Verifying | Self::Refreshing | Self::Quarantined
+            Self::Active
+                | Self::Verifying
+                | Self::Refreshing
+                | Self::Quarantined
+                | Self::Held
+                | Self::Standby
+                | Self::Retiring
         )
     }
 
@@ -202,6 +219,13 @@ pub struct Model {
     /// Verification attempts so far, and when the next one is due (for `verifying` rows).
     pub verify_attempts: i32,
     pub next_verify_at: Option<DateTimeUtc>,
+    /// When it was verified (the legacy grant's retirement clock starts here).
+    pub verified_at: Option<DateTimeUtc>,
+    /// Revocation attempts of a `retiring` connection, and when the next one is due.
+    pub revoke_attempts: i32,
+    pub next_revoke_at: Option<DateTimeUtc>,
+    /// While `refreshing`: the status it returns to when the exchange ends without a verdict.
+    pub rests_as: Option<ConnectionStatus>,
 }
 
 /// Ciphertexts are not secrets on their own, but nothing gains from printing them.

@@ -4,12 +4,15 @@
 pub mod alert;
 pub mod api_key;
 pub mod bulk_job;
+pub mod cache_invalidation;
 pub mod connection;
 pub mod contact;
 pub mod event;
 pub mod link;
 pub mod notice;
 pub mod org;
+pub mod secret_usage;
 pub mod session;
 pub mod staff_user;
+pub mod token_usage;
 pub mod wave;

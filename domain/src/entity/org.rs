@@ -13,6 +13,9 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: OrgId,
     pub name: String,
+    /// The pre-flight check's verdict (`ok`, or `blocked: …`), when one ran.
+    pub preflight: Option<String>,
+    pub preflight_at: Option<DateTimeUtc>,
     pub name_lower: String,
     pub environment: crate::types::Environment,
     pub login_url: Option<String>,

@@ -52,6 +52,10 @@ pub struct TokenGrant {
     pub id_token: Option<String>,
     /// What looked wrong, in words for an operator (no token in them).
     pub anomalies: Vec<String>,
+    /// The fingerprint of the client secret Salesforce accepted (`None` for a public client).
+    pub accepted_secret: Option<String>,
+    /// Whether that was not the newest configured secret (a rotation Salesforce has not taken).
+    pub previous_secret_accepted: bool,
 }
 
 impl std::fmt::Debug for TokenGrant {
@@ -106,6 +110,7 @@ impl SfClient {
     pub(super) fn grant(
         &self,
         res: Result<SfTokenResponse, RequestTokenError<SendError, BasicErrorResponse>>,
+        secret: Option<&SecretString>,
     ) -> Result<TokenGrant, SfError> {
         let raw = match res {
             Ok(t) => RawAnswer {
@@ -133,12 +138,16 @@ impl SfClient {
             },
             Err(RequestTokenError::Other(e)) => return Err(SfError::Garbage(e)),
         };
-        self.check(raw)
+        self.check(raw, secret)
     }
 
     /// Turns an answer's parts into a grant. Only a missing access token makes it unusable, and
     /// even then a refresh token it carries is handed back (`SfError::Salvaged`) to be kept.
-    pub(super) fn check(&self, raw: RawAnswer) -> Result<TokenGrant, SfError> {
+    pub(super) fn check(
+        &self,
+        raw: RawAnswer,
+        secret: Option<&SecretString>,
+    ) -> Result<TokenGrant, SfError> {
         let RawAnswer {
             access_token,
             refresh_token,
@@ -194,7 +203,7 @@ impl SfClient {
             },
             None => None,
         };
-        if let Some(secret) = &self.client_secret {
+        if let Some(secret) = secret {
             // Salesforce signs id + issued_at with the client secret; a mismatch means the answer
             // was signed with another secret (a staged rotation) or did not come from our app.
             match (&fields.signature, &fields.id, &fields.issued_at) {
@@ -216,6 +225,8 @@ impl SfClient {
                 .unwrap_or_default(),
             id_token: fields.id_token,
             anomalies,
+            accepted_secret: None,
+            previous_secret_accepted: false,
         })
     }
 }

@@ -97,12 +97,14 @@ pub fn authorize_url(r: &AuthorizeRequest<'_>) -> String {
     url.into()
 }
 
-/// Talks to one Salesforce login host as one client.
+/// Talks to Salesforce as one client (one app).
 #[derive(Clone)]
 pub struct SfClient {
     pub http: reqwest::Client,
     pub client_id: String,
-    pub client_secret: Option<SecretString>,
+    /// The client secrets, newest last; empty for a public client (PKCE only). The newest is
+    /// presented; on `invalid_client` the one before it is tried once (a staged rotation).
+    pub secrets: Vec<SecretString>,
     /// Hosts accepted for `instance_url` and the identity URL besides Salesforce's.
     pub extra_hosts: Vec<String>,
 }
@@ -123,12 +125,47 @@ impl SfClient {
         Ok(Some(Self {
             http,
             client_id,
-            client_secret: config.salesforce.client_secret.clone(),
+            secrets: config.salesforce.secrets(),
             extra_hosts: config.salesforce.extra_login_hosts.clone(),
         }))
     }
 
-    fn oauth(&self, login: &LoginUrl, redirect_uri: Option<&str>) -> Result<OAuthClient, SfError> {
+    /// The client for the legacy Connected App, or `None` without `legacy.client_id`. It talks
+    /// to the same login hosts as the External Client App.
+    pub fn legacy_from_config(config: &crate::config::Config) -> crate::Result<Option<Self>> {
+        let Some(client_id) = config.legacy.client_id() else {
+            return Ok(None);
+        };
+        let http = super::build_http_client(config.salesforce.http_timeout)
+            .map_err(|e| crate::Error::Invalid(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Some(Self {
+            http,
+            client_id: client_id.to_owned(),
+            secrets: config.legacy.secrets(),
+            extra_hosts: config.salesforce.extra_login_hosts.clone(),
+        }))
+    }
+
+    /// A short, non-secret name of a secret (for "which secret did Salesforce accept").
+    pub fn fingerprint(secret: &SecretString) -> String {
+        crate::security::crypto::sha256_hex(secret.expose_secret().as_bytes())[..8].to_owned()
+    }
+
+    /// The secret to present first, and the one to fall back to on `invalid_client`.
+    fn candidates(&self) -> [Option<&SecretString>; 2] {
+        let n = self.secrets.len();
+        [
+            self.secrets.last(),
+            n.checked_sub(2).and_then(|i| self.secrets.get(i)),
+        ]
+    }
+
+    fn oauth(
+        &self,
+        login: &LoginUrl,
+        redirect_uri: Option<&str>,
+        secret: Option<&SecretString>,
+    ) -> Result<OAuthClient, SfError> {
         // A bad endpoint URL is our configuration; the request never leaves.
         let bad = |e: url::ParseError| SfError::Transport {
             sent: false,
@@ -138,7 +175,7 @@ impl SfClient {
             .set_auth_uri(AuthUrl::new(login.join("/services/oauth2/authorize")).map_err(bad)?)
             .set_token_uri(TokenUrl::new(login.join("/services/oauth2/token")).map_err(bad)?)
             .set_auth_type(AuthType::RequestBody);
-        if let Some(s) = &self.client_secret {
+        if let Some(s) = secret {
             c = c.set_client_secret(ClientSecret::new(s.expose_secret().to_owned()));
         }
         if let Some(r) = redirect_uri {
@@ -155,14 +192,40 @@ impl SfClient {
         code: &str,
         verifier: &SecretString,
     ) -> Result<TokenGrant, SfError> {
-        let client = self.oauth(login, Some(redirect_uri))?;
-        let http = Http(self.http.clone());
-        let res = client
-            .exchange_code(AuthorizationCode::new(code.to_owned()))
-            .set_pkce_verifier(PkceCodeVerifier::new(verifier.expose_secret().to_owned()))
-            .request_async(&http)
-            .await;
-        self.grant(res)
+        self.with_secrets(|secret| async move {
+            let client = self.oauth(login, Some(redirect_uri), secret)?;
+            let http = Http(self.http.clone());
+            let res = client
+                .exchange_code(AuthorizationCode::new(code.to_owned()))
+                .set_pkce_verifier(PkceCodeVerifier::new(verifier.expose_secret().to_owned()))
+                .request_async(&http)
+                .await;
+            self.grant(res, secret)
+        })
+        .await
+    }
+
+    /// Runs a token request with the newest secret, and once more with the previous one if
+    /// Salesforce refuses the client (`invalid_client`, which consumes no token). The grant says
+    /// which secret was accepted.
+    async fn with_secrets<'a, F, Fut>(&'a self, call: F) -> Result<TokenGrant, SfError>
+    where
+        F: Fn(Option<&'a SecretString>) -> Fut,
+        Fut: std::future::Future<Output = Result<TokenGrant, SfError>>,
+    {
+        let [newest, previous] = self.candidates();
+        let first = call(newest).await;
+        let answer = match (&first, previous) {
+            (Err(SfError::OAuth { error, .. }), Some(prev)) if error == "invalid_client" => {
+                call(Some(prev)).await.map(|g| (g, Some(prev), true))
+            }
+            _ => first.map(|g| (g, newest, false)),
+        };
+        answer.map(|(mut g, used, fell_back)| {
+            g.accepted_secret = used.map(Self::fingerprint);
+            g.previous_secret_accepted = fell_back;
+            g
+        })
     }
 
     /// Exchanges a refresh token.
@@ -171,14 +234,17 @@ impl SfClient {
         login: &LoginUrl,
         refresh_token: &SecretString,
     ) -> Result<TokenGrant, SfError> {
-        let client = self.oauth(login, None)?;
-        let http = Http(self.http.clone());
-        let rt = oauth2::RefreshToken::new(refresh_token.expose_secret().to_owned());
-        let res = client
-            .exchange_refresh_token(&rt)
-            .request_async(&http)
-            .await;
-        self.grant(res)
+        self.with_secrets(|secret| async move {
+            let client = self.oauth(login, None, secret)?;
+            let http = Http(self.http.clone());
+            let rt = oauth2::RefreshToken::new(refresh_token.expose_secret().to_owned());
+            let res = client
+                .exchange_refresh_token(&rt)
+                .request_async(&http)
+                .await;
+            self.grant(res, secret)
+        })
+        .await
     }
 
     /// Revokes a token (refresh or access) at `/services/oauth2/revoke`.

@@ -24,13 +24,62 @@ fn hash(key: &str) -> String {
         .collect()
 }
 
-/// Creates a key; the secret is returned once and never stored.
+/// What an API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum ApiScope {
+    /// Get access tokens from the token API (every key created before scopes existed).
+    TokensRead,
+    /// Hand legacy Connected App tokens over to reauth.
+    LegacyWrite,
+}
+
+impl ApiScope {
+    /// Every scope.
+    pub const ALL: [Self; 2] = [Self::TokensRead, Self::LegacyWrite];
+
+    /// The spelling in `api_keys.scopes` and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TokensRead => "tokens:read",
+            Self::LegacyWrite => "legacy:write",
+        }
+    }
+
+    /// Parses a spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s.trim())
+    }
+}
+
+/// Whether a key holds a scope.
+pub fn allows(key: &api_key::Model, scope: ApiScope) -> bool {
+    key.scopes.split_whitespace().any(|s| s == scope.as_str())
+}
+
+/// Creates a key that may read tokens; the secret is returned once and never stored.
 pub async fn create<C: ConnectionTrait>(
     db: &C,
     name: &str,
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<(SecretString, api_key::Model)> {
+    create_with_scopes(db, name, &[ApiScope::TokensRead], actor, now).await
+}
+
+/// Creates a key with the given scopes (at least one); the secret is returned once.
+pub async fn create_with_scopes<C: ConnectionTrait>(
+    db: &C,
+    name: &str,
+    scopes: &[ApiScope],
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<(SecretString, api_key::Model)> {
+    if scopes.is_empty() {
+        return Err(Error::Invalid("a key needs at least one scope".into()));
+    }
+    let mut names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(Error::Invalid(
@@ -55,6 +104,7 @@ pub async fn create<C: ConnectionTrait>(
         created_at: Set(now),
         last_used_at: Set(None),
         revoked_at: Set(None),
+        scopes: Set(names.join(" ")),
     })
     .exec_with_returning(db)
     .await?;

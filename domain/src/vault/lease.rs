@@ -167,6 +167,10 @@ impl Leases {
                     connection::Column::Status,
                     Expr::value(ConnectionStatus::Refreshing),
                 )
+                .col_expr(
+                    connection::Column::RestsAs,
+                    Expr::value(resting_status(row)),
+                )
                 .col_expr(connection::Column::RefreshStartedAt, self.now_expr());
         }
         if due_only {
@@ -417,11 +421,15 @@ fn end_lease(
 }
 
 /// The status a row returns to when a lease ends without a verdict. A row found `refreshing`
-/// (its holder died) was `verifying` if it still waits for verification, else `active`.
+/// (its holder died) rests as its claim recorded; rows from before that column existed were
+/// `verifying` if they still wait for verification, else `active`.
 pub fn resting_status(row: &connection::Model) -> ConnectionStatus {
     match row.status {
-        ConnectionStatus::Refreshing if row.next_verify_at.is_some() => ConnectionStatus::Verifying,
-        ConnectionStatus::Refreshing => ConnectionStatus::Active,
+        ConnectionStatus::Refreshing => match row.rests_as {
+            Some(s) if s != ConnectionStatus::Refreshing => s,
+            _ if row.next_verify_at.is_some() => ConnectionStatus::Verifying,
+            _ => ConnectionStatus::Active,
+        },
         s => s,
     }
 }

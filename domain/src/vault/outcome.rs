@@ -40,6 +40,12 @@ pub enum VaultError {
     /// Another refresh of this connection is in progress (or has just finished).
     #[error("the connection of org {org_id} is being refreshed; retry shortly")]
     Busy { org_id: OrgId },
+    /// A legacy token imported but not handed over yet (`reauth legacy activate`): the partner's
+    /// services still refresh it, so reauth must not.
+    #[error(
+        "the legacy connection of org {org_id} is held: activate it when your services switch to the token API"
+    )]
+    Held { org_id: OrgId },
     /// The connection's last answer named another org or user: its token is kept, but nothing
     /// is served until a person has looked.
     #[error("the connection of org {org_id} is held for review: {reason}")]

@@ -36,7 +36,8 @@ impl Vault {
             match c.status {
                 ConnectionStatus::NeedsReauth
                 | ConnectionStatus::Revoked
-                | ConnectionStatus::Superseded => {
+                | ConnectionStatus::Superseded
+                | ConnectionStatus::Retiring => {
                     return Ok(Err(VaultError::NeedsReauth {
                         org_id,
                         reason: c.last_error.clone().unwrap_or_else(|| c.status.to_string()),
@@ -48,8 +49,12 @@ impl Vault {
                         reason: c.anomaly.clone().unwrap_or_default(),
                     }));
                 }
+                ConnectionStatus::Held => {
+                    return Ok(Err(VaultError::Held { org_id }));
+                }
                 ConnectionStatus::Active
                 | ConnectionStatus::Verifying
+                | ConnectionStatus::Standby
                 | ConnectionStatus::Refreshing => {}
             }
             if self.closing() {

@@ -121,6 +121,10 @@ pub async fn insert<C: ConnectionTrait>(
         verify_attempts: Set(0),
         // A connection waiting for verification is verified (and retried) from now on.
         next_verify_at: Set((status == ConnectionStatus::Verifying).then_some(now)),
+        verified_at: Set(None),
+        revoke_attempts: Set(0),
+        next_revoke_at: Set(None),
+        rests_as: Set(None),
     };
     let model = connection::Entity::insert(row)
         .exec_with_returning(db)

@@ -500,6 +500,10 @@ fn connection(
         anomaly: Set(None),
         verify_attempts: Set(0),
         next_verify_at: Set(None),
+        verified_at: Set(None),
+        revoke_attempts: Set(0),
+        next_revoke_at: Set(None),
+        rests_as: Set(None),
     }
 }
 

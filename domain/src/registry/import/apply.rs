@@ -100,6 +100,8 @@ pub async fn apply_plan<C: TransactionTrait + ConnectionTrait>(
             completed_at: Set(old.and_then(|o| o.completed_at)),
             created_at: Set(old.map_or(now, |o| o.created_at)),
             updated_at: Set(now),
+            preflight: NotSet,
+            preflight_at: NotSet,
         });
 
         let existing = |role: &str| plan.existing_contacts.get(&(id.clone(), role.to_owned()));

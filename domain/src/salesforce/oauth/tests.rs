@@ -83,7 +83,10 @@ fn client(secret: Option<&str>) -> SfClient {
     SfClient {
         http: reqwest::Client::new(),
         client_id: "cid".into(),
-        client_secret: secret.map(|s| SecretString::from(s.to_owned())),
+        secrets: secret
+            .map(|s| SecretString::from(s.to_owned()))
+            .into_iter()
+            .collect(),
         extra_hosts: vec![],
     }
 }
@@ -99,18 +102,21 @@ const ID: &str = "https://login.salesforce.com/id/00D4c0000008cs2EAA/0054c000000
 #[test]
 fn a_clean_answer_has_no_anomalies() {
     let g = client(Some("s"))
-        .check(RawAnswer {
-            access_token: Some("at".into()),
-            refresh_token: Some("rt".into()),
-            scope: Some("api refresh_token".into()),
-            fields: SfFields {
-                instance_url: Some("https://acme.my.salesforce.com".into()),
-                id: Some(ID.into()),
-                issued_at: Some("1668791215099".into()),
-                signature: Some(signed("s", ID, "1668791215099")),
-                id_token: None,
+        .check(
+            RawAnswer {
+                access_token: Some("at".into()),
+                refresh_token: Some("rt".into()),
+                scope: Some("api refresh_token".into()),
+                fields: SfFields {
+                    instance_url: Some("https://acme.my.salesforce.com".into()),
+                    id: Some(ID.into()),
+                    issued_at: Some("1668791215099".into()),
+                    signature: Some(signed("s", ID, "1668791215099")),
+                    id_token: None,
+                },
             },
-        })
+            Some(&SecretString::from("s".to_owned())),
+        )
         .unwrap();
     assert!(g.anomalies.is_empty(), "{:?}", g.anomalies);
     assert_eq!(g.scopes, ["api", "refresh_token"]);
@@ -120,20 +126,24 @@ fn a_clean_answer_has_no_anomalies() {
 #[test]
 fn a_rotated_token_is_kept_whatever_else_looks_wrong() {
     let g = client(Some("s"))
-        .check(RawAnswer {
-            access_token: Some("at".into()),
-            refresh_token: Some("rt-new".into()),
-            scope: None,
-            fields: SfFields {
-                instance_url: Some("https://acme.my.salesforce-new.example".into()),
-                id: Some(
-                    "https://login.unknown.example/id/00D4c0000008cs2EAA/0054c000000etGWAAY".into(),
-                ),
-                issued_at: Some("yesterday".into()),
-                signature: Some("bm90IGl0".into()),
-                id_token: None,
+        .check(
+            RawAnswer {
+                access_token: Some("at".into()),
+                refresh_token: Some("rt-new".into()),
+                scope: None,
+                fields: SfFields {
+                    instance_url: Some("https://acme.my.salesforce-new.example".into()),
+                    id: Some(
+                        "https://login.unknown.example/id/00D4c0000008cs2EAA/0054c000000etGWAAY"
+                            .into(),
+                    ),
+                    issued_at: Some("yesterday".into()),
+                    signature: Some("bm90IGl0".into()),
+                    id_token: None,
+                },
             },
-        })
+            Some(&SecretString::from("s".to_owned())),
+        )
         .unwrap();
     assert_eq!(g.refresh_token.unwrap().expose_secret(), "rt-new");
     assert!(g.id.is_none() && g.instance_url.is_none());
@@ -144,7 +154,7 @@ fn a_rotated_token_is_kept_whatever_else_looks_wrong() {
 fn an_answer_without_an_access_token_still_hands_back_its_refresh_token() {
     let raw =
         RawAnswer::from_body(br#"{"refresh_token":"rt-new","issued_at":1668791215099}"#).unwrap();
-    match client(None).check(raw) {
+    match client(None).check(raw, None) {
         Err(SfError::Salvaged { refresh_token, .. }) => {
             assert_eq!(refresh_token.expose_secret(), "rt-new")
         }
