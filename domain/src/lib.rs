@@ -10,6 +10,7 @@
 //! | [`salesforce`] | the Salesforce client: authorize URLs, code and refresh exchanges, identity, revocation |
 //! | [`staff`] | staff users (passwords, TOTP, recovery codes), their sessions, the dashboard's aggregates, bulk jobs |
 //! | [`security`] | encryption at rest ([`security::crypto`]), key rotation, the token API's keys |
+//! | [`legacy`] | the cut-over from the legacy Connected App: importing and activating its tokens, retiring it, readiness |
 //! | [`compliance`] | the metadata audit of the partner's External Client App and Connected Apps |
 //! | [`alerts`] | things a person at the partner must look at |
 //! | [`events`] | the append-only audit trail every change writes to |
@@ -25,6 +26,7 @@ pub mod db;
 pub mod entity;
 pub mod error;
 pub mod events;
+pub mod legacy;
 pub mod mail;
 pub mod process;
 pub mod reconsent;

@@ -4,6 +4,7 @@
 mod api;
 mod api_key_cache;
 mod health;
+mod legacy;
 mod metrics;
 mod pages;
 mod reconsent;

@@ -7,6 +7,7 @@ mod db;
 mod demo;
 mod events;
 mod keys;
+mod legacy;
 mod links;
 mod notices;
 mod orgs;
@@ -74,6 +75,9 @@ pub enum Command {
     /// Keys for the token API.
     #[command(subcommand, name = "api-keys")]
     ApiKeys(api_keys::ApiKeysCommand),
+    /// The cut-over from the legacy Connected App: import, activate, retire, report.
+    #[command(subcommand)]
+    Legacy(legacy::LegacyCommand),
     /// Compliance checks (`audit metadata PATH` lints the apps' Salesforce metadata; the audit
     /// trail of events is `events list`).
     #[command(subcommand)]
@@ -109,6 +113,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Notices(cmd) => notices::run(config, cmd).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Audit(cmd) => audit::run(config, cmd).await,
+        Command::Legacy(cmd) => legacy::run(config, cmd).await,
     };
     match result {
         Err(e) => Err(db::explain_unknown_org(e, &database_url).await),

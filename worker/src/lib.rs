@@ -5,6 +5,7 @@ mod bulk;
 mod campaign;
 mod heartbeat;
 mod housekeeping;
+mod legacy;
 mod notices;
 mod verify;
 
@@ -124,6 +125,10 @@ async fn run_jobs(
     let verify_ctx = ctx.clone();
     let verify_every =
         cron::Schedule::from_str(&heartbeat::schedule_for(std::time::Duration::from_secs(30)))?;
+    let legacy_name = worker_name("legacy");
+    let legacy_ctx = ctx.clone();
+    let legacy_every =
+        cron::Schedule::from_str(&heartbeat::schedule_for(ctx.config.legacy.check_every))?;
     let monitor = Monitor::new()
         .register(move |_restarts| {
             WorkerBuilder::new(housekeeping_name.as_str())
@@ -160,6 +165,12 @@ async fn run_jobs(
                 .backend(CronScheduler::new(verify_every.clone()))
                 .data(verify_ctx.clone())
                 .build(verify::run)
+        })
+        .register(move |_restarts| {
+            WorkerBuilder::new(legacy_name.as_str())
+                .backend(CronScheduler::new(legacy_every.clone()))
+                .data(legacy_ctx.clone())
+                .build(legacy::run)
         });
     monitor
         .run_with_signal(async move {

@@ -12,6 +12,7 @@ mod dashboard_auth;
 mod email_snapshots;
 mod health;
 mod import;
+mod legacy;
 mod migrations;
 mod notices;
 mod other_oauth;
