@@ -64,15 +64,12 @@ fn error_with(
 pub(crate) struct ApiKey(pub domain::entity::api_key::Model);
 
 impl ApiKey {
-    /// Refuses (403) a key without `scope`.
-    pub(crate) fn require(
-        &self,
-        scope: domain::security::api_keys::ApiScope,
-    ) -> Result<(), Response> {
+    /// The refusal (403) for a key without `scope`; `None` when it has it.
+    pub(crate) fn refusal(&self, scope: domain::security::api_keys::ApiScope) -> Option<Response> {
         if domain::security::api_keys::allows(&self.0, scope) {
-            Ok(())
+            None
         } else {
-            Err(error(
+            Some(error(
                 StatusCode::FORBIDDEN,
                 "forbidden",
                 format!(
@@ -252,7 +249,7 @@ async fn access_token(
     key: ApiKey,
     Path(org_id): Path<String>,
 ) -> Response {
-    if let Err(r) = key.require(domain::security::api_keys::ApiScope::TokensRead) {
+    if let Some(r) = key.refusal(domain::security::api_keys::ApiScope::TokensRead) {
         return r;
     }
     let org = match known_org(&state, &org_id).await {
@@ -278,7 +275,7 @@ async fn force_refresh(
     Path(org_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(r) = key.require(domain::security::api_keys::ApiScope::TokensRead) {
+    if let Some(r) = key.refusal(domain::security::api_keys::ApiScope::TokensRead) {
         return r;
     }
     let org = match known_org(&state, &org_id).await {

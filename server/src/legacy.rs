@@ -33,7 +33,7 @@ pub(crate) async fn api_import(
     key: ApiKey,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(r) = key.require(ApiScope::LegacyWrite) {
+    if let Some(r) = key.refusal(ApiScope::LegacyWrite) {
         return r;
     }
     let Some(vault) = &state.vault else {

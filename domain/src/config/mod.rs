@@ -188,13 +188,6 @@ pub struct LegacyConfig {
     /// How often the worker looks for legacy connections to retire and revocations to retry.
     #[serde(with = "duration")]
     pub check_every: Duration,
-    /// Pre-flight: the managed package (`033…`) that contains the External Client App, the
-    /// lowest version of it that does (`1.4`), and where a customer admin installs it. With
-    /// `package_id` set, an org whose activated legacy connection shows the package missing or
-    /// older gets an "install the package first" notice instead of a re-auth link.
-    pub package_id: Option<String>,
-    pub package_min_version: Option<String>,
-    pub install_url: Option<String>,
 }
 
 impl Default for LegacyConfig {
@@ -210,9 +203,6 @@ impl Default for LegacyConfig {
             retire_after: Duration::from_secs(7 * 86_400),
             keep_alive: true,
             check_every: Duration::from_secs(300),
-            package_id: None,
-            package_min_version: None,
-            install_url: None,
         }
     }
 }
