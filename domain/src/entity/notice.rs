@@ -33,11 +33,14 @@ pub enum NoticeKind {
     Link,
     /// The grant died: the org must consent again.
     ReauthNeeded,
+    /// Pre-flight found the package with the External Client App missing (or too old) in the
+    /// org: install it first; a re-auth link could not succeed yet.
+    InstallPackage,
 }
 
 impl NoticeKind {
     /// Every kind.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Announce,
         Self::Remind,
         Self::Final,
@@ -46,6 +49,7 @@ impl NoticeKind {
         Self::FreshLink,
         Self::Link,
         Self::ReauthNeeded,
+        Self::InstallPackage,
     ];
 
     /// The stored spelling (also the template directory's name).
@@ -59,6 +63,7 @@ impl NoticeKind {
             Self::FreshLink => "fresh_link",
             Self::Link => "link",
             Self::ReauthNeeded => "reauth_needed",
+            Self::InstallPackage => "install_package",
         }
     }
 
@@ -69,7 +74,10 @@ impl NoticeKind {
 
     /// Whether the message carries a re-auth link (minted when it is first sent).
     pub fn carries_link(self) -> bool {
-        !matches!(self, Self::Escalate | Self::Confirmation)
+        !matches!(
+            self,
+            Self::Escalate | Self::Confirmation | Self::InstallPackage
+        )
     }
 
     /// Whether it is a step of a wave's schedule.
@@ -82,7 +90,7 @@ impl NoticeKind {
 
     /// Whether a consent makes it pointless (it is cancelled when the org consents).
     pub fn stops_at_consent(self) -> bool {
-        self.is_wave_step() || self == Self::ReauthNeeded
+        self.is_wave_step() || matches!(self, Self::ReauthNeeded | Self::InstallPackage)
     }
 }
 

@@ -14,10 +14,12 @@
 //! | [`import`] | reading a partner's token table (CSV or JSON lines) and storing it sealed, held |
 //! | [`activate`] | handing held connections over, optionally checking each token at once |
 //! | [`retire`] | finding orgs due for retirement, revoking the legacy grant with retries |
+//! | [`preflight`] | before a wave's first notice: is the package with the External Client App installed? |
 //! | [`report`] | readiness: can the legacy Connected App be removed from the package yet? |
 
 pub mod activate;
 pub mod import;
+pub mod preflight;
 pub mod report;
 pub mod retire;
 

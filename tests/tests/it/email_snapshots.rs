@@ -31,6 +31,8 @@ async fn every_email_matches_its_snapshot() {
     let mut config = Config::default();
     config.partner.name = "Example Integrations".into();
     config.partner.egress_ranges = vec!["203.0.113.0/28".parse().unwrap()];
+    config.legacy.package_min_version = Some("2.0".into());
+    config.legacy.install_url = Some("https://install.example/04t000000000001".into());
     let org = OrgId::parse("00D4c0000008cs2").unwrap();
     let expires = (chrono::Utc::now() + chrono::Duration::from_std(config.links.ttl).unwrap())
         .format("%B %-d, %Y")
@@ -43,8 +45,13 @@ async fn every_email_matches_its_snapshot() {
         let r = domain::campaign::notices::preview(&db.db, &config, &org, k)
             .await
             .unwrap();
-        // Escalations (to the CSM) and confirmations carry no link.
-        let has_link = !matches!(kind, "escalate" | "confirmation");
+        // Escalations (to the CSM), confirmations and install requests carry no link.
+        let has_link = k.carries_link();
+        assert_eq!(
+            has_link,
+            !matches!(kind, "escalate" | "confirmation" | "install_package"),
+            "{kind}"
+        );
         assert!(
             !has_link
                 || r.text.contains("/r/PREVIEW-LINK-NOT-VALID")

@@ -738,3 +738,107 @@ async fn the_import_api_needs_its_scope_and_never_echoes_the_token(db: TestDb) {
 }
 
 use sea_orm::EntityTrait as _;
+
+both_backends!(
+    an_org_without_the_package_gets_the_install_notice_not_a_link_on,
+    an_org_without_the_package_gets_the_install_notice_not_a_link
+);
+async fn an_org_without_the_package_gets_the_install_notice_not_a_link(db: TestDb) {
+    let w = world_custom(
+        db,
+        true,
+        |_| {},
+        |c| {
+            legacy_config(c);
+            c.legacy.package_id = Some("033000000000001".into());
+            c.legacy.package_min_version = Some("2.0".into());
+            c.legacy.install_url = Some("https://install.example/04t000000000001".into());
+        },
+    )
+    .await;
+    reauth_tests::import_csv(
+        &w.db.db,
+        &format!(
+            "org_id,name,admin_email,wave\n{ACME},Acme Corp,admin@acme.com,W1\n{OTHER},Other Customer,admin@other.example,W1\n"
+        ),
+    )
+    .await;
+    let now = w.app.state.clock.now();
+    domain::campaign::set_schedule(
+        &w.db.db,
+        "W1",
+        Some(now - chrono::Duration::minutes(1)),
+        Some(now + chrono::Duration::days(30)),
+        &Actor::Cli("t".into()),
+        now,
+    )
+    .await
+    .unwrap();
+    w.sim
+        .set_installed_packages(ACME, vec![sfsim::InstalledPackage::reauth_connector()]);
+    let mut old = sfsim::InstalledPackage::reauth_connector();
+    old.major = 1;
+    old.minor = 9;
+    w.sim.set_installed_packages(OTHER, vec![old]);
+    let a = mint(&w, "admin@acme.com");
+    let o = mint(&w, "admin@other.example");
+    import_text(
+        &w,
+        &format!("{HEADER}{}{}", csv_line(ACME, &a), csv_line(OTHER, &o)),
+        Options {
+            activate: true,
+            ..Options::default()
+        },
+    )
+    .await
+    .unwrap();
+    let vault = w.app.state.vault.as_ref().unwrap();
+    let pass = domain::legacy::preflight::run(vault, now).await.unwrap();
+    assert_eq!((pass.ready, pass.blocked, pass.unknown), (1, 1, 0));
+    domain::campaign::schedule(&w.db.db, now, None)
+        .await
+        .unwrap();
+    let kinds = |org_id: &str| {
+        let db = w.db.db.clone();
+        let id = org(org_id);
+        async move {
+            domain::entity::notice::Entity::find()
+                .all(&db)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|n| n.org_id == id)
+                .map(|n| n.kind)
+                .collect::<Vec<_>>()
+        }
+    };
+    use domain::campaign::notices::NoticeKind;
+    assert_eq!(kinds(ACME).await, vec![NoticeKind::Announce]);
+    assert_eq!(kinds(OTHER).await, vec![NoticeKind::InstallPackage]);
+    let other = domain::entity::org::Entity::find_by_id(org(OTHER))
+        .one(&w.db.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(other.state, OrgState::NeedsAttention);
+    assert!(
+        other
+            .preflight
+            .as_deref()
+            .unwrap()
+            .starts_with("blocked: version 1.9.0 of the package is installed"),
+        "{:?}",
+        other.preflight
+    );
+    // The admin installs the update: the next check resumes the org and the campaign links it.
+    w.sim
+        .set_installed_packages(OTHER, vec![sfsim::InstalledPackage::reauth_connector()]);
+    let later = now + chrono::Duration::hours(7);
+    let pass = domain::legacy::preflight::run(vault, later).await.unwrap();
+    assert_eq!((pass.ready, pass.blocked), (2, 0), "{pass:?}");
+    assert_eq!(state_of(&w, OTHER).await, OrgState::Pending);
+    domain::campaign::schedule(&w.db.db, later, None)
+        .await
+        .unwrap();
+    assert!(kinds(OTHER).await.contains(&NoticeKind::Announce));
+}

@@ -30,6 +30,11 @@ pub struct EmailContext {
     /// ` (deadline <deadline>)`, or empty.
     pub deadline_note: String,
     pub egress_ranges: Vec<String>,
+    /// For `install_package`: where the admin installs the package with the External Client
+    /// App, and the lowest version that contains it (`legacy.install_url`,
+    /// `legacy.package_min_version`).
+    pub install_url: String,
+    pub package_version: String,
 }
 
 /// One kind's three templates.
@@ -104,6 +109,12 @@ kind_templates!(
     "email/link/body.html"
 );
 kind_templates!(
+    install_package,
+    "email/install_package/subject.txt",
+    "email/install_package/body.txt",
+    "email/install_package/body.html"
+);
+kind_templates!(
     reauth_needed,
     "email/reauth_needed/subject.txt",
     "email/reauth_needed/body.txt",
@@ -130,5 +141,6 @@ pub fn render(kind: NoticeKind, c: &EmailContext) -> Result<Rendered, askama::Er
         NoticeKind::FreshLink => with!(fresh_link),
         NoticeKind::Link => with!(link),
         NoticeKind::ReauthNeeded => with!(reauth_needed),
+        NoticeKind::InstallPackage => with!(install_package),
     })
 }

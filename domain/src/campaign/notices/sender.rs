@@ -252,6 +252,12 @@ pub(super) fn context(
             .map(|d| format!(" (deadline {d})"))
             .unwrap_or_default(),
         egress_ranges: p.egress_ranges.iter().map(ToString::to_string).collect(),
+        install_url: config.legacy.install_url.clone().unwrap_or_default(),
+        package_version: config
+            .legacy
+            .package_min_version
+            .clone()
+            .unwrap_or_default(),
     }
 }
 
