@@ -207,8 +207,9 @@ pub async fn readiness(db: &sea_orm::DatabaseConnection) -> Result<Readiness> {
         )
     } else {
         format!(
-            "not ready: {} still depend on the legacy app ({} held, {} legacy only, {} awaiting retirement)",
+            "not ready: {} still {} on the legacy app ({} held, {} legacy only, {} awaiting retirement)",
             crate::wording::count(depends as u64, "org"),
+            if depends == 1 { "depends" } else { "depend" },
             n(Bucket::Held),
             n(Bucket::LegacyOnly),
             n(Bucket::Both)

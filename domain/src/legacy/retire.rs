@@ -36,19 +36,29 @@ const PAGE: u64 = 10_000;
 
 /// The retirement job's pass: starts every due retirement and makes every due revocation.
 pub async fn run(vault: &Vault, actor: &Actor) -> Result<Pass> {
+    let started = start_due(vault, actor).await?;
+    let (revoked, failed) = revoke_due(vault, actor).await?;
+    Ok(Pass {
+        started,
+        revoked,
+        failed,
+    })
+}
+
+/// Takes out of service every legacy connection whose org's External Client App connection has
+/// proven itself; returns how many. Their revocations fall due once the invalidation has reached
+/// every process.
+pub async fn start_due(vault: &Vault, actor: &Actor) -> Result<usize> {
     let now = vault.leases().clock_now();
-    let mut pass = Pass::default();
     let retire_after = chrono::Duration::from_std(vault.config().legacy.retire_after)
         .unwrap_or(chrono::Duration::days(7));
+    let mut started = 0;
     for legacy in due(vault, now - retire_after).await? {
         if start(vault, &legacy, actor).await? {
-            pass.started += 1;
+            started += 1;
         }
     }
-    let (revoked, failed) = revoke_due(vault, actor).await?;
-    pass.revoked += revoked;
-    pass.failed += failed;
-    Ok(pass)
+    Ok(started)
 }
 
 /// Active legacy connections whose org has an External Client App connection verified before

@@ -24,7 +24,7 @@ use crate::reconsent_flow::{
 const ACME: &str = "00D4c0000008cs2";
 const OTHER: &str = "00D9z0000001xyz";
 
-fn legacy_config(c: &mut Config) {
+pub(crate) fn legacy_config(c: &mut Config) {
     // Forced refreshes exchange at once (the fallback test forces one right after a consent).
     c.heartbeat.min_gap = Duration::ZERO;
     c.legacy.client_id = Some("reauth-legacy".into());
@@ -43,13 +43,13 @@ async fn world(db: TestDb, sim: impl FnOnce(&mut sfsim::Config)) -> World {
 }
 
 /// A legacy grant at sfsim, as the partner's token table holds it.
-struct Minted {
+pub(crate) struct Minted {
     refresh_token: String,
     instance_url: String,
     user_id: String,
 }
 
-fn mint(w: &World, username: &str) -> Minted {
+pub(crate) fn mint(w: &World, username: &str) -> Minted {
     let g = w
         .sim
         .mint_grant("reauth-legacy", username, &["api", "refresh_token"])
@@ -62,17 +62,17 @@ fn mint(w: &World, username: &str) -> Minted {
     }
 }
 
-fn csv_line(org: &str, m: &Minted) -> String {
+pub(crate) fn csv_line(org: &str, m: &Minted) -> String {
     format!(
         "{org},{},,{},{},,,api refresh_token\n",
         m.refresh_token, m.instance_url, m.user_id
     )
 }
 
-const HEADER: &str =
+pub(crate) const HEADER: &str =
     "org_id,refresh_token,login_url,instance_url,sf_user_id,sf_username,issued_at,scopes\n";
 
-async fn import_text(w: &World, text: &str, opts: Options) -> import::Outcome {
+pub(crate) async fn import_text(w: &World, text: &str, opts: Options) -> import::Outcome {
     let vault = w.app.state.vault.as_ref().unwrap();
     let extra = &w.app.state.config.salesforce.extra_login_hosts;
     let parsed = import::parse(text.as_bytes(), Format::Csv, "tokens.csv", extra);
