@@ -5,7 +5,10 @@
 //!
 //! `cargo bench -p reauth-tests --bench dashboard`. Prints figures; asserts nothing.
 //! `REAUTH_BENCH_ORGS` and `REAUTH_BENCH_EVENTS` change the sizes.
-
+#![expect(
+    clippy::disallowed_methods,
+    reason = "tests and benchmarks read their own switches (REAUTH_TEST_*, REAUTH_UPDATE_*, bench sizes) from the environment"
+)]
 // Benchmark code: a failed unwrap aborts the run with its location.
 #![allow(clippy::unwrap_used)]
 

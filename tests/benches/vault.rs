@@ -6,7 +6,10 @@
 //! 1. Token API throughput for cached tokens, against a bare axum handler in the same run.
 //! 2. A heartbeat sweep of N due connections against sfsim with 50 ms latency, against the ideal
 //!    time `N × latency ÷ concurrency`; memory (RSS) at rest and at peak.
-
+#![expect(
+    clippy::disallowed_methods,
+    reason = "tests and benchmarks read their own switches (REAUTH_TEST_*, REAUTH_UPDATE_*, bench sizes) from the environment"
+)]
 // Benchmark code: a failed unwrap aborts the run with its location.
 #![allow(clippy::unwrap_used)]
 
