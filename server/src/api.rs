@@ -38,7 +38,13 @@ fn error(status: StatusCode, code: &'static str, message: impl Into<String>) -> 
 }
 
 /// The caller's API key, from `Authorization: Bearer rk_…`.
-pub(crate) struct ApiKey(#[allow(dead_code)] pub domain::entity::api_key::Model);
+pub(crate) struct ApiKey(
+    #[expect(
+        dead_code,
+        reason = "handlers need only that a key was presented, not which"
+    )]
+    pub domain::entity::api_key::Model,
+);
 
 impl FromRequestParts<AppState> for ApiKey {
     type Rejection = AppError;

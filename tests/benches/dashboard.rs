@@ -9,8 +9,10 @@
     clippy::disallowed_methods,
     reason = "tests and benchmarks read their own switches (REAUTH_TEST_*, REAUTH_UPDATE_*, bench sizes) from the environment"
 )]
-// Benchmark code: a failed unwrap aborts the run with its location.
-#![allow(clippy::unwrap_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test and benchmark code: a failed unwrap stops the run with its location"
+)]
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,8 @@
 
 #![expect(
     clippy::unwrap_used,
-    reason = "test code: a failed unwrap is a failed test, with its location"
+    clippy::expect_used,
+    reason = "test code: a failed unwrap or expect is a failed test, with its location"
 )]
 #![expect(
     clippy::disallowed_methods,
