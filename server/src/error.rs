@@ -199,24 +199,29 @@ impl Kind {
     }
 }
 
+/// What an error page shows of the error, whichever design it has.
+#[derive(Clone, Copy)]
+struct Shown<'a> {
+    status: u16,
+    /// Chooses the template's wording.
+    code: &'a str,
+    /// A caller's mistake, in its own words.
+    message: Option<&'a str>,
+    request_id: &'a str,
+}
+
 #[derive(Template)]
 #[template(path = "errors/customer.html")]
 struct CustomerPage<'a> {
     brand: Brand,
-    status: u16,
-    code: &'a str,
-    message: Option<&'a str>,
-    request_id: &'a str,
+    e: Shown<'a>,
 }
 
 #[derive(Template)]
 #[template(path = "errors/staff.html")]
 struct StaffPage<'a> {
     nav: Nav,
-    status: u16,
-    code: &'a str,
-    message: Option<&'a str>,
-    request_id: &'a str,
+    e: Shown<'a>,
 }
 
 /// Logs every failed request once and renders its error for the route's kind.
@@ -239,12 +244,17 @@ pub(crate) async fn respond(State(state): State<AppState>, req: Request, next: N
     let (mut parts, _) = res.into_parts();
     let r = &error.0;
     parts.status = r.status;
-    let shown = r.message.as_deref();
+    let shown = Shown {
+        status: r.status.as_u16(),
+        code: r.code,
+        message: r.message.as_deref(),
+        request_id: &request_id,
+    };
     let body = match kind {
         Kind::Api | Kind::Other => {
             let mut body = json!({
                 "error": r.code,
-                "message": shown.unwrap_or(generic_api_message(r.status)),
+                "message": shown.message.unwrap_or(generic_api_message(r.status)),
                 "request_id": request_id,
             });
             if let Some(reason) = &r.reason {
@@ -262,30 +272,22 @@ pub(crate) async fn respond(State(state): State<AppState>, req: Request, next: N
             parts.headers.extend(json_parts.headers);
             body
         }
-        Kind::Customer => html(
-            &mut parts,
-            CustomerPage {
-                brand: Brand::from_state(&state),
-                status: r.status.as_u16(),
-                code: r.code,
-                message: shown,
-                request_id: &request_id,
-            }
-            .render(),
-            &request_id,
-        ),
-        Kind::Staff => html(
-            &mut parts,
-            StaffPage {
-                nav: nav.unwrap_or_else(|| Nav::anonymous(&state)),
-                status: r.status.as_u16(),
-                code: r.code,
-                message: shown,
-                request_id: &request_id,
-            }
-            .render(),
-            &request_id,
-        ),
+        Kind::Customer => {
+            let brand = Brand::from_state(&state);
+            html(
+                &mut parts,
+                CustomerPage { brand, e: shown }.render(),
+                &request_id,
+            )
+        }
+        Kind::Staff => {
+            let nav = nav.unwrap_or_else(|| Nav::anonymous(&state));
+            html(
+                &mut parts,
+                StaffPage { nav, e: shown }.render(),
+                &request_id,
+            )
+        }
     };
     if let Some(secs) = r.retry_after {
         parts

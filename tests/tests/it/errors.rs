@@ -2,15 +2,14 @@
 //! the request id and one log line, a caller's mistake shows its own message, and unknown paths
 //! get a 404 page of their route's kind.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use domain::config::Config;
 use domain::events::Actor;
 use domain::staff::Role;
-use reauth_tests::staff::first_sign_in;
+use reauth_tests::staff::{StaffClient, first_sign_in};
 use reauth_tests::{TestApp, TestDb, both_backends};
 use scraper::{Html, Selector};
+
+use crate::logs::Captured;
 use sea_orm::ConnectionTrait;
 use secrecy::ExposeSecret;
 use serde_json::Value;
@@ -18,47 +17,6 @@ use serde_json::Value;
 const ORGS: &str =
     "org_id,name,environment,admin_email\n00D4c0000008cs2,Acme Corp,production,admin@acme.com\n";
 const ACME: &str = "00D4c0000008cs2";
-
-/// Everything the process logs, as text.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    /// Captures this process's log (nextest runs each test in a process of its own).
-    fn install() -> Self {
-        let log = Self::default();
-        let writer = log.clone();
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .init();
-        log
-    }
-
-    /// The ERROR lines logged while serving the request with this id.
-    fn errors_of(&self, request_id: &str) -> Vec<String> {
-        assert!(
-            !request_id.is_empty(),
-            "every response names its request id"
-        );
-        String::from_utf8_lossy(&self.0.lock().unwrap())
-            .lines()
-            .filter(|l| l.contains(" ERROR ") && l.contains(request_id))
-            .map(str::to_owned)
-            .collect()
-    }
-}
 
 fn config() -> Config {
     let mut c = Config::default();
@@ -122,8 +80,8 @@ fn logged_once(log: &Captured, request_id: &str) -> String {
     cause
 }
 
-async fn internal_faults_show_the_generic_page_and_are_logged_once(db: TestDb) {
-    let log = Captured::install();
+/// Acme in the registry, an API key for the token API, the app, and an operator signed in.
+async fn acme_app_and_operator(db: &TestDb) -> (TestApp, StaffClient, String) {
     reauth_tests::import_csv(&db.db, ORGS).await;
     let (key, _) = domain::security::api_keys::create(
         &db.db,
@@ -133,8 +91,14 @@ async fn internal_faults_show_the_generic_page_and_are_logged_once(db: TestDb) {
     )
     .await
     .unwrap();
-    let app = TestApp::spawn(&db, config()).await;
+    let app = TestApp::spawn(db, config()).await;
     let op = first_sign_in(&app, "op@partner.example", Role::Operator).await;
+    (app, op, key.expose_secret().to_owned())
+}
+
+async fn internal_faults_show_the_generic_page_and_are_logged_once(db: TestDb) {
+    let log = Captured::install();
+    let (app, op, key) = acme_app_and_operator(&db).await;
 
     // A dashboard page: the staff error page, with the navigation and the request id.
     break_table(&db, "waves").await;
@@ -176,7 +140,7 @@ async fn internal_faults_show_the_generic_page_and_are_logged_once(db: TestDb) {
     break_table(&db, "connections").await;
     let r = reauth_tests::http_client()
         .get(format!("{}/api/v1/orgs/{ACME}/access-token", app.base))
-        .bearer_auth(key.expose_secret())
+        .bearer_auth(&key)
         .send()
         .await
         .unwrap();
@@ -199,17 +163,7 @@ both_backends!(
 
 async fn caller_mistakes_show_their_own_message(db: TestDb) {
     let log = Captured::install();
-    reauth_tests::import_csv(&db.db, ORGS).await;
-    let (key, _) = domain::security::api_keys::create(
-        &db.db,
-        "billing",
-        &Actor::Cli("t".into()),
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap();
-    let app = TestApp::spawn(&db, config()).await;
-    let op = first_sign_in(&app, "op@partner.example", Role::Operator).await;
+    let (app, op, key) = acme_app_and_operator(&db).await;
 
     let (_, _, home) = op.get("/").await;
     let csrf = reauth_tests::staff::csrf_in(&home);
@@ -255,7 +209,7 @@ async fn caller_mistakes_show_their_own_message(db: TestDb) {
             "{}/api/v1/orgs/{ACME}/access-token/refresh",
             app.base
         ))
-        .bearer_auth(key.expose_secret())
+        .bearer_auth(&key)
         .body("not json")
         .send()
         .await
@@ -324,5 +278,17 @@ async fn unknown_paths_get_a_404_page_of_their_kind() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "no_route");
     assert_eq!(body["request_id"], id.as_str());
+    // The body is what the OpenAPI document promises for every error.
+    let doc: Value = browser
+        .get(format!("{}/api/openapi.json", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schema = jsonschema::validator_for(&doc["components"]["schemas"]["Error"]).unwrap();
+    assert!(schema.is_valid(&body), "{body}");
+    assert!(!schema.is_valid(&serde_json::json!({"error": "no_route", "message": "m"})));
     app.stop().await;
 }

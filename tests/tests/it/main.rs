@@ -20,6 +20,7 @@ mod email_snapshots;
 mod errors;
 mod health;
 mod import;
+mod logs;
 mod migrations;
 mod notices;
 mod other_oauth;
