@@ -320,11 +320,13 @@ fn html(
     Html(body).into_response().into_body()
 }
 
+/// The message of an API error that has none of its own.
 fn generic_api_message(status: StatusCode) -> &'static str {
-    if status.is_server_error() {
-        "something went wrong on our side"
-    } else {
-        "the request was refused"
+    match status {
+        s if s.is_server_error() => "something went wrong on our side",
+        StatusCode::NOT_FOUND => "no such endpoint (the API is described at /api/openapi.json)",
+        StatusCode::METHOD_NOT_ALLOWED => "this endpoint does not take that method",
+        _ => "the request was refused",
     }
 }
 

@@ -277,6 +277,12 @@ async fn unknown_paths_get_a_404_page_of_their_kind() {
     let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "no_route");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("no such endpoint")
+    );
     assert_eq!(body["request_id"], id.as_str());
     // The body is what the OpenAPI document promises for every error.
     let doc: Value = browser
