@@ -3,6 +3,11 @@
 //! This file belongs to the root `reauth` package (see its Cargo.toml), not to `reauth-tests`:
 //! it is what makes cargo build the binary that `reauth-tests` runs as a child process.
 
+#![expect(
+    clippy::expect_used,
+    reason = "test code: a failed expect is a failed test"
+)]
+
 use std::process::Command;
 
 fn reauth(args: &[&str]) -> std::process::Output {

@@ -18,6 +18,16 @@ pub fn count(n: u64, noun: &str) -> String {
     }
 }
 
+/// A clause as a sentence of its own: `the sign-in took too long` → `The sign-in took too long.`
+pub fn sentence(clause: &str) -> String {
+    let clause = clause.trim().trim_end_matches('.');
+    let mut chars = clause.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,5 +48,15 @@ mod tests {
         assert_eq!(count(0, "row"), "0 rows");
         assert_eq!(count(1, "row"), "1 row");
         assert_eq!(count(4, "org"), "4 orgs");
+    }
+
+    #[test]
+    fn a_clause_becomes_a_sentence() {
+        assert_eq!(
+            sentence("no sign-in is in progress in this browser"),
+            "No sign-in is in progress in this browser."
+        );
+        assert_eq!(sentence("done."), "Done.");
+        assert_eq!(sentence(""), "");
     }
 }

@@ -3,9 +3,10 @@
 //! Never edit a migration that has been released: add a new one. Every migration has a `down`
 //! so the whole chain can be rolled back to zero and applied again (a test does exactly that).
 
-// `MigrationTrait` (async-trait) spells `&SchemaManager` without its lifetime; matching it exactly
-// is required, so this lint cannot be satisfied here.
-#![allow(elided_lifetimes_in_paths)]
+#![expect(
+    elided_lifetimes_in_paths,
+    reason = "`MigrationTrait` (async-trait) spells `&SchemaManager` without its lifetime; matching it exactly is required"
+)]
 
 pub use sea_orm_migration::prelude::*;
 

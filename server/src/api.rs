@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::AppState;
+use crate::error::AppError;
 
 const OPENAPI: &str = include_str!("openapi.json");
 
@@ -34,42 +35,29 @@ pub(crate) fn router() -> Router<AppState> {
         )
 }
 
-/// A JSON error answer; every API answer is `no-store`.
-pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    error_with(status, code, message, None)
-}
-
-/// As `error`, with a `reason` the caller can act on.
-fn error_with(
+/// An API error: `code` for programs, `message` for people; rendered as JSON (with the request
+/// id, `no-store`) by [`crate::error::respond`].
+pub(crate) fn error(
     status: StatusCode,
-    code: &str,
+    code: &'static str,
     message: impl Into<String>,
-    reason: Option<String>,
-) -> Response {
-    let mut body = json!({ "error": code, "message": message.into() });
-    if let Some(r) = reason {
-        body["reason"] = json!(r);
-    }
-    let mut r = (status, Json(body)).into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if status == StatusCode::UNAUTHORIZED {
-        r.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    }
-    r
+) -> AppError {
+    AppError::new(status, code, message)
 }
 
 /// The caller's API key, from `Authorization: Bearer rk_…`.
 pub(crate) struct ApiKey(pub domain::entity::api_key::Model);
 
 impl ApiKey {
-    /// The refusal (403) for a key without `scope`; `None` when it has it.
-    pub(crate) fn refusal(&self, scope: domain::security::api_keys::ApiScope) -> Option<Response> {
+    /// Refuses (403) a key without `scope`.
+    pub(crate) fn require(
+        &self,
+        scope: domain::security::api_keys::ApiScope,
+    ) -> Result<(), AppError> {
         if domain::security::api_keys::allows(&self.0, scope) {
-            None
+            Ok(())
         } else {
-            Some(error(
+            Err(error(
                 StatusCode::FORBIDDEN,
                 "forbidden",
                 format!(
@@ -83,7 +71,7 @@ impl ApiKey {
 }
 
 impl FromRequestParts<AppState> for ApiKey {
-    type Rejection = Response;
+    type Rejection = AppError;
 
     async fn from_request_parts(
         parts: &mut Parts,
@@ -111,14 +99,12 @@ impl FromRequestParts<AppState> for ApiKey {
                 "unauthorized",
                 "a valid API key is required (Authorization: Bearer rk_…)",
             )),
-            Err(e) => {
-                tracing::error!(error = %e, "API key lookup failed");
-                Err(error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "try again shortly",
-                ))
-            }
+            Err(e) => Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "try again shortly",
+            )
+            .logged(format_args!("API key lookup: {e}"))),
         }
     }
 }
@@ -127,93 +113,81 @@ fn answer(
     vault: &domain::vault::Vault,
     key: &ApiKey,
     result: domain::Result<Result<AccessToken, VaultError>>,
-) -> Response {
-    let retry_after = |mut r: Response, secs: &'static str| {
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static(secs));
-        r
-    };
-    match result {
-        Ok(Ok(t)) => {
-            vault.count_served(&t, key.0.id);
-            let mut r = Json(json!({
-                "org_id": t.org_id,
-                "access_token": t.token.expose_secret(),
-                "instance_url": t.instance_url,
-                "issued_at": t.issued_at,
-                "app": t.app,
-                "sf_user_id": t.sf_user_id,
-            }))
-            .into_response();
-            r.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            r
-        }
-        Ok(Err(VaultError::NoConnection { org_id })) => error(
+) -> Result<Response, AppError> {
+    let t = result
+        .map_err(|e| AppError::internal(format_args!("token API: {e}")))?
+        .map_err(refusal)?;
+    vault.count_served(&t, key.0.id);
+    let mut r = Json(json!({
+        "org_id": t.org_id,
+        "access_token": t.token.expose_secret(),
+        "instance_url": t.instance_url,
+        "issued_at": t.issued_at,
+        "app": t.app,
+        "sf_user_id": t.sf_user_id,
+    }))
+    .into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(r)
+}
+
+/// Why the vault gave no token, for the caller to act on.
+fn refusal(e: VaultError) -> AppError {
+    match e {
+        VaultError::NoConnection { org_id } => error(
             StatusCode::NOT_FOUND,
             "no_connection",
             format!("org {org_id} has no connection yet"),
         ),
-        Ok(Err(VaultError::NeedsReauth { org_id, reason })) => error_with(
+        VaultError::NeedsReauth { org_id, reason } => error(
             StatusCode::CONFLICT,
             "needs_reauth",
             format!("org {org_id} must consent again"),
-            Some(reason),
-        ),
-        Ok(Err(VaultError::Quarantined { org_id, reason })) => error_with(
+        )
+        .reason(reason),
+        VaultError::Quarantined { org_id, reason } => error(
             StatusCode::CONFLICT,
             "connection_held",
             format!("org {org_id}'s connection is held for review by the partner's staff"),
-            Some(reason),
-        ),
-        Ok(Err(VaultError::Held { org_id })) => error(
+        )
+        .reason(reason),
+        VaultError::Held { org_id } => error(
             StatusCode::CONFLICT,
             "legacy_held",
             format!(
                 "org {org_id}'s legacy connection is held: activate it (`reauth legacy activate`) when your services switch to this API"
             ),
         ),
-        Ok(Err(VaultError::Busy { org_id })) => retry_after(
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                format!("org {org_id}'s token is being refreshed; retry shortly"),
-            ),
-            "2",
-        ),
-        Ok(Err(VaultError::Unavailable {
+        VaultError::Busy { org_id } => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!("org {org_id}'s token is being refreshed; retry shortly"),
+        )
+        .retry_after("2"),
+        VaultError::Unavailable {
             org_id,
             class: ErrorClass::CustomerSetup,
             detail,
-        })) => error_with(
+        } => error(
             StatusCode::CONFLICT,
             "customer_action_required",
             format!(
                 "org {org_id}: Salesforce refuses refreshes for a setting in the customer's org"
             ),
-            Some(detail),
-        ),
-        Ok(Err(VaultError::Unavailable { class, .. })) => retry_after(
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "salesforce_unavailable",
-                format!("Salesforce could not issue a token right now ({class}); retry shortly"),
-            ),
-            "30",
-        ),
-        Err(e) => {
-            tracing::error!(error = %e, "token API failed");
-            error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "something went wrong on our side",
-            )
-        }
+        )
+        .reason(detail),
+        VaultError::Unavailable { class, .. } => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "salesforce_unavailable",
+            format!("Salesforce could not issue a token right now ({class}); retry shortly"),
+        )
+        .retry_after("30"),
     }
 }
 
 /// Parses the org id and checks the org exists, or answers 404.
-async fn known_org(state: &AppState, raw: &str) -> Result<OrgId, Response> {
+async fn known_org(state: &AppState, raw: &str) -> Result<OrgId, AppError> {
     let org = OrgId::parse(raw).map_err(|e| {
         error(
             StatusCode::NOT_FOUND,
@@ -231,34 +205,26 @@ async fn known_org(state: &AppState, raw: &str) -> Result<OrgId, Response> {
             "unknown_org",
             format!("no org {org}"),
         )),
-        Err(e) => {
-            tracing::error!(error = %e, "org lookup failed");
-            Err(error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "try again shortly",
-            ))
-        }
+        Err(e) => Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "try again shortly",
+        )
+        .logged(format_args!("org lookup: {e}"))),
     }
 }
 
 use sea_orm::EntityTrait as _;
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 async fn access_token(
     State(state): State<AppState>,
     key: ApiKey,
     Path(org_id): Path<String>,
-) -> Response {
-    if let Some(r) = key.refusal(domain::security::api_keys::ApiScope::TokensRead) {
-        return r;
-    }
-    let org = match known_org(&state, &org_id).await {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    let Some(vault) = &state.vault else {
-        return not_configured();
-    };
+) -> Result<Response, AppError> {
+    key.require(domain::security::api_keys::ApiScope::TokensRead)?;
+    let org = known_org(&state, &org_id).await?;
+    let vault = state.vault()?;
     answer(vault, &key, vault.access_token(&org).await)
 }
 
@@ -269,38 +235,29 @@ struct ForceBody {
     rejected_access_token: Option<String>,
 }
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 async fn force_refresh(
     State(state): State<AppState>,
     key: ApiKey,
     Path(org_id): Path<String>,
     body: axum::body::Bytes,
-) -> Response {
-    if let Some(r) = key.refusal(domain::security::api_keys::ApiScope::TokensRead) {
-        return r;
-    }
-    let org = match known_org(&state, &org_id).await {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    let Some(vault) = &state.vault else {
-        return not_configured();
-    };
+) -> Result<Response, AppError> {
+    key.require(domain::security::api_keys::ApiScope::TokensRead)?;
+    let org = known_org(&state, &org_id).await?;
+    let vault = state.vault()?;
     // The body is optional: an empty POST (whatever its content type) forces a refresh.
     let body: ForceBody = if body.iter().all(u8::is_ascii_whitespace) {
         ForceBody::default()
     } else {
-        match serde_json::from_slice(&body) {
-            Ok(b) => b,
-            Err(e) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "bad_request",
-                    format!(
-                        "the body must be empty or a JSON object like {{\"rejected_access_token\": \"…\"}}: {e}"
-                    ),
-                );
-            }
-        }
+        serde_json::from_slice(&body).map_err(|e| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!(
+                    "the body must be empty or a JSON object like {{\"rejected_access_token\": \"…\"}}: {e}"
+                ),
+            )
+        })?
     };
     answer(
         vault,
@@ -308,14 +265,5 @@ async fn force_refresh(
         vault
             .force_refresh(&org, body.rejected_access_token.as_deref())
             .await,
-    )
-}
-
-pub(crate) fn not_configured() -> Response {
-    tracing::error!("the token API needs salesforce.client_id and crypto.keys");
-    error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "not_configured",
-        "the token vault is not configured",
     )
 }

@@ -3,6 +3,7 @@
 
 mod api;
 mod api_key_cache;
+mod error;
 mod health;
 mod legacy;
 mod metrics;
@@ -18,7 +19,6 @@ use std::time::Duration;
 
 use axum::{Router, middleware};
 use domain::config::Config;
-use domain::salesforce::SfClient;
 use domain::security::crypto::Sealer;
 use domain::time::Clock;
 use http::StatusCode;
@@ -38,11 +38,11 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub config: Arc<Config>,
     pub clock: Clock,
-    /// The Salesforce client; `None` until `salesforce.client_id` is configured.
-    pub sf: Option<Arc<SfClient>>,
-    /// Seals tokens at rest; `None` until `crypto.keys` is configured.
+    /// Seals secrets at rest; `None` until `crypto.keys` is configured. Handlers ask
+    /// [`AppState::sealer`], which turns `None` into the one "not configured" error.
     pub sealer: Option<Sealer>,
-    /// The token vault; `None` until both of the above are configured.
+    /// The token vault (and so the Salesforce client); `None` until `salesforce.client_id` and
+    /// `crypto.keys` are configured. Handlers ask [`AppState::vault`].
     pub vault: Option<domain::vault::Vault>,
     /// Recently verified API keys (by hash), so the token API's hot path skips the database.
     api_keys: api_key_cache::ApiKeyCache,
@@ -77,20 +77,18 @@ impl AppState {
         clock: Clock,
         vault: Option<domain::vault::Vault>,
     ) -> Result<Self, domain::Error> {
-        let sf = SfClient::from_config(&config)?.map(Arc::new);
         let sealer = if config.crypto.keys.is_empty() {
             None
         } else {
             Some(Sealer::from_config(&config.crypto)?)
         };
         let csp = http::HeaderValue::from_str(&security::csp(&config.salesforce.extra_login_hosts))
-            .map_err(|e| domain::Error::Invalid(format!("salesforce.extra_login_hosts: {e}")))?;
+            .map_err(|e| domain::Error::Internal(format!("salesforce.extra_login_hosts: {e}")))?;
         metrics::handle();
         Ok(Self {
             db,
             config,
             clock,
-            sf,
             sealer,
             vault,
             csp,
@@ -98,6 +96,26 @@ impl AppState {
             sign_in_limiter: Arc::new(staff::rate_limiter()),
         })
     }
+}
+
+impl AppState {
+    /// The token vault, or the error that says what configuration it needs (logged once).
+    pub(crate) fn vault(&self) -> Result<&domain::vault::Vault, error::AppError> {
+        self.vault.as_ref().ok_or_else(|| {
+            not_configured("salesforce.client_id and crypto.keys must both be configured for this")
+        })
+    }
+
+    /// The sealer, or the error that says it needs `crypto.keys` (logged once).
+    pub(crate) fn sealer(&self) -> Result<&Sealer, error::AppError> {
+        self.sealer
+            .as_ref()
+            .ok_or_else(|| not_configured("crypto.keys must be configured for this"))
+    }
+}
+
+fn not_configured(what: &'static str) -> error::AppError {
+    error::AppError::new(StatusCode::SERVICE_UNAVAILABLE, "not_configured", what).logged(what)
 }
 
 /// The whole application router.
@@ -118,14 +136,24 @@ pub fn router(state: AppState) -> Router {
         .merge(api::router())
         .merge(metrics::router())
         .merge(static_files::router())
+        .fallback(error::not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            error::respond,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             security::headers,
         ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         // The span names the matched route, never the URI: paths carry link secrets
-        // (`/r/{secret}`) and the callback's query carries the authorization code.
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        // (`/r/{secret}`) and the callback's query carries the authorization code. Failures
+        // are logged by `error::respond`, once, with their cause; not again here.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_failure(()),
+        )
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
@@ -134,7 +162,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The span of one request: method, matched route and request id — nothing from the URI itself.
+/// The span of one request: method, matched route and request id — nothing from the URI itself
+/// — and the org, once a handler knows it (the customer pages learn it from the link).
 fn request_span<B>(req: &http::Request<B>) -> tracing::Span {
     let route = req
         .extensions()
@@ -145,7 +174,13 @@ fn request_span<B>(req: &http::Request<B>) -> tracing::Span {
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    tracing::info_span!("request", method = %req.method(), route, request_id = id)
+    tracing::info_span!(
+        "request",
+        method = %req.method(),
+        route,
+        request_id = id,
+        org_id = tracing::field::Empty
+    )
 }
 
 /// Serves the router on `listener` until `shutdown` resolves, then waits for the vault's

@@ -1,11 +1,12 @@
-//! Page rendering shared by the customer pages: branding, the message page, and the opaque
-//! error page.
+//! Page rendering shared by the customer pages: branding, the message page, and [`render`],
+//! which every page goes through.
 
 use askama::Template;
 use axum::response::{Html, IntoResponse, Response};
 use http::StatusCode;
 
 use crate::AppState;
+use crate::error::AppError;
 
 /// What every page shows of the partner.
 #[derive(Clone, Debug)]
@@ -70,38 +71,10 @@ impl Message {
     }
 }
 
-/// Renders a template with a status; a render failure becomes the opaque error page.
+/// Renders a template with a status; a render failure becomes the generic error page.
 pub fn render<T: Template>(status: StatusCode, t: &T) -> Response {
     match t.render() {
         Ok(html) => (status, Html(html)).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "template failed to render");
-            internal_error()
-        }
-    }
-}
-
-/// The page for anything that went wrong on our side: no details, which are logged instead.
-pub fn internal_error() -> Response {
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        Html("<!doctype html><title>Something went wrong</title><h1>Something went wrong on our side</h1><p>Please try again in a few minutes. If it keeps happening, contact the sender of your link.</p>"),
-    )
-        .into_response()
-}
-
-/// An error at a handler boundary: logged once with context, shown as the opaque page.
-pub struct AppError(pub String);
-
-impl<E: std::fmt::Display> From<E> for AppError {
-    fn from(e: E) -> Self {
-        Self(e.to_string())
-    }
-}
-
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        tracing::error!(error = %self.0, "request failed");
-        internal_error()
+        Err(e) => AppError::from(e).into_response(),
     }
 }

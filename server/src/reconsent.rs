@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use domain::reconsent::links::Lookup;
 use domain::reconsent::{CallbackParams, Finish, Flow, Pending, Start};
@@ -13,7 +13,8 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use crate::AppState;
-use crate::pages::{Action, AppError, Brand, Message, render};
+use crate::error::AppError;
+use crate::pages::{Action, Brand, Message, render};
 use crate::security::{csrf_ok, csrf_token};
 
 const PENDING_KEY: &str = "reconsent.pending";
@@ -70,6 +71,7 @@ async fn landing(
     let now = state.clock.now();
     match domain::reconsent::links::lookup(&state.db, &secret, now).await? {
         Lookup::Valid(link, o) => {
+            record_org(&o.id);
             domain::reconsent::links::record_open(&state.db, &link, now).await?;
             let login = domain::reconsent::login_host(&o, &state.config)?;
             let deadline = match o.wave_id {
@@ -121,16 +123,14 @@ async fn start(
     if !csrf_ok(&session, &form.csrf).await {
         return Ok(expired_form(&state));
     }
-    let Some(flow) = flow(&state) else {
-        return Ok(not_configured(&state));
-    };
+    let flow = flow(&state)?;
     match domain::reconsent::start(&flow, &secret, state.clock.now()).await? {
         Start::Redirect { url, pending } => {
             // A new session id before we hold anything worth stealing.
             session.cycle_id().await?;
             session.insert(LAST_LINK_KEY, pending.link_id).await?;
             session.insert(PENDING_KEY, &pending).await?;
-            Ok(Redirect::to(&url).into_response())
+            Ok(crate::security::redirect_to_salesforce(&url))
         }
         Start::Link(other) => link_problem(&state, &session, &secret, *other).await,
     }
@@ -148,13 +148,11 @@ async fn retry(
     let Some(link_id) = session.get::<i64>(LAST_LINK_KEY).await? else {
         return Ok(expired_form(&state));
     };
-    let Some(flow) = flow(&state) else {
-        return Ok(not_configured(&state));
-    };
+    let flow = flow(&state)?;
     match domain::reconsent::start_for_link(&flow, link_id, state.clock.now()).await? {
         Start::Redirect { url, pending } => {
             session.insert(PENDING_KEY, &pending).await?;
-            Ok(Redirect::to(&url).into_response())
+            Ok(crate::security::redirect_to_salesforce(&url))
         }
         Start::Link(other) => link_problem(&state, &session, "", *other).await,
     }
@@ -177,6 +175,7 @@ async fn fresh_link(
         | Lookup::Valid(_, o) => o,
         Lookup::Unknown => return link_problem(&state, &session, &secret, Lookup::Unknown).await,
     };
+    record_org(&org.id);
     let queued = domain::campaign::notices::request_fresh_link(&state.db, &org.id, now).await?;
     let to = queued
         .recipient
@@ -202,9 +201,7 @@ async fn callback(
 ) -> Result<Response, AppError> {
     // One-shot: whatever happens next, this state cannot be used again.
     let pending: Option<Pending> = session.remove(PENDING_KEY).await?;
-    let Some(flow) = flow(&state) else {
-        return Ok(not_configured(&state));
-    };
+    let flow = flow(&state)?;
     let finish = domain::reconsent::complete(&flow, pending, params, state.clock.now()).await?;
     let csrf = csrf_token(&session).await?;
     Ok(finish_page(&state, finish, csrf))
@@ -253,7 +250,7 @@ fn finish_page(state: &AppState, f: Finish, csrf: String) -> Response {
         Finish::BadState(why) => (
             StatusCode::BAD_REQUEST,
             Message::new(state, "bad", "This sign-in could not be completed", vec![
-                format!("{why}."),
+                domain::wording::sentence(why),
                 "Please open the link from our email again and click \"Continue to Salesforce\" once. Opening the page in another browser or waiting a long time can cause this.".into(),
             ]),
         ),
@@ -354,22 +351,19 @@ fn expired_form(state: &AppState) -> Response {
     ]))
 }
 
-/// The flow's services, or `None` until `salesforce.client_id` and `crypto.keys` are configured.
-fn flow(state: &AppState) -> Option<Flow<'_>> {
-    Some(Flow {
+/// The flow's services, or the "not configured" error until `salesforce.client_id` and
+/// `crypto.keys` are configured.
+fn flow(state: &AppState) -> Result<Flow<'_>, AppError> {
+    Ok(Flow {
         db: &state.db,
-        vault: state.vault.as_ref()?,
+        vault: state.vault()?,
         config: &state.config,
     })
 }
 
-fn not_configured(state: &AppState) -> Response {
-    tracing::error!(
-        "re-consent needs salesforce.client_id and crypto.keys; both must be configured"
-    );
-    render(StatusCode::SERVICE_UNAVAILABLE, &Message::new(state, "bad", "Reconnection is temporarily unavailable", vec![
-        "We cannot start the connection right now. Our team has been notified; please try again later.".into(),
-    ]))
+/// Names the org in the request's span (and so in every log line of the request).
+fn record_org(org: &domain::types::OrgId) {
+    tracing::Span::current().record("org_id", tracing::field::display(org));
 }
 
 /// `jane.doe@acme.com` → `j•••@acme.com`: enough to recognise, not enough to harvest.

@@ -1,8 +1,8 @@
-//! Security headers on every response, and CSRF tokens for forms.
+//! Security headers on every response, CSRF tokens for forms, and the only ways to redirect.
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use http::HeaderValue;
 use subtle::ConstantTimeEq;
 use tower_sessions::Session;
@@ -64,11 +64,7 @@ pub(crate) async fn csrf_token(
     if let Some(t) = session.get::<String>(CSRF_KEY).await? {
         return Ok(t);
     }
-    use base64::Engine as _;
-    use rand::RngCore;
-    let mut b = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    let t = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let t = domain::security::crypto::random_token();
     session.insert(CSRF_KEY, &t).await?;
     Ok(t)
 }
@@ -81,4 +77,41 @@ pub(crate) async fn csrf_ok(session: &Session, submitted: &str) -> bool {
         }
         _ => false,
     }
+}
+
+/// `303 See Other` to a path of this site: how every handler redirects (clippy refuses a bare
+/// `Redirect::to` anywhere else). A target that is not a local path (`//evil.example`,
+/// `https://…`, `/\\evil`) becomes `/`, so no redirect leaves the site by mistake.
+pub(crate) fn redirect(target: &str) -> Response {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the one redirect helper; the target is checked"
+    )]
+    Redirect::to(local_path(target).unwrap_or("/")).into_response()
+}
+
+/// The redirect to Salesforce's authorize page, the one redirect off this site: its URL is built
+/// by the domain on a login host the configuration allows.
+pub(crate) fn redirect_to_salesforce(authorize_url: &str) -> Response {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the authorize URL's host is a checked Salesforce login host"
+    )]
+    Redirect::to(authorize_url).into_response()
+}
+
+/// `target` if it is a path on this origin, for a redirect or a `next` parameter.
+pub(crate) fn local_path(target: &str) -> Option<&str> {
+    // Browsers drop tabs and newlines and read `\` as `/` before resolving a URL, so `/\t/evil`
+    // and `/\\evil` are `//evil`: refuse any control character and any backslash outright.
+    if target.chars().any(|c| c.is_control() || c == '\\')
+        || !target.starts_with('/')
+        || target.starts_with("//")
+    {
+        return None;
+    }
+    // What is left must resolve to this origin.
+    let base = url::Url::parse("https://reauth.invalid/").ok()?;
+    let joined = base.join(target).ok()?;
+    (joined.origin() == base.origin()).then_some(target)
 }

@@ -4,8 +4,10 @@
 //!
 //! `cargo bench -p sfsim --bench refresh`
 
-// Benchmark code: a failed unwrap aborts the run with its location.
-#![allow(clippy::unwrap_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test and benchmark code: a failed unwrap stops the run with its location"
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

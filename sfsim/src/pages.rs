@@ -23,12 +23,12 @@ pub struct Txn {
     pub nonce: Option<String>,
 }
 
+/// Text for HTML, escaped as askama escapes it.
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
+    match askama::filters::escape(s, askama::filters::Html) {
+        Ok(escaped) => escaped.to_string(),
+        Err(never) => match never {},
+    }
 }
 
 fn page(title: &str, body: &str) -> String {
@@ -67,6 +67,10 @@ fn redirect_with(uri: &str, params: &[(&str, &str)]) -> Response {
                     q.append_pair(k, v);
                 }
             }
+            #[expect(
+                clippy::disallowed_methods,
+                reason = "an authorization server redirects to the client's registered redirect_uri"
+            )]
             Redirect::to(u.as_str()).into_response()
         }
         Err(_) => error_page(

@@ -1,8 +1,5 @@
 //! `POST /services/oauth2/token` and `POST /services/oauth2/revoke`.
 
-// The error side of these results is the HTTP answer itself; boxing it would only add noise.
-#![allow(clippy::result_large_err)]
-
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -164,12 +164,20 @@ pub(crate) fn init_tracing_quiet_start(quiet: &str, default: &str) -> impl FnOnc
 }
 
 /// Colours only for a person at a terminal: never into files or pipes, and not with `NO_COLOR`.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "NO_COLOR is the terminal's convention, read before any configuration is"
+)]
 fn log_colours() -> bool {
     use std::io::IsTerminal as _;
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// Who is acting, for the audit trail of CLI commands.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the operating-system user who runs the command is who acts, not configuration"
+)]
 pub(crate) fn cli_actor() -> domain::events::Actor {
     domain::events::Actor::cli_user(std::env::var("USER").ok().filter(|u| !u.is_empty()))
 }

@@ -5,9 +5,14 @@
 //!
 //! `cargo bench -p reauth-tests --bench dashboard`. Prints figures; asserts nothing.
 //! `REAUTH_BENCH_ORGS` and `REAUTH_BENCH_EVENTS` change the sizes.
-
-// Benchmark code: a failed unwrap aborts the run with its location.
-#![allow(clippy::unwrap_used)]
+#![expect(
+    clippy::disallowed_methods,
+    reason = "tests and benchmarks read their own switches (REAUTH_TEST_*, REAUTH_UPDATE_*, bench sizes) from the environment"
+)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test and benchmark code: a failed unwrap stops the run with its location"
+)]
 
 use std::time::{Duration, Instant};
 

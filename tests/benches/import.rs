@@ -5,8 +5,10 @@
 //!
 //! `cargo bench -p reauth-tests --bench import` (release build). Prints figures; asserts nothing.
 
-// Benchmark code: a failed unwrap aborts the run with its location, which is what we want.
-#![allow(clippy::unwrap_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test and benchmark code: a failed unwrap stops the run with its location"
+)]
 
 use std::fmt::Write as _;
 use std::time::Instant;

@@ -11,8 +11,14 @@
 //! asserts only that the work was done. `LEGACY_BENCH_TOKENS` and `LEGACY_BENCH_RETIRE` change
 //! the sizes.
 
-// Benchmark code: a failed unwrap aborts the run with its location, which is what we want.
-#![allow(clippy::unwrap_used)]
+#![expect(
+    clippy::disallowed_methods,
+    reason = "tests and benchmarks read their own switches (REAUTH_TEST_*, REAUTH_UPDATE_*, bench sizes) from the environment"
+)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test and benchmark code: a failed unwrap stops the run with its location"
+)]
 
 use std::fmt::Write as _;
 use std::sync::Arc;

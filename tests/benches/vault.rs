@@ -6,9 +6,14 @@
 //! 1. Token API throughput for cached tokens, against a bare axum handler in the same run.
 //! 2. A heartbeat sweep of N due connections against sfsim with 50 ms latency, against the ideal
 //!    time `N × latency ÷ concurrency`; memory (RSS) at rest and at peak.
-
-// Benchmark code: a failed unwrap aborts the run with its location.
-#![allow(clippy::unwrap_used)]
+#![expect(
+    clippy::disallowed_methods,
+    reason = "tests and benchmarks read their own switches (REAUTH_TEST_*, REAUTH_UPDATE_*, bench sizes) from the environment"
+)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test and benchmark code: a failed unwrap stops the run with its location"
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,6 +1,14 @@
 //! The end-to-end test harness: a fresh, migrated database per test (an SQLite file, and a
 //! PostgreSQL database when `REAUTH_TEST_POSTGRES_URL` is set), the real app on `127.0.0.1:0`,
 //! and the `reauth` binary for CLI tests.
+#![expect(
+    clippy::expect_used,
+    reason = "test support: a failed expect is a failed test, with its message"
+)]
+#![expect(
+    clippy::disallowed_methods,
+    reason = "tests and benchmarks read their own switches (REAUTH_TEST_*, REAUTH_UPDATE_*, bench sizes) from the environment"
+)]
 
 pub mod seed;
 pub mod smtp;

@@ -6,6 +6,7 @@ use apalis_cron::Tick;
 
 use crate::JobContext;
 
+#[tracing::instrument(name = "job", skip_all, fields(job = "bulk"))]
 pub(crate) async fn run(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
     let clock = ctx.clock.clone();
     let ran = domain::staff::bulk::run_pending(&ctx.db, &ctx.owner, || clock.now()).await?;

@@ -6,6 +6,7 @@ use apalis_cron::Tick;
 
 use crate::JobContext;
 
+#[tracing::instrument(name = "job", skip_all, fields(job = "campaign"))]
 pub(crate) async fn run(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
     let quiet = domain::time::QuietHours::parse(&ctx.config.campaign.quiet_hours);
     if let Some(vault) = &ctx.vault {

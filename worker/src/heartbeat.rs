@@ -8,6 +8,7 @@ use crate::JobContext;
 /// Connections refreshed per sweep at most (the next sweep takes the rest).
 const BATCH: u64 = 10_000;
 
+#[tracing::instrument(name = "job", skip_all, fields(job = "heartbeat"))]
 pub(crate) async fn run(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
     let Some(vault) = &ctx.vault else {
         tracing::debug!("heartbeat waits: salesforce.client_id and crypto.keys are not configured");

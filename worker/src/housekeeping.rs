@@ -5,6 +5,7 @@ use apalis_cron::Tick;
 
 use crate::JobContext;
 
+#[tracing::instrument(name = "job", skip_all, fields(job = "housekeeping"))]
 pub(crate) async fn run(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
     let removed = domain::staff::sessions::delete_expired(&ctx.db, ctx.clock.now()).await?;
     if removed > 0 {

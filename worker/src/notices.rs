@@ -5,6 +5,7 @@ use apalis_cron::Tick;
 
 use crate::JobContext;
 
+#[tracing::instrument(name = "job", skip_all, fields(job = "notices"))]
 pub(crate) async fn run(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
     // Mail the pages promised that has not left (whatever the reason, including this process
     // having no key to seal links with): an alert per notice, once.

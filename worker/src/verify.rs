@@ -8,6 +8,7 @@ use crate::JobContext;
 /// Verifications tried per run at most (the next run takes the rest).
 const BATCH: u64 = 200;
 
+#[tracing::instrument(name = "job", skip_all, fields(job = "verify"))]
 pub(crate) async fn run(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
     let Some(vault) = &ctx.vault else {
         return Ok(());

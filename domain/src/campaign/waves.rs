@@ -123,7 +123,7 @@ async fn find<C: ConnectionTrait>(db: &C, name: &str) -> Result<wave::Model> {
         .filter(wave::Column::Name.eq(name))
         .one(db)
         .await?
-        .ok_or_else(|| Error::Invalid(format!("no wave named `{name}`")))
+        .ok_or_else(|| Error::NotFound(format!("no wave named `{name}`")))
 }
 
 /// Pauses or resumes a wave's notices.
@@ -216,7 +216,7 @@ pub async fn show_wave<C: ConnectionTrait>(db: &C, name: &str) -> Result<WaveDet
         .await?
         .into_iter()
         .find(|v| v.name == w.name)
-        .ok_or_else(|| Error::Invalid(format!("no wave named `{name}`")))?;
+        .ok_or_else(|| Error::NotFound(format!("no wave named `{name}`")))?;
     let mut orgs_by_state = std::collections::BTreeMap::new();
     for o in org::Entity::find()
         .filter(org::Column::WaveId.eq(w.id))
@@ -255,7 +255,7 @@ pub async fn set_schedule<C: ConnectionTrait>(
         .filter(wave::Column::Name.eq(name))
         .one(db)
         .await?
-        .ok_or_else(|| Error::Invalid(format!("no wave named `{name}`")))?;
+        .ok_or_else(|| Error::NotFound(format!("no wave named `{name}`")))?;
     if let (Some(s), Some(d)) = (starts_at, deadline)
         && d <= s
     {

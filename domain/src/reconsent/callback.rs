@@ -74,7 +74,7 @@ pub async fn complete(
         Ok(p) => p,
         Err(finish) => return Ok(finish),
     };
-    let expected = OrgId::parse(&p.org_id).map_err(|e| Error::Invalid(e.to_string()))?;
+    let expected = OrgId::parse(&p.org_id).map_err(|e| Error::Internal(e.to_string()))?;
     let customer = Actor::Customer("customer admin".into());
     if let Some(error) = &params.error {
         events::record(
@@ -97,7 +97,7 @@ pub async fn complete(
         ));
     };
     let login = LoginUrl::parse(&p.login_url, &flow.config.salesforce.extra_login_hosts)
-        .map_err(|e| Error::Invalid(e.to_string()))?;
+        .map_err(|e| Error::Internal(e.to_string()))?;
     let grant = match exchange(flow, &p, &login, code, &expected, now).await? {
         Ok(g) => g,
         Err(finish) => return Ok(finish),

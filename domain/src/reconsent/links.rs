@@ -5,9 +5,7 @@
 
 use std::time::Duration;
 
-use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use rand::RngCore;
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -15,7 +13,6 @@ use sea_orm::{
     TransactionTrait,
 };
 use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
 
 use crate::entity::{contact, link, org};
 use crate::error::{Error, Result};
@@ -32,11 +29,7 @@ pub struct LinkSecret(SecretString);
 impl LinkSecret {
     /// 256 random bits, base64url without padding.
     pub fn generate() -> Self {
-        let mut b = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut b);
-        Self(SecretString::from(
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b),
-        ))
+        Self(SecretString::from(crate::security::crypto::random_token()))
     }
 
     /// Wraps a secret recovered from storage (a notice's sealed link).
@@ -67,8 +60,7 @@ impl std::fmt::Debug for LinkSecret {
 
 /// The stored form of a secret.
 pub fn hash(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::security::crypto::sha256_hex(secret.as_bytes())
 }
 
 /// Whether text could be a secret we minted (anything else is tampered or truncated).
@@ -276,7 +268,7 @@ pub async fn revoke<C: ConnectionTrait + TransactionTrait>(
     let l = link::Entity::find_by_id(link_id)
         .one(&txn)
         .await?
-        .ok_or_else(|| Error::Invalid(format!("no link with id {link_id}")))?;
+        .ok_or_else(|| Error::NotFound(format!("no link with id {link_id}")))?;
     if l.revoked_at.is_none() {
         link::Entity::update_many()
             .col_expr(link::Column::RevokedAt, Expr::value(now))

@@ -87,7 +87,7 @@ pub fn login_host(o: &org::Model, config: &Config) -> Result<LoginUrl> {
         None if o.environment == Environment::Sandbox => config.salesforce.sandbox_login(),
         None => config.salesforce.production_login(),
     };
-    chosen.map_err(|e| Error::Invalid(format!("login host for org {}: {e}", o.id)))
+    chosen.map_err(|e| Error::Internal(format!("login host for org {}: {e}", o.id)))
 }
 
 /// The callback URL registered with the External Client App.

@@ -37,6 +37,7 @@ pub(super) enum Verified {
 
 /// Verifies connection `conn_id` of org `expected` with `access_token` (the one the consent just
 /// returned), or with a fresh one from the vault.
+#[tracing::instrument(skip_all, fields(org_id = %expected, connection_id = conn_id))]
 pub(super) async fn verify(
     flow: &Flow<'_>,
     expected: &OrgId,
@@ -46,7 +47,7 @@ pub(super) async fn verify(
 ) -> Result<Verified> {
     let conn = load(flow, conn_id).await?;
     let id_url = IdUrl::parse(&conn.id_url, &flow.config.salesforce.extra_login_hosts)
-        .map_err(|e| Error::Invalid(format!("connection {conn_id}: {e}")))?;
+        .map_err(|e| Error::Internal(format!("connection {conn_id}: {e}")))?;
     let token = match access_token {
         Some(t) => Ok(t.clone()),
         None => match flow.vault.access_token_for(conn_id).await? {
@@ -267,7 +268,7 @@ async fn load(flow: &Flow<'_>, connection_id: i64) -> Result<connection::Model> 
     connection::Entity::find_by_id(connection_id)
         .one(flow.db)
         .await?
-        .ok_or_else(|| Error::Invalid(format!("no connection {connection_id}")))
+        .ok_or_else(|| Error::NotFound(format!("no connection {connection_id}")))
 }
 
 /// What retrying a connection's verification found.

@@ -1,7 +1,6 @@
 //! The web-server flow: PKCE, the authorize URL, the code and refresh-token exchanges (through
 //! the `oauth2` crate, on our reqwest client that follows no redirect), and revocation.
 
-use base64::Engine as _;
 use oauth2::basic::{
     BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
     BasicTokenType,
@@ -11,7 +10,6 @@ use oauth2::{
     HttpRequest, HttpResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
     StandardRevocableToken, StandardTokenResponse, TokenUrl,
 };
-use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::answer::{SfFields, TokenGrant};
@@ -42,10 +40,7 @@ pub struct Pkce {
 impl Pkce {
     /// A fresh pair.
     pub fn generate() -> Self {
-        let mut b = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut b);
-        let verifier =
-            PkceCodeVerifier::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b));
+        let verifier = PkceCodeVerifier::new(crate::security::crypto::random_token());
         let challenge = PkceCodeChallenge::from_code_verifier_sha256(&verifier);
         Self {
             challenge: challenge.as_str().to_owned(),
@@ -121,7 +116,7 @@ impl SfClient {
             return Ok(None);
         };
         let http = super::build_http_client(config.salesforce.http_timeout)
-            .map_err(|e| crate::Error::Invalid(format!("cannot build the HTTP client: {e}")))?;
+            .map_err(|e| crate::Error::Internal(format!("cannot build the HTTP client: {e}")))?;
         Ok(Some(Self {
             http,
             client_id,
@@ -137,7 +132,7 @@ impl SfClient {
             return Ok(None);
         };
         let http = super::build_http_client(config.salesforce.http_timeout)
-            .map_err(|e| crate::Error::Invalid(format!("cannot build the HTTP client: {e}")))?;
+            .map_err(|e| crate::Error::Internal(format!("cannot build the HTTP client: {e}")))?;
         Ok(Some(Self {
             http,
             client_id: client_id.to_owned(),

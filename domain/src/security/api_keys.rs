@@ -1,14 +1,11 @@
 //! API keys for the token API: shown once at creation, stored only as a SHA-256 hash,
 //! revocable, with the last use recorded.
 
-use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use rand::RngCore;
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use secrecy::SecretString;
-use sha2::{Digest, Sha256};
 
 use crate::entity::api_key;
 use crate::error::{Error, Result};
@@ -18,10 +15,7 @@ use crate::events::{self, Actor};
 const PREFIX: &str = "rk_";
 
 fn hash(key: &str) -> String {
-    Sha256::digest(key.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::security::crypto::sha256_hex(key.as_bytes())
 }
 
 /// What an API key may do.
@@ -86,12 +80,7 @@ pub async fn create_with_scopes<C: ConnectionTrait>(
             "a key name is 1–100 characters on one line".into(),
         ));
     }
-    let mut b = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    let key = format!(
-        "{PREFIX}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
-    );
+    let key = format!("{PREFIX}{}", crate::security::crypto::random_token());
     let model = api_key::Entity::insert(api_key::ActiveModel {
         id: NotSet,
         name: Set(name.to_owned()),
@@ -165,7 +154,7 @@ pub async fn revoke<C: ConnectionTrait>(
         .exec(db)
         .await?;
     if res.rows_affected == 0 {
-        return Err(Error::Invalid(format!("no live API key with id {id}")));
+        return Err(Error::NotFound(format!("no live API key with id {id}")));
     }
     events::record(
         db,

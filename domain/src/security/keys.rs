@@ -92,7 +92,7 @@ pub async fn rotate<C: ConnectionTrait>(db: &C, sealer: &Sealer) -> Result<Rotat
             let aad = notice_aad(n.id);
             let plain = sealer
                 .open(key, ct, &aad)
-                .map_err(|e| Error::Invalid(format!("notice {}: {e}", n.id)))?;
+                .map_err(|e| Error::Internal(format!("notice {}: {e}", n.id)))?;
             let res = notice::Entity::update_many()
                 .col_expr(
                     notice::Column::LinkSecretCt,
@@ -116,7 +116,7 @@ pub async fn rotate<C: ConnectionTrait>(db: &C, sealer: &Sealer) -> Result<Rotat
             let aad = crate::staff::totp_aad(u.id);
             let plain = sealer
                 .open(key, ct, &aad)
-                .map_err(|e| Error::Invalid(format!("staff user {}: {e}", u.id)))?;
+                .map_err(|e| Error::Internal(format!("staff user {}: {e}", u.id)))?;
             let res = staff_user::Entity::update_many()
                 .col_expr(
                     staff_user::Column::TotpSecretCt,
@@ -152,7 +152,7 @@ async fn reseal_connection<C: ConnectionTrait>(
         (Some(bytes), Some(key)) => {
             let plain = sealer
                 .open(key, bytes, &aad(c.id, field))
-                .map_err(|e| Error::Invalid(format!("connection {}: {e}", c.id)))?;
+                .map_err(|e| Error::Internal(format!("connection {}: {e}", c.id)))?;
             Ok(Some(sealer.seal(&plain, &aad(c.id, field)).bytes))
         }
         _ => Ok::<_, Error>(ct.clone()),

@@ -43,7 +43,7 @@ pub async fn admin_change<C: ConnectionTrait>(
 ) -> Result<Option<SecretString>> {
     let target = get(db, target_id)
         .await?
-        .ok_or_else(|| Error::Invalid(format!("no staff user with id {target_id}")))?;
+        .ok_or_else(|| Error::NotFound(format!("no staff user with id {target_id}")))?;
     let actor = match by {
         ChangedBy::Admin(a) => Actor::Staff(a.email.clone()),
         ChangedBy::Cli(a) => a.clone(),

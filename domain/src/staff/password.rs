@@ -20,7 +20,7 @@ pub async fn hash_password(p: &SecretString) -> Result<String> {
     let p = p.clone();
     tokio::task::spawn_blocking(move || hash_password_now(&p))
         .await
-        .map_err(|e| Error::Invalid(format!("the password hashing task failed: {e}")))?
+        .map_err(|e| Error::Internal(format!("the password hashing task failed: {e}")))?
 }
 
 fn hash_password_now(p: &SecretString) -> Result<String> {
@@ -28,7 +28,7 @@ fn hash_password_now(p: &SecretString) -> Result<String> {
     Argon2::default()
         .hash_password(p.expose_secret().as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| Error::Invalid(format!("cannot hash the password: {e}")))
+        .map_err(|e| Error::Internal(format!("cannot hash the password: {e}")))
 }
 
 /// The outcome of the password step.

@@ -27,15 +27,13 @@ pub(super) fn recovery_codes() -> Vec<SecretString> {
 }
 
 pub(super) fn recovery_hash(code: &str) -> String {
-    use sha2::Digest;
     let normalised: String = code
         .trim()
         .to_lowercase()
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .collect();
-    let d = sha2::Sha256::digest(normalised.as_bytes());
-    d.iter().map(|b| format!("{b:02x}")).collect()
+    crate::security::crypto::sha256_hex(normalised.as_bytes())
 }
 
 /// Uses a recovery code instead of a TOTP code; each works once.

@@ -23,7 +23,7 @@ pub fn new_totp_secret() -> SecretString {
 pub fn totp(secret_b32: &SecretString, issuer: &str, email: &str) -> Result<totp_rs::TOTP> {
     let bytes = totp_rs::Secret::Encoded(secret_b32.expose_secret().to_owned())
         .to_bytes()
-        .map_err(|e| Error::Invalid(format!("bad TOTP secret: {e:?}")))?;
+        .map_err(|e| Error::Internal(format!("bad TOTP secret: {e:?}")))?;
     totp_rs::TOTP::new(
         totp_rs::Algorithm::SHA1,
         6,
@@ -33,7 +33,7 @@ pub fn totp(secret_b32: &SecretString, issuer: &str, email: &str) -> Result<totp
         Some(issuer.to_owned()),
         email.to_owned(),
     )
-    .map_err(|e| Error::Invalid(format!("bad TOTP secret: {e}")))
+    .map_err(|e| Error::Internal(format!("bad TOTP secret: {e}")))
 }
 
 /// The time step a code belongs to, if it is valid at `now` (one step of clock skew allowed).
@@ -120,7 +120,7 @@ pub async fn check_totp<C: ConnectionTrait>(
     };
     let secret = sealer
         .open_str(key_id, ct, &totp_aad(user.id))
-        .map_err(|e| Error::Invalid(format!("the TOTP secret cannot be opened: {e}")))?;
+        .map_err(|e| Error::Internal(format!("the TOTP secret cannot be opened: {e}")))?;
     let t = totp(&secret, issuer, &user.email)?;
     let Some(step) = totp_step(&t, code, now) else {
         return Ok(false);

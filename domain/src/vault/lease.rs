@@ -191,7 +191,7 @@ impl Leases {
         }
         // Say why it missed.
         let Some(now_row) = connection::Entity::find_by_id(row.id).one(&self.db).await? else {
-            return Err(Error::Invalid(format!("connection {} vanished", row.id)));
+            return Err(Error::Internal(format!("connection {} vanished", row.id)));
         };
         if now_row.version != row.version {
             return Ok(Claim::Moved);

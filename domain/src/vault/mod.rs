@@ -260,6 +260,7 @@ impl Vault {
     }
 
     /// A usable access token for an org, refreshing through the vault when needed.
+    #[tracing::instrument(skip_all, fields(org_id = %org))]
     pub async fn access_token(&self, org: &OrgId) -> Result<Answer> {
         if let Some(t) = self.cached(org) {
             return Ok(Ok(t));
@@ -297,6 +298,7 @@ impl Vault {
     /// A forced refresh after the partner saw a 401. If the rejected token is given and the current
     /// one is already newer, or the last exchange is within `heartbeat.min_gap`, the current
     /// token is returned without a new exchange (every exchange is a login in the customer's org).
+    #[tracing::instrument(skip_all, fields(org_id = %org))]
     pub async fn force_refresh(&self, org: &OrgId, rejected: Option<&str>) -> Result<Answer> {
         let generation = self.inner.cache.generation(org);
         let Some(c) = self.connection_for(org).await? else {
@@ -420,7 +422,7 @@ impl Vault {
         connection::Entity::find_by_id(id)
             .one(&self.inner.db)
             .await?
-            .ok_or_else(|| Error::Invalid(format!("connection {id} vanished")))
+            .ok_or_else(|| Error::Internal(format!("connection {id} vanished")))
     }
 
     fn decrypt_access(&self, c: &connection::Model) -> Result<Option<AccessToken>> {
@@ -432,7 +434,7 @@ impl Vault {
             .inner
             .sealer
             .open_str(key, ct, &aad(c.id, "access_token"))
-            .map_err(|e| Error::Invalid(format!("connection {}: {e}", c.id)))?;
+            .map_err(|e| Error::Internal(format!("connection {}: {e}", c.id)))?;
         Ok(Some(self.token(c, token, c.instance_url.clone(), at)?))
     }
 

@@ -24,6 +24,7 @@ struct Presented {
 
 impl Vault {
     /// The refresh protocol. The caller holds this process's lock for the connection.
+    #[tracing::instrument(skip_all, fields(connection_id = id, ?trigger, org_id = tracing::field::Empty))]
     pub(super) async fn refresh_locked(
         &self,
         id: i64,
@@ -33,6 +34,7 @@ impl Vault {
         for _ in 0..50 {
             let c = self.reload(id).await?;
             let org_id = c.org_id.clone();
+            tracing::Span::current().record("org_id", tracing::field::display(&org_id));
             match c.status {
                 ConnectionStatus::NeedsReauth
                 | ConnectionStatus::Revoked
@@ -91,7 +93,9 @@ impl Vault {
                         .spawn(async move { vault.exchange_claimed(c, lease, trigger).await })
                         .await
                         .map_err(|e| {
-                            Error::Invalid(format!("connection {id}: the refresh task failed: {e}"))
+                            Error::Internal(format!(
+                                "connection {id}: the refresh task failed: {e}"
+                            ))
                         })?;
                 }
                 Claim::Moved => continue,
@@ -397,8 +401,8 @@ impl Drop for KeeperGuard {
 /// Where refreshes go: the login host the grant was made at (the `id` URL's origin).
 pub(super) fn login_of(c: &connection::Model, config: &Config) -> Result<LoginUrl> {
     let url = url::Url::parse(&c.id_url)
-        .map_err(|e| Error::Invalid(format!("connection {}: id URL: {e}", c.id)))?;
+        .map_err(|e| Error::Internal(format!("connection {}: id URL: {e}", c.id)))?;
     let origin = url.origin().ascii_serialization();
     LoginUrl::parse(&origin, &config.salesforce.extra_login_hosts)
-        .map_err(|e| Error::Invalid(format!("connection {}: {e}", c.id)))
+        .map_err(|e| Error::Internal(format!("connection {}: {e}", c.id)))
 }

@@ -212,7 +212,7 @@ impl Vault {
             sealer
                 .open_str(key, ct, &aad(c.id, field))
                 .map(Some)
-                .map_err(|e| Error::Invalid(format!("connection {}: {e}", c.id)))
+                .map_err(|e| Error::Internal(format!("connection {}: {e}", c.id)))
         };
         match (
             &c.pending_refresh_token_ct,

@@ -163,7 +163,7 @@ pub fn refresh_token(c: &connection::Model, sealer: &Sealer) -> Result<Option<Se
         (Some(ct), Some(k)) => Ok(Some(
             sealer
                 .open_str(k, ct, &aad(c.id, "refresh_token"))
-                .map_err(|e| crate::Error::Invalid(format!("connection {}: {e}", c.id)))?,
+                .map_err(|e| crate::Error::Internal(format!("connection {}: {e}", c.id)))?,
         )),
         _ => Ok(None),
     }

@@ -3,16 +3,18 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use domain::staff::{AdminChange, Role};
 use domain::types::Email;
 use http::StatusCode;
 use secrecy::ExposeSecret;
 
-use super::view::{Nav, Notice, WebError, when};
+use super::view::{Nav, Notice, when};
 use super::{CurrentStaff, FormData};
 use crate::AppState;
+use crate::error::AppError;
 use crate::pages::render;
+use crate::security::redirect;
 
 struct StaffRow {
     id: i64,
@@ -36,7 +38,7 @@ struct StaffPage {
 pub(crate) async fn staff(
     State(state): State<AppState>,
     me: CurrentStaff,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let now = state.clock.now();
     let users = domain::staff::list(&state.db)
         .await?
@@ -70,12 +72,10 @@ fn back_staff() -> (String, String) {
     ("/admin/staff".into(), "Back to staff".into())
 }
 
-fn role(form: &FormData) -> Result<Role, WebError> {
+fn role(form: &FormData) -> Result<Role, AppError> {
     let r = form.get("role").unwrap_or_default();
     Role::parse(r).ok_or_else(|| {
-        WebError(domain::Error::Invalid(format!(
-            "role must be viewer, operator or admin, not `{r}`"
-        )))
+        AppError::bad_request(format!("role must be viewer, operator or admin, not `{r}`"))
     })
 }
 
@@ -83,10 +83,10 @@ pub(crate) async fn add_staff(
     State(state): State<AppState>,
     me: CurrentStaff,
     form: FormData,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let raw = form.get("email").unwrap_or_default();
-    let email = Email::parse(raw)
-        .map_err(|e| WebError(domain::Error::Invalid(format!("email `{raw}`: {e}"))))?;
+    let email =
+        Email::parse(raw).map_err(|e| AppError::bad_request(format!("email `{raw}`: {e}")))?;
     let role = role(&form)?;
     let password = domain::staff::one_time_password();
     domain::staff::add(
@@ -118,7 +118,7 @@ pub(crate) async fn change_staff(
     me: CurrentStaff,
     Path(id): Path<i64>,
     form: FormData,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let change = match form.get("change").unwrap_or_default() {
         "role" => AdminChange::SetRole(role(&form)?),
         "disable" => AdminChange::Disable,
@@ -126,9 +126,7 @@ pub(crate) async fn change_staff(
         "reset_two_factor" => AdminChange::ResetTwoFactor,
         "reset_password" => AdminChange::ResetPassword,
         other => {
-            return Err(WebError(domain::Error::Invalid(format!(
-                "unknown change `{other}`"
-            ))));
+            return Err(AppError::bad_request(format!("unknown change `{other}`")));
         }
     };
     let password = domain::staff::admin_change(
@@ -153,7 +151,7 @@ pub(crate) async fn change_staff(
             n.once = Some(("One-time password".into(), p.expose_secret().to_owned()));
             Ok(render(StatusCode::OK, &n))
         }
-        None => Ok(Redirect::to("/admin/staff").into_response()),
+        None => Ok(redirect("/admin/staff")),
     }
 }
 
@@ -177,7 +175,7 @@ struct KeysPage {
 pub(crate) async fn api_keys(
     State(state): State<AppState>,
     me: CurrentStaff,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let keys = domain::security::api_keys::list(&state.db)
         .await?
         .into_iter()
@@ -208,7 +206,7 @@ pub(crate) async fn create_api_key(
     State(state): State<AppState>,
     me: CurrentStaff,
     form: FormData,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let (key, model) = domain::security::api_keys::create(
         &state.db,
         form.get("name").unwrap_or_default(),
@@ -233,10 +231,10 @@ pub(crate) async fn revoke_api_key(
     State(state): State<AppState>,
     me: CurrentStaff,
     Path(id): Path<i64>,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     domain::security::api_keys::revoke(&state.db, id, &me.actor(), state.clock.now()).await?;
     state.api_keys.clear();
-    Ok(Redirect::to("/admin/api-keys").into_response())
+    Ok(redirect("/admin/api-keys"))
 }
 
 #[derive(Template)]
@@ -249,7 +247,7 @@ struct SettingsPage {
 pub(crate) async fn settings(
     State(state): State<AppState>,
     me: CurrentStaff,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     Ok(render(
         StatusCode::OK,
         &SettingsPage {

@@ -7,7 +7,7 @@ use std::num::NonZeroU32;
 
 use askama::Template;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use domain::entity::staff_user;
 use domain::staff::{self, PasswordCheck};
@@ -17,10 +17,11 @@ use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
 use super::FormData;
-use super::view::{WebError, session_err};
+
 use crate::AppState;
+use crate::error::AppError;
 use crate::pages::render;
-use crate::security::csrf_token;
+use crate::security::{csrf_token, redirect};
 
 const SIGNED_IN_KEY: &str = "staff.signed_in";
 const PENDING_KEY: &str = "staff.pending";
@@ -138,37 +139,24 @@ fn client_ip(peer: IpAddr, forwarded_for: &[&str], trusted: &[ipnet::IpNet]) -> 
 }
 
 fn locked_page(until: DateTime<Utc>) -> Response {
-    super::view::problem(
+    AppError::new(
         StatusCode::FORBIDDEN,
-        "This account is locked",
-        &format!(
+        "locked",
+        format!(
             "Too many failed attempts. Try again after {}, or ask an admin to reset it.",
             super::view::when(&until)
         ),
     )
+    .into_response()
 }
 
 fn too_many() -> Response {
-    super::view::problem(
-        StatusCode::TOO_MANY_REQUESTS,
-        "Too many sign-in attempts",
-        "Wait a minute, then try again.",
-    )
+    AppError::coded(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").into_response()
 }
 
 /// Only relative targets inside the dashboard.
 fn safe_next(next: Option<&str>) -> Option<String> {
-    let n = next?;
-    // Browsers drop tabs and newlines and read `\` as `/` before resolving a URL, so `/\t/evil`
-    // and `/\\evil` are `//evil`: refuse any control character and any backslash outright.
-    if n.chars().any(|c| c.is_control() || c == '\\') || !n.starts_with('/') || n.starts_with("//")
-    {
-        return None;
-    }
-    // What is left must resolve to this origin.
-    let base = url::Url::parse("https://reauth.invalid/").ok()?;
-    let joined = base.join(n).ok()?;
-    (joined.origin() == base.origin()).then(|| n.to_owned())
+    crate::security::local_path(next?).map(str::to_owned)
 }
 
 #[derive(Template)]
@@ -190,18 +178,18 @@ pub(crate) async fn login_page(
     State(state): State<AppState>,
     session: Session,
     Query(q): Query<NextQuery>,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     if signed_in_user(&state, &session, state.clock.now())
         .await?
         .is_some()
     {
-        return Ok(Redirect::to("/").into_response());
+        return Ok(redirect("/"));
     }
     Ok(render(
         StatusCode::OK,
         &LoginPage {
             partner: state.config.partner.name.clone(),
-            csrf: csrf_token(&session).await.map_err(session_err)?,
+            csrf: csrf_token(&session).await?,
             email: String::new(),
             next: safe_next(q.next.as_deref()).unwrap_or_default(),
             error: None,
@@ -214,7 +202,7 @@ pub(crate) async fn login(
     session: Session,
     ClientIp(ip): ClientIp,
     form: FormData,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     if state.sign_in_limiter.check_key(&ip).is_err() {
         return Ok(too_many());
     }
@@ -222,8 +210,8 @@ pub(crate) async fn login(
     let email = form.get("email").unwrap_or_default().to_owned();
     let password = SecretString::from(form.get("password").unwrap_or_default().to_owned());
     let next = safe_next(form.get("next"));
-    let csrf = csrf_token(&session).await.map_err(session_err)?;
-    let again = |error: String| -> Result<Response, WebError> {
+    let csrf = csrf_token(&session).await?;
+    let again = |error: String| -> Result<Response, AppError> {
         Ok(render(
             StatusCode::UNAUTHORIZED,
             &LoginPage {
@@ -255,7 +243,7 @@ pub(crate) async fn login(
         Stage::SecondFactor
     };
     // A new session id at each step up in privilege.
-    session.cycle_id().await.map_err(session_err)?;
+    session.cycle_id().await?;
     session
         .insert(
             PENDING_KEY,
@@ -267,9 +255,8 @@ pub(crate) async fn login(
                 next,
             },
         )
-        .await
-        .map_err(session_err)?;
-    Ok(Redirect::to(stage_path(stage)).into_response())
+        .await?;
+    Ok(redirect(stage_path(stage)))
 }
 
 fn stage_path(s: Stage) -> &'static str {
@@ -286,19 +273,16 @@ async fn pending(
     session: &Session,
     stage: Stage,
     now: DateTime<Utc>,
-) -> Result<Result<(Pending, staff_user::Model), Response>, WebError> {
-    let p: Option<Pending> = session.get(PENDING_KEY).await.map_err(session_err)?;
-    let restart = || Ok(Err(Redirect::to("/login").into_response()));
+) -> Result<Result<(Pending, staff_user::Model), Response>, AppError> {
+    let p: Option<Pending> = session.get(PENDING_KEY).await?;
+    let restart = || Ok(Err(redirect("/login")));
     let Some(p) = p else { return restart() };
     if now - p.started_at > MAX_PENDING {
-        session
-            .remove::<Pending>(PENDING_KEY)
-            .await
-            .map_err(session_err)?;
+        session.remove::<Pending>(PENDING_KEY).await?;
         return restart();
     }
     if p.stage != stage {
-        return Ok(Err(Redirect::to(stage_path(p.stage)).into_response()));
+        return Ok(Err(redirect(stage_path(p.stage))));
     }
     let Some(user) = staff::get(&state.db, p.user_id)
         .await?
@@ -307,10 +291,7 @@ async fn pending(
         return restart();
     };
     if let Some(until) = staff::locked(&user, now) {
-        session
-            .remove::<Pending>(PENDING_KEY)
-            .await
-            .map_err(session_err)?;
+        session.remove::<Pending>(PENDING_KEY).await?;
         return Ok(Err(locked_page(until)));
     }
     Ok(Ok((p, user)))
@@ -324,7 +305,7 @@ async fn limited_step(
     ip: IpAddr,
     stage: Stage,
     now: DateTime<Utc>,
-) -> Result<Result<(Pending, staff_user::Model), Response>, WebError> {
+) -> Result<Result<(Pending, staff_user::Model), Response>, AppError> {
     if state.sign_in_limiter.check_key(&ip).is_err() {
         return Ok(Err(too_many()));
     }
@@ -344,7 +325,7 @@ struct PasswordPage {
 pub(crate) async fn password_page(
     State(state): State<AppState>,
     session: Session,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let (_, user) =
         match pending(&state, &session, Stage::ChangePassword, state.clock.now()).await? {
             Ok(p) => p,
@@ -354,7 +335,7 @@ pub(crate) async fn password_page(
         StatusCode::OK,
         &PasswordPage {
             partner: state.config.partner.name.clone(),
-            csrf: csrf_token(&session).await.map_err(session_err)?,
+            csrf: csrf_token(&session).await?,
             email: user.email,
             min_len: staff::MIN_PASSWORD_LEN,
             error: None,
@@ -366,7 +347,7 @@ pub(crate) async fn change_password(
     State(state): State<AppState>,
     session: Session,
     form: FormData,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let now = state.clock.now();
     let (mut p, user) = match pending(&state, &session, Stage::ChangePassword, now).await? {
         Ok(p) => p,
@@ -389,7 +370,7 @@ pub(crate) async fn change_password(
             StatusCode::BAD_REQUEST,
             &PasswordPage {
                 partner: state.config.partner.name.clone(),
-                csrf: csrf_token(&session).await.map_err(session_err)?,
+                csrf: csrf_token(&session).await?,
                 email: user.email,
                 min_len: staff::MIN_PASSWORD_LEN,
                 error: Some(error),
@@ -402,8 +383,8 @@ pub(crate) async fn change_password(
         Stage::SecondFactor
     };
     let path = stage_path(p.stage);
-    session.insert(PENDING_KEY, p).await.map_err(session_err)?;
-    Ok(Redirect::to(path).into_response())
+    session.insert(PENDING_KEY, p).await?;
+    Ok(redirect(path))
 }
 
 #[derive(Template)]
@@ -427,10 +408,10 @@ fn enroll_page_for(
     user: &staff_user::Model,
     secret: &SecretString,
     error: Option<String>,
-) -> Result<EnrollPage, WebError> {
+) -> Result<EnrollPage, AppError> {
     let t = staff::totp(secret, &issuer(state), &user.email)?;
     let qr = qrcode::QrCode::new(t.get_url().as_bytes())
-        .map_err(|e| WebError(domain::Error::Invalid(format!("QR code: {e}"))))?;
+        .map_err(|e| AppError::internal(format_args!("QR code: {e}")))?;
     let qr_svg = qr
         .render::<qrcode::render::svg::Color<'_>>()
         .min_dimensions(200, 200)
@@ -449,28 +430,23 @@ fn enroll_page_for(
 pub(crate) async fn enroll_page(
     State(state): State<AppState>,
     session: Session,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let (mut p, user) = match pending(&state, &session, Stage::Enroll, state.clock.now()).await? {
         Ok(p) => p,
         Err(r) => return Ok(r),
     };
-    if state.sealer.is_none() {
-        return Ok(super::view::problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Two-factor sign-in cannot be set up yet",
-            "crypto.keys is not configured, so reauth cannot store the secret safely. Ask the operator to configure it.",
-        ));
-    }
+    // Without the keys the secret could not be stored safely.
+    state.sealer()?;
     let secret = match &p.secret {
         Some(s) => SecretString::from(s.clone()),
         None => {
             let s = staff::new_totp_secret();
             p.secret = Some(s.expose_secret().to_owned());
-            session.insert(PENDING_KEY, &p).await.map_err(session_err)?;
+            session.insert(PENDING_KEY, &p).await?;
             s
         }
     };
-    let csrf = csrf_token(&session).await.map_err(session_err)?;
+    let csrf = csrf_token(&session).await?;
     Ok(render(
         StatusCode::OK,
         &enroll_page_for(&state, csrf, &user, &secret, None)?,
@@ -490,14 +466,14 @@ pub(crate) async fn enroll(
     session: Session,
     ClientIp(ip): ClientIp,
     form: FormData,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let now = state.clock.now();
     let (p, user) = match limited_step(&state, &session, ip, Stage::Enroll, now).await? {
         Ok(p) => p,
         Err(r) => return Ok(r),
     };
     let (Some(sealer), Some(secret)) = (&state.sealer, p.secret.clone()) else {
-        return Ok(Redirect::to("/login/enroll").into_response());
+        return Ok(redirect("/login/enroll"));
     };
     let secret = SecretString::from(secret);
     let code = form.get("code").unwrap_or_default();
@@ -526,7 +502,7 @@ pub(crate) async fn enroll(
         }
         None => {
             staff::record_failure(&state.db, &user, "totp_enrollment", now).await?;
-            let csrf = csrf_token(&session).await.map_err(session_err)?;
+            let csrf = csrf_token(&session).await?;
             Ok(render(
                 StatusCode::BAD_REQUEST,
                 &enroll_page_for(
@@ -553,7 +529,7 @@ struct SecondFactorPage {
 pub(crate) async fn second_factor_page(
     State(state): State<AppState>,
     session: Session,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let (_, user) = match pending(&state, &session, Stage::SecondFactor, state.clock.now()).await? {
         Ok(p) => p,
         Err(r) => return Ok(r),
@@ -562,7 +538,7 @@ pub(crate) async fn second_factor_page(
         StatusCode::OK,
         &SecondFactorPage {
             partner: state.config.partner.name.clone(),
-            csrf: csrf_token(&session).await.map_err(session_err)?,
+            csrf: csrf_token(&session).await?,
             email: user.email,
             error: None,
         },
@@ -574,7 +550,7 @@ pub(crate) async fn second_factor(
     session: Session,
     ClientIp(ip): ClientIp,
     form: FormData,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let now = state.clock.now();
     let (p, user) = match limited_step(&state, &session, ip, Stage::SecondFactor, now).await? {
         Ok(p) => p,
@@ -586,11 +562,7 @@ pub(crate) async fn second_factor(
             "recovery_code",
         )
     } else {
-        let Some(sealer) = &state.sealer else {
-            return Err(WebError(domain::Error::Invalid(
-                "crypto.keys is not configured, so the TOTP secret cannot be read".into(),
-            )));
-        };
+        let sealer = state.sealer()?;
         let code = form.get("code").unwrap_or_default();
         (
             staff::check_totp(&state.db, sealer, &user, code, &issuer(&state), now).await?,
@@ -600,21 +572,18 @@ pub(crate) async fn second_factor(
     if ok {
         let next = p.next.clone().unwrap_or_else(|| "/".into());
         complete(&state, &session, &user, factor, now).await?;
-        return Ok(Redirect::to(&next).into_response());
+        return Ok(redirect(&next));
     }
     let locked = staff::record_failure(&state.db, &user, factor, now).await?;
     if let Some(until) = locked {
-        session
-            .remove::<Pending>(PENDING_KEY)
-            .await
-            .map_err(session_err)?;
+        session.remove::<Pending>(PENDING_KEY).await?;
         return Ok(locked_page(until));
     }
     Ok(render(
         StatusCode::UNAUTHORIZED,
         &SecondFactorPage {
             partner: state.config.partner.name.clone(),
-            csrf: csrf_token(&session).await.map_err(session_err)?,
+            csrf: csrf_token(&session).await?,
             email: user.email,
             error: Some(
                 "That code does not work. Codes change every 30 seconds and each works once."
@@ -631,17 +600,11 @@ async fn complete(
     user: &staff_user::Model,
     factor: &str,
     now: DateTime<Utc>,
-) -> Result<(), WebError> {
+) -> Result<(), AppError> {
     staff::signed_in(&state.db, user, factor, now).await?;
-    session.cycle_id().await.map_err(session_err)?;
-    session
-        .remove::<Pending>(PENDING_KEY)
-        .await
-        .map_err(session_err)?;
-    session
-        .remove::<String>(crate::security::CSRF_KEY)
-        .await
-        .map_err(session_err)?;
+    session.cycle_id().await?;
+    session.remove::<Pending>(PENDING_KEY).await?;
+    session.remove::<String>(crate::security::CSRF_KEY).await?;
     session
         .insert(
             SIGNED_IN_KEY,
@@ -650,15 +613,14 @@ async fn complete(
                 at: now,
             },
         )
-        .await
-        .map_err(session_err)?;
+        .await?;
     Ok(())
 }
 
 pub(crate) async fn logout(
     State(state): State<AppState>,
     session: Session,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let now = state.clock.now();
     if let Some(user) = signed_in_user(&state, &session, now).await? {
         domain::events::record(
@@ -671,8 +633,8 @@ pub(crate) async fn logout(
         )
         .await?;
     }
-    session.flush().await.map_err(session_err)?;
-    Ok(Redirect::to("/login").into_response())
+    session.flush().await?;
+    Ok(redirect("/login"))
 }
 
 #[cfg(test)]

@@ -3,16 +3,18 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use domain::entity::bulk_job;
 use domain::staff::bulk::{Action, Selection};
 use http::StatusCode;
 
 use super::orgs::ListQuery;
-use super::view::{Nav, WebError, when};
+use super::view::{Nav, when};
 use super::{CurrentStaff, FormData};
 use crate::AppState;
+use crate::error::AppError;
 use crate::pages::render;
+use crate::security::redirect;
 
 /// Orgs listed by name on the review page.
 const SAMPLE: usize = 20;
@@ -20,7 +22,7 @@ const SAMPLE: usize = 20;
 fn parse(
     form: &FormData,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<(Action, Selection, ListQuery), WebError> {
+) -> Result<(Action, Selection, ListQuery), AppError> {
     let action = Action::parse(form.get("action").unwrap_or_default(), form.get("argument"))?;
     let query = ListQuery::from_form(form);
     let selection = match form.get("scope") {
@@ -28,16 +30,16 @@ fn parse(
         Some("selected") | None => {
             let ids = form.all("ids");
             if ids.is_empty() {
-                return Err(WebError(domain::Error::Invalid(
-                    "Tick at least one org, or choose \"all matching orgs\".".into(),
-                )));
+                return Err(AppError::bad_request(
+                    "Tick at least one org, or choose \"all matching orgs\".",
+                ));
             }
             Selection::Ids { ids }
         }
         Some(other) => {
-            return Err(WebError(domain::Error::Invalid(format!(
+            return Err(AppError::bad_request(format!(
                 "scope must be selected or filter, not `{other}`"
-            ))));
+            )));
         }
     };
     Ok((action, selection, query))
@@ -59,7 +61,7 @@ pub(crate) async fn confirm(
     State(state): State<AppState>,
     staff: CurrentStaff,
     form: FormData,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let now = state.clock.now();
     let (action, selection, query) = parse(&form, now)?;
     let (count, sample_ids) = match &selection {
@@ -73,9 +75,7 @@ pub(crate) async fn confirm(
         }
     };
     if count == 0 {
-        return Err(WebError(domain::Error::Invalid(
-            "The filter matches no orgs.".into(),
-        )));
+        return Err(AppError::bad_request("The filter matches no orgs."));
     }
     let sample = domain::registry::summaries(&state.db, &sample_ids)
         .await?
@@ -115,7 +115,7 @@ pub(crate) async fn submit(
     State(state): State<AppState>,
     staff: CurrentStaff,
     form: FormData,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let now = state.clock.now();
     let (action, selection, _) = parse(&form, now)?;
     let job =
@@ -128,7 +128,7 @@ pub(crate) async fn submit(
             tracing::error!(job = id, error = %e, "bulk job failed");
         }
     });
-    Ok(Redirect::to(&format!("/jobs/{}", job.id)).into_response())
+    Ok(redirect(&format!("/jobs/{}", job.id)))
 }
 
 struct JobRow {
@@ -183,7 +183,7 @@ struct JobsPage {
 pub(crate) async fn list(
     State(state): State<AppState>,
     staff: CurrentStaff,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let jobs: Vec<JobRow> = domain::staff::bulk::recent(&state.db, 100)
         .await?
         .into_iter()
@@ -211,9 +211,9 @@ pub(crate) async fn page(
     State(state): State<AppState>,
     staff: CurrentStaff,
     Path(id): Path<i64>,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let Some(job) = domain::staff::bulk::get(&state.db, id).await? else {
-        return Err(WebError(domain::Error::Invalid(format!("no job {id}"))));
+        return Err(AppError::not_found(format!("There is no job {id}.")));
     };
     let bar = super::charts::state_bar(
         &[
@@ -244,11 +244,9 @@ pub(crate) async fn cancel(
     State(state): State<AppState>,
     staff: CurrentStaff,
     Path(id): Path<i64>,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     if !domain::staff::bulk::cancel(&state.db, id, &staff.actor(), state.clock.now()).await? {
-        return Err(WebError(domain::Error::Invalid(format!(
-            "job {id} has already ended"
-        ))));
+        return Err(AppError::bad_request(format!("job {id} has already ended")));
     }
-    Ok(Redirect::to(&format!("/jobs/{id}")).into_response())
+    Ok(redirect(&format!("/jobs/{id}")))
 }

@@ -22,19 +22,12 @@ pub(crate) fn state_colour(state: &str) -> &'static str {
     }
 }
 
+/// Text for SVG markup, escaped as the templates escape it.
 pub(crate) fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
+    match askama::filters::escape(s, askama::filters::Html) {
+        Ok(escaped) => escaped.to_string(),
+        Err(never) => match never {},
     }
-    out
 }
 
 const W: f64 = 560.0;
@@ -221,7 +214,7 @@ mod tests {
         };
         let svg = burn_down(&w, Utc::now());
         assert!(!svg.contains("<script>"), "{svg}");
-        assert!(svg.contains("&lt;script&gt;"));
+        assert!(svg.contains("&#60;script&#62;"), "{svg}");
     }
 
     #[test]

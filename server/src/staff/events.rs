@@ -12,8 +12,9 @@ use serde::Deserialize;
 
 use super::CurrentStaff;
 use super::orgs::{cursor, parse_before};
-use super::view::{Nav, WebError, enc, when};
+use super::view::{Nav, enc, when};
 use crate::AppState;
+use crate::error::AppError;
 use crate::pages::render;
 
 const PAGE: u64 = 100;
@@ -45,12 +46,10 @@ fn date(
     v: &Option<String>,
     name: &str,
     end_of_day: bool,
-) -> Result<Option<DateTime<Utc>>, WebError> {
+) -> Result<Option<DateTime<Utc>>, AppError> {
     let Some(s) = blank(v) else { return Ok(None) };
     let d = NaiveDate::parse_from_str(&s, "%Y-%m-%d").map_err(|_| {
-        WebError(domain::Error::Invalid(format!(
-            "{name} must be a date like 2026-11-24, not `{s}`"
-        )))
+        AppError::bad_request(format!("{name} must be a date like 2026-11-24, not `{s}`"))
     })?;
     let d = if end_of_day {
         d.succ_opt().unwrap_or(d)
@@ -61,11 +60,11 @@ fn date(
 }
 
 impl EventsQuery {
-    fn filter(&self, limit: u64) -> Result<EventFilter, WebError> {
+    fn filter(&self, limit: u64) -> Result<EventFilter, AppError> {
         let org = match blank(&self.org) {
             Some(o) => Some(
                 OrgId::parse(&o)
-                    .map_err(|e| WebError(domain::Error::Invalid(format!("org id `{o}`: {e}"))))?,
+                    .map_err(|e| AppError::bad_request(format!("org id `{o}`: {e}")))?,
             ),
             None => None,
         };
@@ -76,9 +75,9 @@ impl EventsQuery {
                 "system" | "cli" | "staff" | "customer" | "api_key"
             )
         {
-            return Err(WebError(domain::Error::Invalid(format!(
+            return Err(AppError::bad_request(format!(
                 "actor kind must be system, cli, staff, customer or api_key, not `{k}`"
-            ))));
+            )));
         }
         Ok(EventFilter {
             org,
@@ -134,7 +133,7 @@ pub(crate) async fn page(
     State(state): State<AppState>,
     staff: CurrentStaff,
     Query(q): Query<EventsQuery>,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let events = domain::events::list(&state.db, &q.filter(PAGE)?).await?;
     let older = (events.len() as u64 == PAGE)
         .then(|| {
@@ -173,7 +172,7 @@ pub(crate) async fn csv(
     State(state): State<AppState>,
     staff: CurrentStaff,
     Query(q): Query<EventsQuery>,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let mut filter = q.filter(EXPORT_CHUNK)?;
     filter.before = None;
     let now = state.clock.now();

@@ -9,8 +9,9 @@ use domain::types::OrgId;
 use http::StatusCode;
 
 use super::CurrentStaff;
-use super::view::{Nav, Notice, WebError, when};
+use super::view::{Nav, Notice, when};
 use crate::AppState;
+use crate::error::AppError;
 use crate::pages::render;
 
 struct Bucket {
@@ -44,7 +45,7 @@ struct LegacyPage {
 pub(crate) async fn page(
     State(state): State<AppState>,
     staff: CurrentStaff,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let Readiness {
         counts,
         still_on_legacy,
@@ -86,20 +87,12 @@ pub(crate) async fn page(
     Ok(render(StatusCode::OK, &page))
 }
 
-fn org_of(raw: &str) -> Result<OrgId, WebError> {
-    OrgId::parse(raw).map_err(|e| WebError(domain::Error::Invalid(format!("`{raw}`: {e}"))))
+fn org_of(raw: &str) -> Result<OrgId, AppError> {
+    OrgId::parse(raw).map_err(|e| AppError::not_found(format!("`{raw}`: {e}")))
 }
 
 fn back(org: &OrgId) -> (String, String) {
     (format!("/orgs/{org}"), "Back to the org".into())
-}
-
-fn vault(state: &AppState) -> Result<&domain::vault::Vault, WebError> {
-    state.vault.as_ref().ok_or_else(|| {
-        WebError(domain::Error::Invalid(
-            "the token vault is not configured (salesforce.client_id and crypto.keys)".into(),
-        ))
-    })
 }
 
 /// "Accept the new user": the standby connection serves from now on.
@@ -107,10 +100,10 @@ pub(crate) async fn accept(
     State(state): State<AppState>,
     staff: CurrentStaff,
     Path(org_id): Path<String>,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let org = org_of(&org_id)?;
     let outcome =
-        domain::legacy::activate::accept_new_user(vault(&state)?, &org, &staff.actor()).await?;
+        domain::legacy::activate::accept_new_user(state.vault()?, &org, &staff.actor()).await?;
     let nav = Nav::new(&state, &staff, "orgs");
     let n = match outcome {
         Ok(id) => {
@@ -137,10 +130,10 @@ pub(crate) async fn retire_now(
     State(state): State<AppState>,
     staff: CurrentStaff,
     Path(org_id): Path<String>,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let org = org_of(&org_id)?;
     let out = domain::legacy::retire::by_hand(
-        vault(&state)?,
+        state.vault()?,
         std::slice::from_ref(&org),
         true,
         false,

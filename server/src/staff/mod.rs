@@ -22,7 +22,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use domain::entity::staff_user;
 use domain::staff::Role;
@@ -30,9 +30,11 @@ use http::{Method, StatusCode};
 use tower_sessions::Session;
 
 use crate::AppState;
-use crate::security::{csrf_ok, csrf_token};
+use crate::error::AppError;
+use crate::security::{csrf_ok, csrf_token, redirect};
 
 pub(crate) use auth::{RateLimiter, rate_limiter};
+pub(crate) use view::Nav;
 
 /// The largest form the dashboard accepts (a bulk selection of a few thousand org ids fits).
 const MAX_FORM_BYTES: usize = 1024 * 1024;
@@ -140,13 +142,13 @@ impl FormData {
     }
 
     /// A `true`/`false` field, or a clear error naming it.
-    pub(crate) fn bool(&self, key: &str) -> Result<bool, view::WebError> {
+    pub(crate) fn bool(&self, key: &str) -> Result<bool, AppError> {
         match self.get(key) {
             Some("true") => Ok(true),
             Some("false") => Ok(false),
-            _ => Err(view::WebError(domain::Error::Invalid(format!(
+            _ => Err(AppError::bad_request(format!(
                 "{key} must be true or false"
-            )))),
+            ))),
         }
     }
 
@@ -180,11 +182,8 @@ async fn csrf_guard(session: Session, req: Request, next: Next) -> Response {
     let bytes: Bytes = match axum::body::to_bytes(body, MAX_FORM_BYTES).await {
         Ok(b) => b,
         Err(_) => {
-            return view::problem(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "That form is too large",
-                "Select fewer orgs, or act on the whole filter instead.",
-            );
+            return AppError::coded(StatusCode::PAYLOAD_TOO_LARGE, "form_too_large")
+                .into_response();
         }
     };
     let form = FormData::parse(&bytes);
@@ -197,11 +196,7 @@ async fn csrf_guard(session: Session, req: Request, next: Next) -> Response {
         .unwrap_or_default();
     if !csrf_ok(&session, &submitted).await {
         tracing::warn!(path = %parts.uri.path(), "refused a form without a valid CSRF token");
-        return view::problem(
-            StatusCode::FORBIDDEN,
-            "This form has expired",
-            "Nothing was changed. Go back, reload the page and try again.",
-        );
+        return AppError::coded(StatusCode::FORBIDDEN, "form_expired").into_response();
     }
     parts.extensions.insert(form);
     next.run(Request::from_parts(parts, Body::from(bytes)))
@@ -223,11 +218,9 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for CurrentStaff {
         parts: &mut http::request::Parts,
         _: &S,
     ) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Self>()
-            .cloned()
-            .ok_or_else(|| StatusCode::FORBIDDEN.into_response())
+        parts.extensions.get::<Self>().cloned().ok_or_else(|| {
+            AppError::internal("a dashboard handler ran outside `require`").into_response()
+        })
     }
 }
 
@@ -293,38 +286,44 @@ async fn require(
             } else {
                 String::new()
             };
-            return Redirect::to(&format!("/login{next_param}")).into_response();
+            return redirect(&format!("/login{next_param}"));
         }
         Err(e) => {
-            tracing::error!(error = %e, "loading the signed-in staff user failed");
-            return crate::pages::internal_error();
+            return AppError::internal(format_args!("loading the signed-in staff user: {e}"))
+                .into_response();
         }
     };
     // A stored role the code does not know cannot be read at all: the load above fails.
     let user_role = user.role;
-    if user_role < role {
-        return view::problem(
-            StatusCode::FORBIDDEN,
-            "Your role does not allow this",
-            &format!(
-                "You are signed in as {} ({}); this needs the {} role. Nothing was changed.",
-                user.email,
-                user_role.as_str(),
-                role.as_str()
-            ),
-        );
-    }
     let csrf = match csrf_token(&session).await {
         Ok(t) => t,
-        Err(e) => {
-            tracing::error!(error = %e, "session store failed");
-            return crate::pages::internal_error();
-        }
+        Err(e) => return AppError::from(e).into_response(),
     };
-    req.extensions_mut().insert(CurrentStaff {
+    let staff = CurrentStaff {
         user,
         role: user_role,
         csrf,
-    });
-    next.run(req).await
+    };
+    let nav = Nav::new(&state, &staff, "");
+    let mut res = if user_role < role {
+        AppError::new(
+            StatusCode::FORBIDDEN,
+            "role",
+            format!(
+                "You are signed in as {} ({}); this needs the {} role. Nothing was changed.",
+                staff.user.email,
+                user_role.as_str(),
+                role.as_str()
+            ),
+        )
+        .into_response()
+    } else {
+        req.extensions_mut().insert(staff);
+        next.run(req).await
+    };
+    // An error page made from this response shows the signed-in user's navigation.
+    if res.extensions().get::<AppError>().is_some() {
+        res.extensions_mut().insert(nav);
+    }
+    res
 }

@@ -2,7 +2,7 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use domain::entity::connection;
 use domain::entity::connection::ConnectionStatus;
@@ -15,10 +15,12 @@ use http::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Deserialize;
 
-use super::view::{Nav, Notice, WebError, days_until, enc, when};
+use super::view::{Nav, Notice, days_until, enc, when};
 use super::{CurrentStaff, FormData, charts};
 use crate::AppState;
+use crate::error::AppError;
 use crate::pages::render;
+use crate::security::redirect;
 
 /// Rows per page unless `per` says otherwise (at most [`MAX_PER_PAGE`]).
 const PER_PAGE: u64 = 50;
@@ -66,23 +68,23 @@ impl ListQuery {
     }
 
     /// The filter part, in storable form (bulk jobs keep it).
-    pub(crate) fn spec(&self, now: DateTime<Utc>) -> Result<FilterSpec, WebError> {
+    pub(crate) fn spec(&self, now: DateTime<Utc>) -> Result<FilterSpec, AppError> {
         let state = blank(&self.state);
         if let Some(s) = &state
             && OrgState::parse(s).is_none()
         {
-            return Err(WebError(domain::Error::Invalid(format!(
+            return Err(AppError::bad_request(format!(
                 "unknown state `{s}`; use one of {}",
                 OrgState::ALL.map(|s| s.as_str()).join(", ")
-            ))));
+            )));
         }
         let environment = blank(&self.env);
         if let Some(e) = &environment
             && !matches!(e.as_str(), "production" | "sandbox")
         {
-            return Err(WebError(domain::Error::Invalid(format!(
+            return Err(AppError::bad_request(format!(
                 "unknown environment `{e}`; use production or sandbox"
-            ))));
+            )));
         }
         Ok(FilterSpec {
             state,
@@ -94,13 +96,13 @@ impl ListQuery {
         })
     }
 
-    fn sort(&self) -> Result<Sort, WebError> {
+    fn sort(&self) -> Result<Sort, AppError> {
         match blank(&self.sort) {
             None => Ok(Sort::Name),
             Some(s) => Sort::parse(&s).ok_or_else(|| {
-                WebError(domain::Error::Invalid(format!(
+                AppError::bad_request(format!(
                     "unknown sort `{s}`; use name, state, changed or wave"
-                )))
+                ))
             }),
         }
     }
@@ -192,7 +194,7 @@ pub(crate) async fn list(
     State(state): State<AppState>,
     staff: CurrentStaff,
     Query(query): Query<ListQuery>,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let now = state.clock.now();
     let spec = query.spec(now)?;
     let sort = query.sort()?;
@@ -287,7 +289,7 @@ pub(crate) async fn csv(
     State(state): State<AppState>,
     staff: CurrentStaff,
     Query(query): Query<ListQuery>,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let now = state.clock.now();
     let filter = query.spec(now)?.to_filter()?;
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -327,7 +329,7 @@ pub(crate) async fn csv(
     }
     let body = w
         .into_inner()
-        .map_err(|e| WebError(domain::Error::Invalid(format!("csv: {e}"))))?;
+        .map_err(|e| AppError::internal(format_args!("csv: {e}")))?;
     domain::events::record(
         &state.db,
         now,
@@ -350,8 +352,8 @@ pub(crate) async fn csv(
         .into_response())
 }
 
-pub(crate) fn csv_err(e: csv::Error) -> WebError {
-    WebError(domain::Error::Invalid(format!("csv: {e}")))
+pub(crate) fn csv_err(e: csv::Error) -> AppError {
+    AppError::internal(format_args!("csv: {e}"))
 }
 
 struct ConnectionRow {
@@ -428,16 +430,22 @@ pub(crate) struct OrgQuery {
     before: Option<String>,
 }
 
-fn parse_org(id: &str) -> Result<OrgId, WebError> {
-    OrgId::parse(id).map_err(|e| WebError(domain::Error::Invalid(format!("org id `{id}`: {e}"))))
+fn parse_org(id: &str) -> Result<OrgId, AppError> {
+    OrgId::parse(id).map_err(|e| {
+        AppError::new(
+            StatusCode::BAD_REQUEST,
+            "unknown_org",
+            format!("“{id}” is not a Salesforce org id: {e}."),
+        )
+    })
 }
 
 /// Parses a keyset cursor `RFC3339|id`.
-pub(crate) fn parse_before(s: Option<&str>) -> Result<Option<(DateTime<Utc>, i64)>, WebError> {
+pub(crate) fn parse_before(s: Option<&str>) -> Result<Option<(DateTime<Utc>, i64)>, AppError> {
     let Some(s) = s.filter(|s| !s.is_empty()) else {
         return Ok(None);
     };
-    let bad = || WebError(domain::Error::Invalid(format!("bad page cursor `{s}`")));
+    let bad = || AppError::bad_request(format!("bad page cursor `{s}`"));
     let (at, id) = s.rsplit_once('|').ok_or_else(bad)?;
     let at = DateTime::parse_from_rfc3339(at)
         .map_err(|_| bad())?
@@ -454,12 +462,13 @@ const TIMELINE_PAGE: u64 = 100;
 /// The highest page number the list accepts (10 million orgs at the smallest page size).
 const MAX_PAGE: u64 = 1_000_000;
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub(crate) async fn page(
     State(state): State<AppState>,
     staff: CurrentStaff,
     Path(org_id): Path<String>,
     Query(q): Query<OrgQuery>,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let now = state.clock.now();
     let id = parse_org(&org_id)?;
     let detail = domain::registry::show(&state.db, &id).await?;
@@ -601,12 +610,13 @@ fn back_to(org: &OrgId) -> (String, String) {
 }
 
 /// A new link: shown once to copy, or sent to the primary contact.
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub(crate) async fn new_link(
     State(state): State<AppState>,
     staff: CurrentStaff,
     Path(org_id): Path<String>,
     form: FormData,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let now = state.clock.now();
     let id = parse_org(&org_id)?;
     let nav = Nav::new(&state, &staff, "orgs");
@@ -658,19 +668,20 @@ pub(crate) async fn new_link(
             }
             Ok(render(StatusCode::OK, &n))
         }
-        other => Err(WebError(domain::Error::Invalid(format!(
+        other => Err(AppError::bad_request(format!(
             "mode must be copy or send, not `{}`",
             other.unwrap_or("")
-        )))),
+        ))),
     }
 }
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub(crate) async fn add_note(
     State(state): State<AppState>,
     staff: CurrentStaff,
     Path(org_id): Path<String>,
     form: FormData,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let id = parse_org(&org_id)?;
     domain::registry::add_note(
         &state.db,
@@ -680,15 +691,16 @@ pub(crate) async fn add_note(
         state.clock.now(),
     )
     .await?;
-    Ok(Redirect::to(&format!("/orgs/{id}#timeline")).into_response())
+    Ok(redirect(&format!("/orgs/{id}#timeline")))
 }
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub(crate) async fn set_notices(
     State(state): State<AppState>,
     staff: CurrentStaff,
     Path(org_id): Path<String>,
     form: FormData,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let id = parse_org(&org_id)?;
     let paused = form.bool("paused")?;
     domain::staff::bulk::set_notices_paused(
@@ -699,41 +711,37 @@ pub(crate) async fn set_notices(
         state.clock.now(),
     )
     .await?;
-    Ok(Redirect::to(&format!("/orgs/{id}")).into_response())
+    Ok(redirect(&format!("/orgs/{id}")))
 }
 
-fn flow(state: &AppState) -> Result<Flow<'_>, WebError> {
-    let Some(vault) = &state.vault else {
-        return Err(WebError(domain::Error::Invalid(
-            "salesforce.client_id and crypto.keys must be configured for this".into(),
-        )));
-    };
+fn flow(state: &AppState) -> Result<Flow<'_>, AppError> {
     Ok(Flow {
         db: &state.db,
-        vault,
+        vault: state.vault()?,
         config: &state.config,
     })
 }
 
 /// The connection must belong to the org in the path.
-async fn owned(state: &AppState, org: &OrgId, id: i64) -> Result<(), WebError> {
+async fn owned(state: &AppState, org: &OrgId, id: i64) -> Result<(), AppError> {
     let c = connection::Entity::find_by_id(id)
         .one(&state.db)
         .await
         .map_err(domain::Error::from)?;
     match c {
         Some(c) if &c.org_id == org => Ok(()),
-        _ => Err(WebError(domain::Error::Invalid(format!(
+        _ => Err(AppError::bad_request(format!(
             "org {org} has no connection {id}"
-        )))),
+        ))),
     }
 }
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id, connection_id = cid))]
 pub(crate) async fn retry_verification(
     State(state): State<AppState>,
     staff: CurrentStaff,
     Path((org_id, cid)): Path<(String, i64)>,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let id = parse_org(&org_id)?;
     owned(&state, &id, cid).await?;
     let outcome = domain::reconsent::retry_verification(
@@ -761,11 +769,12 @@ pub(crate) async fn retry_verification(
     Ok(render(StatusCode::OK, &n))
 }
 
+#[tracing::instrument(skip_all, fields(org_id = %org_id, connection_id = cid))]
 pub(crate) async fn revoke(
     State(state): State<AppState>,
     staff: CurrentStaff,
     Path((org_id, cid)): Path<(String, i64)>,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let id = parse_org(&org_id)?;
     owned(&state, &id, cid).await?;
     let outcome = domain::reconsent::revoke_connection(

@@ -2,13 +2,15 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use http::StatusCode;
 
-use super::view::{Nav, WebError, day, days_until, when};
+use super::view::{Nav, day, days_until, when};
 use super::{CurrentStaff, charts};
 use crate::AppState;
+use crate::error::AppError;
 use crate::pages::render;
+use crate::security::redirect;
 
 struct StateCount {
     state: &'static str,
@@ -64,7 +66,7 @@ struct OverviewPage {
 pub(crate) async fn page(
     State(state): State<AppState>,
     staff: CurrentStaff,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let now = state.clock.now();
     let o = domain::staff::dashboard::overview(&state.db, now, state.config.heartbeat.idle_timeout)
         .await?;
@@ -130,7 +132,7 @@ pub(crate) async fn acknowledge(
     State(state): State<AppState>,
     staff: CurrentStaff,
     Path(id): Path<i64>,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     domain::alerts::acknowledge(&state.db, id, &staff.actor(), state.clock.now()).await?;
-    Ok(Redirect::to("/#alerts").into_response())
+    Ok(redirect("/#alerts"))
 }

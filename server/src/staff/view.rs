@@ -1,16 +1,14 @@
-//! What every dashboard page shares: the navigation bar, the problem page, the one-off notice
-//! page, error mapping and formatting helpers.
+//! What every dashboard page shares: the navigation bar, the one-off notice page and
+//! formatting helpers. Errors are [`crate::error::AppError`]s, rendered in `templates/errors/`.
 
 use askama::Template;
-use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use http::StatusCode;
 
 use super::CurrentStaff;
 use crate::AppState;
-use crate::pages::render;
 
-/// The bar at the top of every signed-in page.
+/// The bar at the top of every signed-in page (and of error pages, signed in or not).
+#[derive(Clone, Debug)]
 pub(crate) struct Nav {
     pub partner: String,
     pub email: String,
@@ -34,18 +32,20 @@ impl Nav {
             section,
         }
     }
-}
 
-#[derive(Template)]
-#[template(path = "staff/problem.html")]
-struct Problem<'a> {
-    title: &'a str,
-    detail: &'a str,
-}
-
-/// A page that says what went wrong, for requests refused before a handler ran.
-pub(crate) fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
-    render(status, &Problem { title, detail })
+    /// The bar for a page seen without a signed-in user (an unknown path, an expired form):
+    /// the sections, no user and no sign-out.
+    pub(crate) fn anonymous(state: &AppState) -> Self {
+        Self {
+            partner: state.config.partner.name.clone(),
+            email: String::new(),
+            role: "",
+            csrf: String::new(),
+            operator: false,
+            admin: false,
+            section: "",
+        }
+    }
 }
 
 /// A page reporting the outcome of an action, optionally with a value shown once (a new
@@ -73,45 +73,6 @@ impl Notice {
             back,
         }
     }
-}
-
-/// An error from a dashboard handler: bad input is explained, anything else is logged and
-/// shown as the opaque error page.
-pub(crate) struct WebError(pub domain::Error);
-
-impl<E: Into<domain::Error>> From<E> for WebError {
-    fn from(e: E) -> Self {
-        Self(e.into())
-    }
-}
-
-impl IntoResponse for WebError {
-    fn into_response(self) -> Response {
-        use domain::Error as E;
-        match &self.0 {
-            E::Invalid(m) => problem(StatusCode::BAD_REQUEST, "That did not work", m),
-            E::UnknownOrg(id) => problem(
-                StatusCode::NOT_FOUND,
-                "No such org",
-                &format!("There is no org {id} in the registry."),
-            ),
-            E::Conflict(m) => problem(StatusCode::CONFLICT, "Something changed meanwhile", m),
-            E::InvalidTransition { .. } => problem(
-                StatusCode::CONFLICT,
-                "Not possible now",
-                &self.0.to_string(),
-            ),
-            _ => {
-                tracing::error!(error = %self.0, "dashboard request failed");
-                crate::pages::internal_error()
-            }
-        }
-    }
-}
-
-/// A session-store failure, as a dashboard error.
-pub(crate) fn session_err(e: tower_sessions::session::Error) -> WebError {
-    WebError(domain::Error::Invalid(format!("session: {e}")))
 }
 
 /// `2026-11-24 09:30 UTC`

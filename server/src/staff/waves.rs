@@ -2,14 +2,16 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use domain::campaign::Steps;
 use http::StatusCode;
 
-use super::view::{Nav, WebError, day, days_until, when};
+use super::view::{Nav, day, days_until, when};
 use super::{CurrentStaff, FormData, charts};
 use crate::AppState;
+use crate::error::AppError;
 use crate::pages::render;
+use crate::security::redirect;
 
 struct StepRow {
     kind: String,
@@ -44,7 +46,7 @@ struct WavesPage {
 pub(crate) async fn page(
     State(state): State<AppState>,
     staff: CurrentStaff,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let now = state.clock.now();
     let progress = domain::staff::dashboard::wave_progress(&state.db, now).await?;
     let views = domain::campaign::all_waves(&state.db).await?;
@@ -120,9 +122,9 @@ pub(crate) async fn set_paused(
     staff: CurrentStaff,
     Path(name): Path<String>,
     form: FormData,
-) -> Result<Response, WebError> {
+) -> Result<Response, AppError> {
     let paused = form.bool("paused")?;
     domain::campaign::set_paused(&state.db, &name, paused, &staff.actor(), state.clock.now())
         .await?;
-    Ok(Redirect::to("/waves").into_response())
+    Ok(redirect("/waves"))
 }

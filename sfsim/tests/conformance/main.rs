@@ -1,8 +1,10 @@
 //! sfsim's conformance suite: each test names one behaviour from `salesforce-facts.md` (§2 error
 //! table, §7 checklist) and drives the real server over a socket.
 
-// Test code: a failed unwrap is a failed test.
-#![allow(clippy::unwrap_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test and benchmark code: a failed unwrap stops the run with its location"
+)]
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -566,7 +566,7 @@ async fn org_page_and_actions(db: TestDb) {
     let rt = domain::vault::store::refresh_token(&conn, &sealer)
         .unwrap()
         .unwrap();
-    let sf = w.app.state.sf.clone().unwrap();
+    let sf = w.app.state.vault.as_ref().unwrap().sf().clone();
     let login =
         domain::types::LoginUrl::parse(w.sim.base_url(), &[w.sim.host_port().to_owned()]).unwrap();
     let refreshed = sf.refresh(&login, &rt).await;

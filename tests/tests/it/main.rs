@@ -1,7 +1,14 @@
 //! One integration-test binary for everything that crosses crates (one link, not many).
 
-// Test code: a failed unwrap is a failed test, with its location.
-#![allow(clippy::unwrap_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed unwrap or expect is a failed test, with its location"
+)]
+#![expect(
+    clippy::disallowed_methods,
+    reason = "tests read their own switches (REAUTH_UPDATE_*) and hand PATH to the processes they run"
+)]
 
 mod audit_metadata;
 mod browser;
@@ -10,9 +17,11 @@ mod cli;
 mod dashboard;
 mod dashboard_auth;
 mod email_snapshots;
+mod errors;
 mod health;
 mod import;
 mod legacy;
+mod logs;
 mod migrations;
 mod notices;
 mod other_oauth;

@@ -159,25 +159,7 @@ async fn password_checks_hash_off_the_async_threads() {
 
 #[tokio::test]
 async fn request_logs_name_the_route_never_the_uri() {
-    use std::io::Write;
-    #[derive(Clone, Default)]
-    struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-    impl Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buf = Buf::default();
-    let writer = buf.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    let log = crate::logs::Captured::install();
     let db = TestDb::sqlite().await;
     let app = TestApp::spawn(&db, config()).await;
     let link_secret = "Zk9vLWxpbmstc2VjcmV0LXZhbHVlLWZvci10aGUtdGVzdA";
@@ -185,7 +167,7 @@ async fn request_logs_name_the_route_never_the_uri() {
     app.get(&format!("/r/{link_secret}")).await;
     app.get(&format!("/oauth/callback?code={code}&state=xyz"))
         .await;
-    let logged = String::from_utf8_lossy(&buf.0.lock().unwrap()).into_owned();
+    let logged = log.text();
     assert!(logged.contains(r#"route="/r/{secret}""#), "{logged}");
     assert!(logged.contains(r#"route="/oauth/callback""#), "{logged}");
     assert!(!logged.contains(link_secret), "{logged}");

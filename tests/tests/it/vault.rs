@@ -298,7 +298,7 @@ async fn crashes_are_recovered_or_reported_precisely(db: TestDb) {
     let rt = domain::vault::store::refresh_token(&c, &sealer)
         .unwrap()
         .unwrap();
-    let sf = w.app.state.sf.clone().unwrap();
+    let sf = w.app.state.vault.as_ref().unwrap().sf().clone();
     let login =
         domain::types::LoginUrl::parse(w.sim.base_url(), &[w.sim.host_port().to_owned()]).unwrap();
     sf.refresh(&login, &rt).await.unwrap(); // the dead worker's exchange, whose answer was lost

@@ -189,7 +189,7 @@ fn vaults(w: &World, n: usize, opts: VaultOptions) -> Vec<Vault> {
         .map(|i| {
             Vault::with_options(
                 w.db.db.clone(),
-                state.sf.as_deref().unwrap().clone(),
+                state.vault.as_ref().unwrap().sf().clone(),
                 state.sealer.clone().unwrap(),
                 state.config.clone(),
                 state.clock.clone(),
@@ -442,7 +442,7 @@ async fn persist_outlasts_a_stalled_database(db: TestDb) {
     let state = &w.app.state;
     let b = Vault::with_options(
         other_db,
-        state.sf.as_deref().unwrap().clone(),
+        state.vault.as_ref().unwrap().sf().clone(),
         state.sealer.clone().unwrap(),
         state.config.clone(),
         state.clock.clone(),

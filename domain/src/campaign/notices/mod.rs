@@ -60,7 +60,7 @@ pub async fn preview<C: ConnectionTrait>(
         expires,
         deadline,
     );
-    render(kind, &ctx).map_err(|e| Error::Invalid(format!("the {kind} email: {e}")))
+    render(kind, &ctx).map_err(|e| Error::Internal(format!("the {kind} email: {e}")))
 }
 
 /// Raises one alert for each stuck notice (see [`stuck`]) that has none open yet: mail the

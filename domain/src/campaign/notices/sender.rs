@@ -130,6 +130,7 @@ impl From<crate::Error> for Failure {
 }
 
 /// Claims and sends one notice, and records how it went.
+#[tracing::instrument(skip_all, fields(notice_id = n.id, org_id = %n.org_id))]
 async fn process<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     s: &Sender<'_>,

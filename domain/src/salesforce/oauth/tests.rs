@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::salesforce::answer::{RawAnswer, SfFields, id_token_nonce, signature_ok};
+use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;

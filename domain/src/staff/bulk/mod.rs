@@ -184,7 +184,7 @@ pub async fn submit<C: ConnectionTrait>(
         action: Set(action.name().to_owned()),
         argument: Set(action.argument()),
         selection: Set(serde_json::to_value(selection)
-            .map_err(|e| Error::Invalid(format!("selection: {e}")))?),
+            .map_err(|e| Error::Internal(format!("selection: {e}")))?),
         total: Set(i64::try_from(total).unwrap_or(i64::MAX)),
         done: Set(0),
         skipped: Set(0),

@@ -145,7 +145,7 @@ async fn run_claimed<C: ConnectionTrait + TransactionTrait>(
 ) -> Result<bool> {
     let action = Action::parse(&job.action, job.argument.as_deref())?;
     let selection: Selection = serde_json::from_value(job.selection.clone())
-        .map_err(|e| Error::Invalid(format!("job {} has a bad selection: {e}", job.id)))?;
+        .map_err(|e| Error::Internal(format!("job {} has a bad selection: {e}", job.id)))?;
     let actor = Actor::Staff(job.created_by.clone());
     let mut cursor = job.cursor.clone();
     loop {
@@ -222,6 +222,7 @@ async fn run_claimed<C: ConnectionTrait + TransactionTrait>(
 }
 
 /// Applies the action to one org. `Ok(false)`: nothing to do for this org.
+#[tracing::instrument(skip_all, fields(job_id, org_id = id))]
 async fn apply_one<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     job_id: i64,
@@ -230,7 +231,7 @@ async fn apply_one<C: ConnectionTrait + TransactionTrait>(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let org_id = OrgId::parse(id).map_err(|e| Error::Invalid(e.to_string()))?;
+    let org_id = OrgId::parse(id).map_err(|e| Error::Internal(e.to_string()))?;
     match action {
         Action::SendLink => send_link(db, &org_id, &format!("job{job_id}"), actor, now).await,
         Action::MoveWave(w) => {

@@ -1,8 +1,5 @@
 //! Unit tests of every rule, on small projects written to a temporary folder.
 
-// Test code: a failed unwrap is a failed test, with its location.
-#![allow(clippy::unwrap_used)]
-
 mod connected_app;
 mod eca;
 mod files;
