@@ -6,6 +6,7 @@ pub mod seed;
 pub mod smtp;
 pub mod staff;
 pub mod tamper;
+pub mod webhook;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,6 +1,7 @@
 //! reauth's background jobs, run by an apalis monitor. Each job is a few lines that call one
 //! domain function; jobs carry ids, never secrets, and are idempotent.
 
+mod alerts;
 mod bulk;
 mod campaign;
 mod heartbeat;
@@ -33,6 +34,8 @@ pub struct JobContext {
     pub owner: String,
     /// The token vault; `None` until `salesforce.client_id` and `crypto.keys` are configured.
     pub vault: Option<domain::vault::Vault>,
+    /// The HTTP client alert webhooks are posted with.
+    pub webhooks: reqwest::Client,
 }
 
 impl JobContext {
@@ -62,7 +65,10 @@ impl JobContext {
                 &config.crypto,
             )?)
         };
+        let webhooks = domain::alerts::delivery::webhook_client()
+            .map_err(|e| domain::Error::Invalid(format!("the webhook HTTP client: {e}")))?;
         Ok(Self {
+            webhooks,
             db,
             config,
             clock,
@@ -124,6 +130,9 @@ async fn run_jobs(
     let verify_ctx = ctx.clone();
     let verify_every =
         cron::Schedule::from_str(&heartbeat::schedule_for(std::time::Duration::from_secs(30)))?;
+    let alerts_name = worker_name("alerts");
+    let alerts_ctx = ctx.clone();
+    let alerts_every = every_10s.clone();
     let monitor = Monitor::new()
         .register(move |_restarts| {
             WorkerBuilder::new(housekeeping_name.as_str())
@@ -160,6 +169,12 @@ async fn run_jobs(
                 .backend(CronScheduler::new(verify_every.clone()))
                 .data(verify_ctx.clone())
                 .build(verify::run)
+        })
+        .register(move |_restarts| {
+            WorkerBuilder::new(alerts_name.as_str())
+                .backend(CronScheduler::new(alerts_every.clone()))
+                .data(alerts_ctx.clone())
+                .build(alerts::run)
         });
     monitor
         .run_with_signal(async move {

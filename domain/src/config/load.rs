@@ -508,6 +508,30 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
             ),
         );
     }
+    for e in &c.alerts.email {
+        if crate::types::Email::parse(e).is_err() {
+            bad(
+                "alerts.email",
+                format!("`{e}` is not an email address such as ops@partner.example"),
+            );
+        }
+    }
+    if let Some(u) = &c.alerts.webhook_url
+        && !matches!(u.scheme(), "http" | "https")
+    {
+        bad(
+            "alerts.webhook_url",
+            format!("must be an http(s) URL, not {}://", u.scheme()),
+        );
+    }
+    if let Some(s) = &c.alerts.webhook_secret
+        && s.expose_secret().trim().is_empty()
+    {
+        bad(
+            "alerts.webhook_secret",
+            "is empty: remove the key or set a secret".into(),
+        );
+    }
     let mut ids = std::collections::BTreeSet::new();
     for k in &c.crypto.keys {
         match parse_key(k.expose_secret()) {

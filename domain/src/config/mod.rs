@@ -51,6 +51,7 @@ pub struct Config {
     pub campaign: CampaignConfig,
     pub mail: MailConfig,
     pub crypto: CryptoConfig,
+    pub alerts: AlertsConfig,
 }
 
 impl Default for Config {
@@ -69,6 +70,7 @@ impl Default for Config {
             campaign: CampaignConfig::default(),
             mail: MailConfig::default(),
             crypto: CryptoConfig::default(),
+            alerts: AlertsConfig::default(),
         }
     }
 }
@@ -329,6 +331,35 @@ impl Default for MailConfig {
     }
 }
 
+/// `[alerts]`: who hears about an alert, and how.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Addresses mailed each alert (through `[mail]`).
+    pub email: Vec<String>,
+    /// Receives each alert as JSON with a `text` field (a Slack or Teams incoming webhook works)
+    /// plus structured fields.
+    #[serde(serialize_with = "redact::url_opt")]
+    pub webhook_url: Option<Url>,
+    /// Signs each webhook body: `X-Reauth-Signature: sha256=HEX(HMAC-SHA256(secret,
+    /// "{X-Reauth-Timestamp}.{body}"))`.
+    #[serde(serialize_with = "redact::secret_opt")]
+    pub webhook_secret: Option<SecretString>,
+    /// Alerts below this severity are shown on the dashboard but not sent.
+    pub min_severity: crate::alerts::Severity,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            email: Vec::new(),
+            webhook_url: None,
+            webhook_secret: None,
+            min_severity: crate::alerts::Severity::Warning,
+        }
+    }
+}
+
 /// `[crypto]`: keys that seal tokens at rest.
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -419,6 +450,8 @@ impl Config {
         c.legacy.client_secrets_file = Some(PathBuf::new());
         c.legacy.secret_rotated_at = chrono::NaiveDate::from_ymd_opt(2026, 1, 1);
         c.crypto.key_file = Some(PathBuf::new());
+        c.alerts.webhook_url = Url::parse("https://hooks.example.com/x").ok();
+        c.alerts.webhook_secret = Some(SecretString::from(String::new()));
         c
     }
 

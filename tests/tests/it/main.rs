@@ -3,6 +3,7 @@
 // Test code: a failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
 
+mod alerts;
 mod audit_metadata;
 mod browser;
 mod campaign;
