@@ -11,7 +11,8 @@
 //! | [`staff`] | staff users (passwords, TOTP, recovery codes), their sessions, the dashboard's aggregates, bulk jobs |
 //! | [`security`] | encryption at rest ([`security::crypto`]), key rotation, the token API's keys |
 //! | [`compliance`] | the metadata audit of the partner's External Client App and Connected Apps |
-//! | [`alerts`] | things a person at the partner must look at |
+//! | [`alerts`] | things a person at the partner must look at, and their delivery by mail and webhook |
+//! | [`monitor`] | the token-use monitor: LoginHistory against the vault's own exchanges |
 //! | [`events`] | the append-only audit trail every change writes to |
 //! | [`mail`] | rendering and sending mail through lettre |
 //! | [`wording`] | small rules of English shared by pages, mail and the CLI (possessives, plurals, durations) |
@@ -26,6 +27,7 @@ pub mod entity;
 pub mod error;
 pub mod events;
 pub mod mail;
+pub mod monitor;
 pub mod process;
 pub mod reconsent;
 pub mod registry;

@@ -126,6 +126,8 @@ impl MigrationTrait for Migration {
                 .col(boolean("blind").default(false))
                 // The `Application` value our rows carry, as learned.
                 .col(text_null("application"))
+                // The `LoginSubType` our refreshes' rows carry, as learned.
+                .col(text_null("login_sub_type"))
                 .col(big_integer("queries").default(0))
                 .col(text_null("last_error"))
                 .to_owned(),

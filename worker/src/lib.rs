@@ -6,6 +6,7 @@ mod bulk;
 mod campaign;
 mod heartbeat;
 mod housekeeping;
+mod monitor;
 mod notices;
 mod verify;
 
@@ -130,6 +131,10 @@ async fn run_jobs(
     let verify_ctx = ctx.clone();
     let verify_every =
         cron::Schedule::from_str(&heartbeat::schedule_for(std::time::Duration::from_secs(30)))?;
+    let monitor_name = worker_name("monitor");
+    let monitor_ctx = ctx.clone();
+    let monitor_every =
+        cron::Schedule::from_str(&heartbeat::schedule_for(ctx.config.monitor.every))?;
     let alerts_name = worker_name("alerts");
     let alerts_ctx = ctx.clone();
     let alerts_every = every_10s.clone();
@@ -175,6 +180,12 @@ async fn run_jobs(
                 .backend(CronScheduler::new(alerts_every.clone()))
                 .data(alerts_ctx.clone())
                 .build(alerts::run)
+        })
+        .register(move |_restarts| {
+            WorkerBuilder::new(monitor_name.as_str())
+                .backend(CronScheduler::new(monitor_every.clone()))
+                .data(monitor_ctx.clone())
+                .build(monitor::run)
         });
     monitor
         .run_with_signal(async move {

@@ -273,6 +273,25 @@ pub async fn resolve_key<C: ConnectionTrait>(
     Ok(res.rows_affected > 0)
 }
 
+/// Closes every open alert of `kind` (a partner-wide cause that went away).
+pub async fn resolve_kind<C: ConnectionTrait>(
+    db: &C,
+    kind: &str,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let res = alert::Entity::update_many()
+        .col_expr(alert::Column::ResolvedAt, Expr::value(now))
+        .col_expr(
+            alert::Column::NotifyDueAt,
+            Expr::value(None::<DateTime<Utc>>),
+        )
+        .filter(alert::Column::Kind.eq(kind))
+        .filter(alert::Column::ResolvedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
+}
+
 /// A person has seen the alert and owns it; it stays open until resolved, and its key raises no
 /// more notifications meanwhile.
 pub async fn acknowledge<C: ConnectionTrait>(

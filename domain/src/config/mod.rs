@@ -52,6 +52,7 @@ pub struct Config {
     pub mail: MailConfig,
     pub crypto: CryptoConfig,
     pub alerts: AlertsConfig,
+    pub monitor: MonitorConfig,
 }
 
 impl Default for Config {
@@ -71,6 +72,7 @@ impl Default for Config {
             mail: MailConfig::default(),
             crypto: CryptoConfig::default(),
             alerts: AlertsConfig::default(),
+            monitor: MonitorConfig::default(),
         }
     }
 }
@@ -356,6 +358,42 @@ impl Default for AlertsConfig {
             webhook_url: None,
             webhook_secret: None,
             min_severity: crate::alerts::Severity::Warning,
+        }
+    }
+}
+
+/// `[monitor]`: the token-use monitor, which reads each connection's LoginHistory.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitorConfig {
+    /// `false`: no LoginHistory is read (nothing is then watched: the dashboard says so).
+    pub enabled: bool,
+    /// How often each connection's LoginHistory is read.
+    #[serde(with = "duration")]
+    pub every: Duration,
+    /// Connections checked at once, overall.
+    pub concurrency: usize,
+    /// Connections checked at once against one Salesforce instance.
+    pub per_instance: usize,
+    /// `usage.unusual`: an hour this many times its trailing 7-day median for that hour…
+    pub volume_factor: f64,
+    /// …and at least this many token answers and exchanges (quiet orgs do not alert on noise).
+    pub volume_floor: i64,
+    /// How far apart an exchange's time and its LoginHistory row's LoginTime may be.
+    #[serde(with = "duration")]
+    pub match_window: Duration,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            every: Duration::from_secs(15 * 60),
+            concurrency: 16,
+            per_instance: 4,
+            volume_factor: 5.0,
+            volume_floor: 20,
+            match_window: Duration::from_secs(120),
         }
     }
 }

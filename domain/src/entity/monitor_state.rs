@@ -20,6 +20,8 @@ pub struct Model {
     pub blind: bool,
     /// The `Application` value our rows carry, as learned.
     pub application: Option<String>,
+    /// The `LoginSubType` our refreshes' rows carry, as learned.
+    pub login_sub_type: Option<String>,
     /// LoginHistory queries made in the customer's org (API calls).
     pub queries: i64,
     pub last_error: Option<String>,

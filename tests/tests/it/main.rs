@@ -14,6 +14,7 @@ mod email_snapshots;
 mod health;
 mod import;
 mod migrations;
+mod monitor;
 mod notices;
 mod other_oauth;
 mod processes;

@@ -1,0 +1,336 @@
+//! The token-use monitor against sfsim: each `/_sim/steal` mode raises the right alert with the
+//! thief's address, and the alerts reach the webhook and the ops mailbox once each; our own
+//! exchanges from outside `partner.egress_ranges` are `egress.out_of_range`; exchanges that never
+//! show up make a connection `monitor_blind`; and monitoring never causes an exchange.
+
+use std::time::Duration;
+
+use domain::alerts::delivery::{self, Dispatcher};
+use domain::entity::{alert, exchange, monitor_state};
+use domain::vault::Trigger;
+use reauth_tests::smtp::SmtpSink;
+use reauth_tests::webhook::WebhookSink;
+use reauth_tests::{TestDb, both_backends};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use crate::reconsent_flow::{
+    World, authorize_as, callback, connections, new_link, start, world_custom,
+};
+
+const ACME: &str = "00D4c0000008cs2EAA";
+
+/// Acme consented and reauth made one refresh of its own (so calibration has a row to learn from).
+async fn connected(
+    db: TestDb,
+    sim: impl FnOnce(&mut sfsim::Config),
+    cfg: impl FnOnce(&mut domain::config::Config),
+) -> (World, domain::vault::Vault, i64) {
+    let w = world_custom(db, true, sim, cfg).await;
+    let secret = new_link(&w, ACME).await;
+    let auth = start(&w, &secret).await;
+    let cb = authorize_as(auth, "admin@acme.com").await;
+    assert_eq!(callback(&w, &cb).await.0, 200);
+    let vault = w.app.state.vault.clone().expect("vault");
+    let conn = connections(&w).await[0].id;
+    advance(&w, Duration::from_secs(30));
+    let answer = vault.refresh(conn, Trigger::Forced).await.unwrap();
+    assert!(answer.is_ok(), "{answer:?}");
+    // The vault records the exchange on a task of its own (not drained: the vault must stay open,
+    // or "the monitor never refreshes" below would hold for the wrong reason).
+    for _ in 0..100 {
+        if !exchange::Entity::find()
+            .all(&w.db.db)
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (w, vault, conn)
+}
+
+fn advance(w: &World, d: Duration) {
+    w.app.state.clock.advance(d);
+    w.sim.advance_clock(d);
+}
+
+async fn open_alerts(w: &World, kind: &str) -> Vec<alert::Model> {
+    alert::Entity::find()
+        .filter(alert::Column::Kind.eq(kind))
+        .filter(alert::Column::ResolvedAt.is_null())
+        .all(&w.db.db)
+        .await
+        .unwrap()
+}
+
+fn steal(w: &World, with_secret: bool, ip: &str) -> sfsim::StealOutcome {
+    w.sim
+        .steal(&sfsim::Steal {
+            username: Some("admin@acme.com".into()),
+            client_id: Some("reauth-eca".into()),
+            with_secret,
+            from_ip: Some(ip.parse().unwrap()),
+            ..sfsim::Steal::default()
+        })
+        .unwrap()
+}
+
+async fn each_theft_mode_is_found_and_reaches_people_once(db: TestDb) {
+    let smtp = SmtpSink::start().await;
+    let hooks = WebhookSink::start().await;
+    let (hook_url, smtp_url) = (hooks.url(), smtp.url());
+    let (w, vault, conn) = connected(
+        db,
+        |s| {
+            for c in &mut s.clients {
+                if c.client_id == "reauth-eca" {
+                    c.ip_allowlist = vec![
+                        "127.0.0.0/8".parse().unwrap(),
+                        "192.0.2.0/24".parse().unwrap(),
+                    ];
+                }
+            }
+        },
+        |c| {
+            c.partner.egress_ranges = vec!["127.0.0.0/8".parse().unwrap()];
+            c.alerts.email = vec!["ops@partner.example".into()];
+            c.alerts.webhook_url = Some(hook_url);
+            c.mail.transport = smtp_url;
+        },
+    )
+    .await;
+    let before = w.sim.stats();
+    advance(&w, Duration::from_secs(180));
+
+    // Calibration: our refresh is found, its shape learned; nothing to report.
+    let r = domain::monitor::sweep(&vault).await.unwrap();
+    assert_eq!((r.checked, r.new_alerts, r.blind), (1, 0, 0), "{r:?}");
+    assert_eq!(r.rows.get("ours"), Some(&1), "{r:?}");
+    let st = monitor_state::Entity::find_by_id(conn)
+        .one(&w.db.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(st.application.as_deref(), Some("Reauth"));
+    assert_eq!(st.login_sub_type.as_deref(), Some("OauthRefreshToken"));
+    assert!(!st.blind);
+    let ex = exchange::Entity::find().all(&w.db.db).await.unwrap();
+    assert_eq!(ex.len(), 1, "{ex:?}");
+    assert_eq!(ex[0].egress_ip.as_deref(), Some("127.0.0.1"));
+    assert!(ex[0].matched_at.is_some());
+
+    // A thief with the token only, from inside the allowlist: refused for the secret.
+    let s = steal(&w, false, "192.0.2.66");
+    assert!(!s.refreshed, "{s:?}");
+    advance(&w, Duration::from_secs(60));
+    let r = domain::monitor::sweep(&vault).await.unwrap();
+    assert_eq!(r.new_alerts, 1, "{r:?}");
+    let a = open_alerts(&w, "token.foreign_use_attempt").await;
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].details["source_ip"], "192.0.2.66");
+    assert_eq!(a[0].org_id.as_ref().map(|o| o.as_str()), Some(ACME));
+
+    // A thief with the secret, from outside the allowlist: refused for the address.
+    let s = steal(&w, true, "198.51.100.7");
+    assert_eq!(s.login_status.as_deref(), Some("Restricted IP"), "{s:?}");
+    advance(&w, Duration::from_secs(60));
+    let r = domain::monitor::sweep(&vault).await.unwrap();
+    assert_eq!(r.new_alerts, 1, "{r:?}");
+    let a = open_alerts(&w, "token.foreign_use_attempt").await;
+    assert_eq!(a.len(), 2, "a second address is a second alert");
+    assert!(a.iter().any(|a| a.details["source_ip"] == "198.51.100.7"));
+
+    // A thief with the secret, inside the allowlist: the refresh succeeds and rotates.
+    let s = steal(&w, true, "192.0.2.50");
+    assert!(s.refreshed, "{s:?}");
+    advance(&w, Duration::from_secs(60));
+    let r = domain::monitor::sweep(&vault).await.unwrap();
+    assert_eq!(r.new_alerts, 1, "{r:?}");
+    let a = open_alerts(&w, "token.foreign_use").await;
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].severity, domain::alerts::Severity::Critical);
+    assert_eq!(a[0].details["source_ip"], "192.0.2.50");
+    assert!(a[0].details["country"].is_string());
+    assert!(
+        a[0].message.contains("Rotate the client secret"),
+        "{}",
+        a[0].message
+    );
+    assert!(
+        a[0].message.contains("Connected Apps OAuth Usage"),
+        "{}",
+        a[0].message
+    );
+    // The documented response: the org is back in re-consent and its admin gets a link.
+    let org = domain::registry::show(&w.db.db, &domain::types::OrgId::parse(ACME).unwrap())
+        .await
+        .unwrap()
+        .org;
+    assert_eq!(org.state.as_str(), "needs_reauth", "{:?}", org.state);
+    let notices = domain::entity::notice::Entity::find()
+        .all(&w.db.db)
+        .await
+        .unwrap();
+    assert!(
+        notices
+            .iter()
+            .any(|n| n.kind == domain::entity::notice::NoticeKind::ReauthNeeded),
+        "{notices:?}"
+    );
+
+    // Sweeping again finds nothing new.
+    advance(&w, Duration::from_secs(60));
+    let r = domain::monitor::sweep(&vault).await.unwrap();
+    assert_eq!(r.new_alerts, 0, "{r:?}");
+
+    // Monitoring alone made no exchange, and its queries are counted.
+    let after = w.sim.stats();
+    assert_eq!(
+        after.refresh_ok, before.refresh_ok,
+        "the monitor never refreshes"
+    );
+    assert!(
+        after.rest_queries >= before.rest_queries + 5,
+        "{} {}",
+        before.rest_queries,
+        after.rest_queries
+    );
+    let st = monitor_state::Entity::find_by_id(conn)
+        .one(&w.db.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        st.queries,
+        i64::try_from(after.rest_queries - before.rest_queries).unwrap()
+    );
+
+    // Each alert reached the webhook and the ops mailbox exactly once.
+    let config = w.app.state.config.clone();
+    let mailer = domain::mail::Mailer::from_config(&config.mail).unwrap();
+    let http = delivery::webhook_client().unwrap();
+    let d = Dispatcher {
+        config: &config,
+        mailer: &mailer,
+        http: &http,
+        owner: "t",
+    };
+    let now = w.app.state.clock.now();
+    delivery::run(&w.db.db, &d, now, 100).await.unwrap();
+    delivery::run(&w.db.db, &d, now + chrono::Duration::hours(1), 100)
+        .await
+        .unwrap();
+    let got = hooks.hooks();
+    let mut kinds: Vec<String> = got
+        .iter()
+        .map(|h| h.json()["alert"]["kind"].as_str().unwrap().to_owned())
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            "token.foreign_use",
+            "token.foreign_use_attempt",
+            "token.foreign_use_attempt"
+        ]
+    );
+    let texts: String = got
+        .iter()
+        .map(|h| h.json()["text"].as_str().unwrap().to_owned())
+        .collect();
+    for ip in ["192.0.2.66", "198.51.100.7", "192.0.2.50"] {
+        assert!(texts.contains(ip), "{ip} in {texts}");
+    }
+    let ops: Vec<_> = smtp
+        .messages()
+        .into_iter()
+        .filter(|m| m.to.contains(&"ops@partner.example".to_owned()))
+        .collect();
+    assert_eq!(ops.len(), 3, "{ops:?}");
+
+    // /metrics shows the rows by finding and the open alerts.
+    let m = w.app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        m.contains(r#"reauth_monitor_rows_total{finding="token.foreign_use"} 1"#),
+        "{m}"
+    );
+    assert!(
+        m.contains(r#"reauth_alerts_open{kind="token.foreign_use_attempt",severity="critical"} 2"#),
+        "{m}"
+    );
+}
+
+both_backends!(
+    each_theft_mode_is_found_and_reaches_people_once,
+    each_theft_mode_is_found_and_reaches_people_once
+);
+
+async fn our_exchanges_outside_the_egress_ranges_are_found(db: TestDb) {
+    // The world's egress_ranges are 203.0.113.0/28; reauth reaches sfsim from 127.0.0.1.
+    let (w, vault, _conn) = connected(db, |_| {}, |_| {}).await;
+    advance(&w, Duration::from_secs(180));
+    let r = domain::monitor::sweep(&vault).await.unwrap();
+    assert_eq!(r.rows.get("egress.out_of_range"), Some(&1), "{r:?}");
+    let a = open_alerts(&w, "egress.out_of_range").await;
+    assert_eq!(a.len(), 1);
+    assert!(a[0].org_id.is_none(), "partner-wide");
+    assert_eq!(a[0].affected_orgs, Some(1));
+    assert_eq!(a[0].details["source_ip"], "127.0.0.1");
+    assert!(
+        open_alerts(&w, "token.foreign_use").await.is_empty(),
+        "ours, not a thief's"
+    );
+}
+
+both_backends!(
+    our_exchanges_outside_the_egress_ranges_are_found,
+    our_exchanges_outside_the_egress_ranges_are_found
+);
+
+async fn exchanges_missing_from_login_history_make_the_connection_blind(db: TestDb) {
+    let (w, vault, conn) = connected(
+        db,
+        |_| {},
+        |c| {
+            c.partner.egress_ranges = vec!["127.0.0.0/8".parse().unwrap()];
+        },
+    )
+    .await;
+    let now = w.app.state.clock.now();
+    // Three exchanges the vault recorded that Salesforce's LoginHistory never shows.
+    for m in [20, 15, 10] {
+        exchange::Entity::insert(exchange::ActiveModel {
+            id: sea_orm::ActiveValue::NotSet,
+            org_id: sea_orm::ActiveValue::Set(domain::types::OrgId::parse(ACME).unwrap()),
+            connection_id: sea_orm::ActiveValue::Set(conn),
+            app: sea_orm::ActiveValue::Set(domain::entity::connection::ConnectionApp::Eca),
+            at: sea_orm::ActiveValue::Set(now - chrono::Duration::minutes(m)),
+            egress_ip: sea_orm::ActiveValue::Set(None),
+            outcome: sea_orm::ActiveValue::Set("ok".into()),
+            matched_at: sea_orm::ActiveValue::Set(None),
+        })
+        .exec_without_returning(&w.db.db)
+        .await
+        .unwrap();
+    }
+    advance(&w, Duration::from_secs(180));
+    let r = domain::monitor::sweep(&vault).await.unwrap();
+    assert_eq!(r.blind, 1, "{r:?}");
+    let st = monitor_state::Entity::find_by_id(conn)
+        .one(&w.db.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(st.blind);
+    assert_eq!((st.seen, st.expected), (1, 4));
+    let a = open_alerts(&w, "monitor.blind").await;
+    assert_eq!(a.len(), 1);
+    assert!(a[0].message.contains("Only 1 of"), "{}", a[0].message);
+}
+
+both_backends!(
+    exchanges_missing_from_login_history_make_the_connection_blind,
+    exchanges_missing_from_login_history_make_the_connection_blind
+);
