@@ -5,6 +5,7 @@ mod audit;
 mod config_cmd;
 mod db;
 mod demo;
+mod doctor;
 mod events;
 mod keys;
 mod links;
@@ -78,6 +79,9 @@ pub enum Command {
     /// trail of events is `events list`).
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Read one org's LoginHistory as the token-use monitor does and print what Salesforce
+    /// recorded for reauth's exchanges (confirms the monitor's calibration on a real org).
+    Doctor(doctor::DoctorArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,6 +113,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Notices(cmd) => notices::run(config, cmd).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Audit(cmd) => audit::run(config, cmd).await,
+        Command::Doctor(args) => doctor::run(config, args).await,
     };
     match result {
         Err(e) => Err(db::explain_unknown_org(e, &database_url).await),

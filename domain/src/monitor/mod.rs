@@ -14,6 +14,7 @@
 //! and `usage.unusual` ([`usage`]).
 
 pub mod classify;
+pub mod doctor;
 pub mod usage;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
