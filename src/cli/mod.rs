@@ -6,6 +6,7 @@ mod config_cmd;
 mod db;
 mod demo;
 mod doctor;
+mod egress;
 mod events;
 mod keys;
 mod links;
@@ -82,6 +83,9 @@ pub enum Command {
     /// Read one org's LoginHistory as the token-use monitor does and print what Salesforce
     /// recorded for reauth's exchanges (confirms the monitor's calibration on a real org).
     Doctor(doctor::DoctorArgs),
+    /// Where reauth's calls to Salesforce come from.
+    #[command(subcommand)]
+    Egress(egress::EgressCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,6 +118,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args).await,
         Command::Audit(cmd) => audit::run(config, cmd).await,
         Command::Doctor(args) => doctor::run(config, args).await,
+        Command::Egress(cmd) => egress::run(config, cmd).await,
     };
     match result {
         Err(e) => Err(db::explain_unknown_org(e, &database_url).await),

@@ -2,6 +2,7 @@
 //! PostgreSQL database when `REAUTH_TEST_POSTGRES_URL` is set), the real app on `127.0.0.1:0`,
 //! and the `reauth` binary for CLI tests.
 
+pub mod proxy;
 pub mod seed;
 pub mod smtp;
 pub mod staff;

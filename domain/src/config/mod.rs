@@ -7,6 +7,7 @@
 
 mod duration;
 mod load;
+mod proxy;
 mod redact;
 #[cfg(test)]
 mod tests;
@@ -24,6 +25,7 @@ use url::Url;
 
 pub use duration::format_duration;
 pub use load::{ConfigError, KeyProblem, LoadOptions, load};
+pub use proxy::{ProxyUrl, ProxyUrlError};
 pub use redact::hide_password as redact_url;
 
 use crate::types::{LoginUrl, LoginUrlError};
@@ -109,6 +111,15 @@ pub struct SalesforceConfig {
     /// Time limit for one call to Salesforce.
     #[serde(with = "duration")]
     pub http_timeout: Duration,
+    /// `http://[user:pass@]host:port` or `https://…`: every call to Salesforce (token, revoke,
+    /// identity, query) goes through this forward proxy, so reauth's egress is its static IP.
+    pub proxy: Option<ProxyUrl>,
+    /// Hosts (`example.com` also covers its subdomains), addresses and CIDR ranges reached
+    /// without the proxy, as in `NO_PROXY`.
+    pub no_proxy: Vec<String>,
+    /// A URL answering the caller's address (`{"ip": "…"}` or the bare address), which
+    /// `reauth egress check` calls through the proxy.
+    pub egress_check_url: Option<Url>,
 }
 
 impl Default for SalesforceConfig {
@@ -128,6 +139,9 @@ impl Default for SalesforceConfig {
             session_timeout: Duration::from_secs(2 * 3600),
             extra_login_hosts: Vec::new(),
             http_timeout: Duration::from_secs(20),
+            proxy: None,
+            no_proxy: Vec::new(),
+            egress_check_url: None,
         }
     }
 }
@@ -488,6 +502,8 @@ impl Config {
         c.legacy.client_secrets_file = Some(PathBuf::new());
         c.legacy.secret_rotated_at = chrono::NaiveDate::from_ymd_opt(2026, 1, 1);
         c.crypto.key_file = Some(PathBuf::new());
+        c.salesforce.proxy = ProxyUrl::parse("http://proxy.example:3128").ok();
+        c.salesforce.egress_check_url = Url::parse("https://ip.example/").ok();
         c.alerts.webhook_url = Url::parse("https://hooks.example.com/x").ok();
         c.alerts.webhook_secret = Some(SecretString::from(String::new()));
         c
