@@ -13,6 +13,7 @@
 //! | [`compliance`] | the metadata audit of the partner's External Client App and Connected Apps |
 //! | [`alerts`] | things a person at the partner must look at, and their delivery by mail and webhook |
 //! | [`monitor`] | the token-use monitor: LoginHistory against the vault's own exchanges |
+//! | [`ip_ranges`] | the published egress ranges, the refresh-token allowlist they make, `ip_change` notices |
 //! | [`events`] | the append-only audit trail every change writes to |
 //! | [`mail`] | rendering and sending mail through lettre |
 //! | [`wording`] | small rules of English shared by pages, mail and the CLI (possessives, plurals, durations) |
@@ -26,6 +27,7 @@ pub mod db;
 pub mod entity;
 pub mod error;
 pub mod events;
+pub mod ip_ranges;
 pub mod mail;
 pub mod monitor;
 pub mod process;

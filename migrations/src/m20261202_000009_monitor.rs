@@ -141,11 +141,21 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
+        m.create_table(
+            Table::create()
+                .table("published_ranges")
+                // `/ip-ranges.json`'s sync token, and when it was first served.
+                .col(text("sync_token").primary_key())
+                .col(timestamp_with_time_zone("first_published_at"))
+                .to_owned(),
+        )
+        .await?;
         Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         for t in [
+            "published_ranges",
             "monitor_counts",
             "monitor_state",
             "exchanges",

@@ -4,6 +4,7 @@
 mod api;
 mod api_key_cache;
 mod health;
+mod ip_ranges;
 mod metrics;
 mod pages;
 mod reconsent;
@@ -114,6 +115,7 @@ pub fn router(state: AppState) -> Router {
         .merge(staff::router(&state))
         .layer(sessions)
         .merge(health::router())
+        .merge(ip_ranges::router())
         .merge(api::router())
         .merge(metrics::router())
         .merge(static_files::router())

@@ -8,6 +8,7 @@ mod demo;
 mod doctor;
 mod egress;
 mod events;
+mod ip_ranges;
 mod keys;
 mod links;
 mod notices;
@@ -86,6 +87,9 @@ pub enum Command {
     /// Where reauth's calls to Salesforce come from.
     #[command(subcommand)]
     Egress(egress::EgressCommand),
+    /// The published egress ranges.
+    #[command(subcommand, name = "ip-ranges")]
+    IpRanges(ip_ranges::IpRangesCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,6 +123,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(cmd) => audit::run(config, cmd).await,
         Command::Doctor(args) => doctor::run(config, args).await,
         Command::Egress(cmd) => egress::run(config, cmd).await,
+        Command::IpRanges(cmd) => ip_ranges::run(&config, cmd),
     };
     match result {
         Err(e) => Err(db::explain_unknown_org(e, &database_url).await),

@@ -1,4 +1,5 @@
-//! The campaign scheduler: creates due wave notices every `campaign.tick`.
+//! The campaign scheduler: creates due wave notices every `campaign.tick`, and the `ip_change`
+//! notices of upcoming egress ranges (once per org and change).
 
 use apalis::prelude::*;
 use apalis_cron::Tick;
@@ -14,6 +15,10 @@ pub(crate) async fn run(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDyn
             skipped = r.skipped,
             "campaign notices scheduled"
         );
+    }
+    let ip = domain::ip_ranges::queue_notices(&ctx.db, &ctx.config, ctx.clock.now()).await?;
+    if ip > 0 {
+        tracing::info!(queued = ip, "ip_change notices queued");
     }
     Ok(())
 }

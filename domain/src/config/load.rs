@@ -532,6 +532,14 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
             "is empty: remove the key or set a secret".into(),
         );
     }
+    for u in &c.partner.upcoming_egress_ranges {
+        if c.partner.egress_ranges.contains(&u.cidr) {
+            bad(
+                "partner.upcoming_egress_ranges",
+                format!("{} is already in partner.egress_ranges", u.cidr),
+            );
+        }
+    }
     let m = &c.monitor;
     if m.every < std::time::Duration::from_secs(60) {
         bad("monitor.every", "must be at least 1m".into());

@@ -244,8 +244,45 @@ pub struct PartnerConfig {
     pub name: String,
     pub logo_url: String,
     pub support_email: String,
-    /// Static egress ranges customers should put on the refresh-token IP allowlist.
+    /// reauth's static egress (CIDR), published at `/ip-ranges`: the partner puts them on the
+    /// External Client App's refresh-token IP allowlist (`reauth ip-ranges allowlist`); a
+    /// customer whose integration user has profile Login IP Ranges adds them there.
     pub egress_ranges: Vec<IpNet>,
+    /// Ranges reauth will use from a date on: published (and on the allowlist) before they are
+    /// used, announced to every org's admin `ip_change_notice` ahead.
+    pub upcoming_egress_ranges: Vec<UpcomingRange>,
+    /// How long before an upcoming range's `from` its `ip_change` notice goes out.
+    #[serde(with = "duration")]
+    pub ip_change_notice: Duration,
+}
+
+/// `{ cidr = "198.51.100.0/28", from = 2027-01-15 }`: a range reauth uses from that day (UTC).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpcomingRange {
+    pub cidr: IpNet,
+    #[serde(deserialize_with = "toml_date")]
+    pub from: chrono::NaiveDate,
+}
+
+/// A TOML date (`2027-01-15`) or the same as a string.
+fn toml_date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<chrono::NaiveDate, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Toml(toml::value::Datetime),
+        Map(BTreeMap<String, String>),
+    }
+    let text = match Raw::deserialize(d)? {
+        Raw::Text(s) => s,
+        Raw::Toml(t) => t.to_string(),
+        // figment hands TOML datetimes on as a one-entry map.
+        Raw::Map(m) => m.into_values().next().unwrap_or_default(),
+    };
+    text.trim()
+        .parse()
+        .map_err(|_| serde::de::Error::custom(format!("`{text}` is not a date such as 2027-01-15")))
 }
 
 impl Default for PartnerConfig {
@@ -255,6 +292,8 @@ impl Default for PartnerConfig {
             logo_url: String::new(),
             support_email: "support@example.com".into(),
             egress_ranges: Vec::new(),
+            upcoming_egress_ranges: Vec::new(),
+            ip_change_notice: Duration::from_secs(14 * 86_400),
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod monitor_count;
 pub mod monitor_state;
 pub mod notice;
 pub mod org;
+pub mod published_ranges;
 pub mod secret_usage;
 pub mod session;
 pub mod staff_user;

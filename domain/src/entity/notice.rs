@@ -33,11 +33,13 @@ pub enum NoticeKind {
     Link,
     /// The grant died: the org must consent again.
     ReauthNeeded,
+    /// The partner's egress ranges change on a date: add the new ones where the org restricts IPs.
+    IpChange,
 }
 
 impl NoticeKind {
     /// Every kind.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Announce,
         Self::Remind,
         Self::Final,
@@ -46,6 +48,7 @@ impl NoticeKind {
         Self::FreshLink,
         Self::Link,
         Self::ReauthNeeded,
+        Self::IpChange,
     ];
 
     /// The stored spelling (also the template directory's name).
@@ -59,6 +62,7 @@ impl NoticeKind {
             Self::FreshLink => "fresh_link",
             Self::Link => "link",
             Self::ReauthNeeded => "reauth_needed",
+            Self::IpChange => "ip_change",
         }
     }
 
@@ -69,7 +73,7 @@ impl NoticeKind {
 
     /// Whether the message carries a re-auth link (minted when it is first sent).
     pub fn carries_link(self) -> bool {
-        !matches!(self, Self::Escalate | Self::Confirmation)
+        !matches!(self, Self::Escalate | Self::Confirmation | Self::IpChange)
     }
 
     /// Whether it is a step of a wave's schedule.

@@ -31,6 +31,10 @@ async fn every_email_matches_its_snapshot() {
     let mut config = Config::default();
     config.partner.name = "Example Integrations".into();
     config.partner.egress_ranges = vec!["203.0.113.0/28".parse().unwrap()];
+    config.partner.upcoming_egress_ranges = vec![domain::config::UpcomingRange {
+        cidr: "198.51.100.0/29".parse().unwrap(),
+        from: chrono::NaiveDate::from_ymd_opt(2099, 1, 15).unwrap(),
+    }];
     let org = OrgId::parse("00D4c0000008cs2").unwrap();
     let expires = (chrono::Utc::now() + chrono::Duration::from_std(config.links.ttl).unwrap())
         .format("%B %-d, %Y")
@@ -43,8 +47,13 @@ async fn every_email_matches_its_snapshot() {
         let r = domain::campaign::notices::preview(&db.db, &config, &org, k)
             .await
             .unwrap();
-        // Escalations (to the CSM) and confirmations carry no link.
-        let has_link = !matches!(kind, "escalate" | "confirmation");
+        // Escalations (to the CSM), confirmations and IP changes carry no link.
+        let has_link = k.carries_link();
+        assert_eq!(
+            has_link,
+            !matches!(kind, "escalate" | "confirmation" | "ip_change"),
+            "{kind}"
+        );
         assert!(
             !has_link
                 || r.text.contains("/r/PREVIEW-LINK-NOT-VALID")

@@ -13,6 +13,7 @@ mod dashboard_auth;
 mod email_snapshots;
 mod health;
 mod import;
+mod ip_ranges;
 mod migrations;
 mod monitor;
 mod notices;

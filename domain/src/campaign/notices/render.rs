@@ -30,6 +30,10 @@ pub struct EmailContext {
     /// ` (deadline <deadline>)`, or empty.
     pub deadline_note: String,
     pub egress_ranges: Vec<String>,
+    /// Upcoming ranges with their day: `198.51.100.0/28 from January 15, 2027`.
+    pub upcoming_ranges: Vec<String>,
+    /// The public page that explains the ranges (`…/ip-ranges`).
+    pub ip_ranges_url: String,
 }
 
 /// One kind's three templates.
@@ -110,6 +114,13 @@ kind_templates!(
     "email/reauth_needed/body.html"
 );
 
+kind_templates!(
+    ip_change,
+    "email/ip_change/subject.txt",
+    "email/ip_change/body.txt",
+    "email/ip_change/body.html"
+);
+
 /// Renders one kind's message from its context.
 pub fn render(kind: NoticeKind, c: &EmailContext) -> Result<Rendered, askama::Error> {
     macro_rules! with {
@@ -130,5 +141,6 @@ pub fn render(kind: NoticeKind, c: &EmailContext) -> Result<Rendered, askama::Er
         NoticeKind::FreshLink => with!(fresh_link),
         NoticeKind::Link => with!(link),
         NoticeKind::ReauthNeeded => with!(reauth_needed),
+        NoticeKind::IpChange => with!(ip_change),
     })
 }
