@@ -309,7 +309,7 @@ pub fn text(config: &Config, a: &alert::Model, org_name: Option<&str>) -> String
         ));
     }
     t.push_str(&format!(
-        "\nResolves: {}\nDashboard: {}/staff/\n",
+        "\nResolves: {}\nDashboard: {}/security\n",
         super::resolves_when(&a.kind),
         config.base_url.as_str().trim_end_matches('/')
     ));

@@ -15,6 +15,7 @@
 
 pub mod classify;
 pub mod doctor;
+pub mod security_view;
 pub mod usage;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

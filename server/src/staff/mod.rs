@@ -14,6 +14,7 @@ mod charts;
 mod events;
 mod orgs;
 mod overview;
+mod security;
 mod view;
 mod waves;
 
@@ -63,6 +64,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/orgs/{org_id}", get(orgs::page))
         .route("/waves", get(waves::page))
         .route("/events", get(events::page))
+        .route("/security", get(security::page))
         .route("/events.csv", get(events::csv))
         .route("/jobs", get(bulk::list))
         .route("/jobs/{id}", get(bulk::page))

@@ -250,6 +250,26 @@ async fn each_theft_mode_is_found_and_reaches_people_once(db: TestDb) {
         .collect();
     assert_eq!(ops.len(), 3, "{ops:?}");
 
+    // The Security page shows the foreign uses with address and country, and the check.
+    let viewer = reauth_tests::staff::first_sign_in(
+        &w.app,
+        "vi@partner.example",
+        domain::staff::Role::Viewer,
+    )
+    .await;
+    let (status, _, html) = viewer.get("/security").await;
+    assert_eq!(status, 200, "{html}");
+    for ip in ["192.0.2.66", "198.51.100.7", "192.0.2.50"] {
+        assert!(html.contains(ip), "{ip} on the Security page");
+    }
+    assert!(html.contains("token.foreign_use_attempt"), "{html}");
+    assert!(html.contains("1 of 1 exchanges seen"), "{html}");
+    assert!(
+        html.contains("127.0.0.0/8"),
+        "the ranges as published: {html}"
+    );
+    assert!(!html.contains("Acknowledge"), "a viewer cannot acknowledge");
+
     // /metrics shows the rows by finding and the open alerts.
     let m = w.app.get("/metrics").await.text().await.unwrap();
     assert!(
