@@ -175,3 +175,31 @@ fn alert_recipients_are_checked_and_the_webhook_secret_and_path_never_printed() 
     assert!(!shown.contains("SECRETPATH"), "{shown}");
     assert!(shown.contains("hooks.slack.example"), "{shown}");
 }
+
+#[test]
+fn upcoming_ranges_take_a_toml_date_or_a_string_and_refuse_a_bad_one() {
+    let (_dir, _path, loaded) = load_file(
+        "[partner]\negress_ranges = [\"203.0.113.0/28\"]\nupcoming_egress_ranges = [{ cidr = \"198.51.100.0/28\", from = 2027-01-15 }, { cidr = \"198.51.100.16/28\", from = \"2027-02-01\" }]\n",
+    );
+    let c = loaded.unwrap_or_else(|e| panic!("{e}"));
+    let days: Vec<String> = c
+        .partner
+        .upcoming_egress_ranges
+        .iter()
+        .map(|u| u.from.to_string())
+        .collect();
+    assert_eq!(days, ["2027-01-15", "2027-02-01"]);
+    let (_dir, _path, loaded) = load_file(
+        "[partner]\nupcoming_egress_ranges = [{ cidr = \"198.51.100.0/28\", from = \"soon\" }]\n",
+    );
+    let Err(e) = loaded else { panic!("accepted") };
+    assert!(e.to_string().contains("`soon` is not a date"), "{e}");
+    let (_dir, _path, loaded) = load_file(
+        "[partner]\negress_ranges = [\"203.0.113.0/28\"]\nupcoming_egress_ranges = [{ cidr = \"203.0.113.0/28\", from = 2027-01-15 }]\n",
+    );
+    let Err(e) = loaded else { panic!("accepted") };
+    assert!(
+        e.to_string().contains("already in partner.egress_ranges"),
+        "{e}"
+    );
+}
