@@ -631,3 +631,68 @@ both_backends!(
     a_misconfigured_proxy_egress_is_out_of_range,
     a_misconfigured_proxy_egress_is_out_of_range
 );
+
+/// The worker's own jobs, on their schedules: a theft is found by the `monitor` job within one
+/// interval (2 s here) and reaches the webhook through the `alerts` job, without a refresh.
+async fn the_worker_finds_a_theft_within_one_interval_and_delivers_it(db: TestDb) {
+    let hooks = WebhookSink::start().await;
+    let hook_url = hooks.url();
+    let (w, vault, _conn) = connected(
+        db,
+        |_| {},
+        |c| {
+            c.partner.egress_ranges = vec!["127.0.0.0/8".parse().unwrap()];
+            c.alerts.webhook_url = Some(hook_url);
+        },
+    )
+    .await;
+    let mut config = (*w.app.state.config).clone();
+    config.monitor.every = Duration::from_secs(2);
+    config.campaign.tick = Duration::from_secs(1);
+    let ctx = worker::JobContext::new(
+        w.db.db.clone(),
+        std::sync::Arc::new(config),
+        w.app.state.clock.clone(),
+        domain::process::ProcessId::new("monitor-test"),
+        Some(vault.clone()),
+    )
+    .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let jobs = tokio::spawn(worker::run(ctx, async move {
+        let _ = stopped.await;
+    }));
+    advance(&w, Duration::from_secs(180));
+    let before = w.sim.stats().refresh_ok;
+    let s = steal(&w, false, "192.0.2.66");
+    assert!(!s.refreshed);
+    // Past the settling time of a fresh row.
+    advance(&w, Duration::from_secs(60));
+    let started = std::time::Instant::now();
+    let mut got = Vec::new();
+    while started.elapsed() < Duration::from_secs(15) {
+        got = hooks.hooks();
+        if !got.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let waited = started.elapsed();
+    let _ = stop.send(());
+    let _ = jobs.await;
+    assert_eq!(got.len(), 1, "delivered once, within {waited:?}");
+    assert_eq!(got[0].json()["alert"]["kind"], "token.foreign_use_attempt");
+    assert!(
+        waited < Duration::from_secs(5),
+        "one monitor interval (2 s) plus the alerts job's second: {waited:?}"
+    );
+    assert_eq!(
+        w.sim.stats().refresh_ok,
+        before,
+        "the jobs caused no refresh"
+    );
+}
+
+both_backends!(
+    the_worker_finds_a_theft_within_one_interval_and_delivers_it,
+    the_worker_finds_a_theft_within_one_interval_and_delivers_it
+);
