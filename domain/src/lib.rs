@@ -10,6 +10,7 @@
 //! | [`salesforce`] | the Salesforce client: authorize URLs, code and refresh exchanges, identity, revocation |
 //! | [`staff`] | staff users (passwords, TOTP, recovery codes), their sessions, the dashboard's aggregates, bulk jobs |
 //! | [`security`] | encryption at rest ([`security::crypto`]), key rotation, the token API's keys |
+//! | [`legacy`] | the cut-over from the legacy Connected App: importing and activating its tokens, retiring it, readiness |
 //! | [`compliance`] | the metadata audit of the partner's External Client App and Connected Apps |
 //! | [`alerts`] | things a person at the partner must look at, and their delivery by mail and webhook |
 //! | [`monitor`] | the token-use monitor: LoginHistory against the vault's own exchanges |
@@ -28,6 +29,7 @@ pub mod entity;
 pub mod error;
 pub mod events;
 pub mod ip_ranges;
+pub mod legacy;
 pub mod mail;
 pub mod monitor;
 pub mod process;

@@ -25,13 +25,17 @@ pub(crate) fn router() -> Router<AppState> {
             post(force_refresh),
         )
         .route(
+            "/api/v1/legacy-connections",
+            post(crate::legacy::api_import),
+        )
+        .route(
             "/api/openapi.json",
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
         )
 }
 
 /// A JSON error answer; every API answer is `no-store`.
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     error_with(status, code, message, None)
 }
 
@@ -57,7 +61,26 @@ fn error_with(
 }
 
 /// The caller's API key, from `Authorization: Bearer rk_…`.
-pub(crate) struct ApiKey(#[allow(dead_code)] pub domain::entity::api_key::Model);
+pub(crate) struct ApiKey(pub domain::entity::api_key::Model);
+
+impl ApiKey {
+    /// The refusal (403) for a key without `scope`; `None` when it has it.
+    pub(crate) fn refusal(&self, scope: domain::security::api_keys::ApiScope) -> Option<Response> {
+        if domain::security::api_keys::allows(&self.0, scope) {
+            None
+        } else {
+            Some(error(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "this API key lacks the `{}` scope (create one with `reauth api-keys create --scope {}`)",
+                    scope.as_str(),
+                    scope.as_str()
+                ),
+            ))
+        }
+    }
+}
 
 impl FromRequestParts<AppState> for ApiKey {
     type Rejection = Response;
@@ -100,7 +123,11 @@ impl FromRequestParts<AppState> for ApiKey {
     }
 }
 
-fn answer(result: domain::Result<Result<AccessToken, VaultError>>) -> Response {
+fn answer(
+    vault: &domain::vault::Vault,
+    key: &ApiKey,
+    result: domain::Result<Result<AccessToken, VaultError>>,
+) -> Response {
     let retry_after = |mut r: Response, secs: &'static str| {
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static(secs));
@@ -108,11 +135,14 @@ fn answer(result: domain::Result<Result<AccessToken, VaultError>>) -> Response {
     };
     match result {
         Ok(Ok(t)) => {
+            vault.count_served(&t, key.0.id);
             let mut r = Json(json!({
                 "org_id": t.org_id,
                 "access_token": t.token.expose_secret(),
                 "instance_url": t.instance_url,
                 "issued_at": t.issued_at,
+                "app": t.app,
+                "sf_user_id": t.sf_user_id,
             }))
             .into_response();
             r.headers_mut()
@@ -216,9 +246,12 @@ use sea_orm::EntityTrait as _;
 
 async fn access_token(
     State(state): State<AppState>,
-    _key: ApiKey,
+    key: ApiKey,
     Path(org_id): Path<String>,
 ) -> Response {
+    if let Some(r) = key.refusal(domain::security::api_keys::ApiScope::TokensRead) {
+        return r;
+    }
     let org = match known_org(&state, &org_id).await {
         Ok(o) => o,
         Err(r) => return r,
@@ -226,7 +259,7 @@ async fn access_token(
     let Some(vault) = &state.vault else {
         return not_configured();
     };
-    answer(vault.access_token(&org).await)
+    answer(vault, &key, vault.access_token(&org).await)
 }
 
 #[derive(Deserialize, Default)]
@@ -238,10 +271,13 @@ struct ForceBody {
 
 async fn force_refresh(
     State(state): State<AppState>,
-    _key: ApiKey,
+    key: ApiKey,
     Path(org_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
+    if let Some(r) = key.refusal(domain::security::api_keys::ApiScope::TokensRead) {
+        return r;
+    }
     let org = match known_org(&state, &org_id).await {
         Ok(o) => o,
         Err(r) => return r,
@@ -267,13 +303,15 @@ async fn force_refresh(
         }
     };
     answer(
+        vault,
+        &key,
         vault
             .force_refresh(&org, body.rejected_access_token.as_deref())
             .await,
     )
 }
 
-fn not_configured() -> Response {
+pub(crate) fn not_configured() -> Response {
     tracing::error!("the token API needs salesforce.client_id and crypto.keys");
     error(
         StatusCode::SERVICE_UNAVAILABLE,

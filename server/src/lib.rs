@@ -5,6 +5,7 @@ mod api;
 mod api_key_cache;
 mod health;
 mod ip_ranges;
+mod legacy;
 mod metrics;
 mod pages;
 mod reconsent;

@@ -6,7 +6,16 @@ use clap::Subcommand;
 use domain::config::Config;
 use secrecy::ExposeSecret;
 
+use domain::security::api_keys::ApiScope;
+
 use super::output::{Format, print_rows};
+
+fn parse_scope(s: &str) -> Result<ApiScope, String> {
+    ApiScope::parse(s).ok_or_else(|| {
+        let all: Vec<_> = ApiScope::ALL.iter().map(|s| s.as_str()).collect();
+        format!("unknown scope `{s}` (the scopes are {})", all.join(", "))
+    })
+}
 
 #[derive(Debug, Subcommand)]
 pub enum ApiKeysCommand {
@@ -14,6 +23,10 @@ pub enum ApiKeysCommand {
     Create {
         #[arg(long)]
         name: String,
+        /// What the key may do, repeatable: `tokens:read` (get access tokens; the default) or
+        /// `legacy:write` (import legacy tokens through `POST /api/v1/legacy-connections`).
+        #[arg(long = "scope", value_parser = parse_scope)]
+        scopes: Vec<ApiScope>,
     },
     /// List keys (never the secrets).
     List {
@@ -35,12 +48,23 @@ pub async fn run(config: Config, cmd: ApiKeysCommand) -> anyhow::Result<ExitCode
     let db = super::db::open(&config, missing).await?;
     let now = chrono::Utc::now();
     match cmd {
-        ApiKeysCommand::Create { name } => {
-            let (key, model) =
-                domain::security::api_keys::create(&db, &name, &super::cli_actor(), now).await?;
+        ApiKeysCommand::Create { name, scopes } => {
+            let scopes = if scopes.is_empty() {
+                vec![ApiScope::TokensRead]
+            } else {
+                scopes
+            };
+            let (key, model) = domain::security::api_keys::create_with_scopes(
+                &db,
+                &name,
+                &scopes,
+                &super::cli_actor(),
+                now,
+            )
+            .await?;
             eprintln!(
-                "API key {} \"{}\" created; it is shown only now",
-                model.id, model.name
+                "API key {} \"{}\" ({}) created; it is shown only now",
+                model.id, model.name, model.scopes
             );
             println!("{}", key.expose_secret());
         }
@@ -56,6 +80,7 @@ pub async fn run(config: Config, cmd: ApiKeysCommand) -> anyhow::Result<ExitCode
                     ("id", &|k| k.id.to_string()),
                     ("name", &|k| k.name.clone()),
                     ("prefix", &|k| k.prefix.clone()),
+                    ("scopes", &|k| k.scopes.clone()),
                     ("created_at", &|k| k.created_at.to_rfc3339()),
                     ("last_used_at", &|k| ts(&k.last_used_at)),
                     ("revoked_at", &|k| ts(&k.revoked_at)),

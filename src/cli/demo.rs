@@ -128,6 +128,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     config.salesforce.login_url = sim.base_url().to_owned();
     config.salesforce.sandbox_login_url = sim.base_url().to_owned();
     config.salesforce.extra_login_hosts = vec![sim.host_port().to_owned()];
+    // The partner's legacy Connected App, whose tokens the demo imports and activates: the org
+    // page shows `legacy` serving until the admin consents, then `eca`.
+    config.legacy.client_id = Some("reauth-legacy".into());
+    config.legacy.client_secret = Some("reauth-legacy-secret".to_owned().into());
     config.partner.egress_ranges = vec!["203.0.113.0/28".parse()?];
     config.crypto.keys = vec![domain::security::crypto::Sealer::generate_key("demo")];
     // Mail to files: the log transport never prints bodies, which hold link secrets.
@@ -140,6 +144,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
     let db = domain::db::open(&config.database_url).await?;
     let seeded = seed(&db, &config).await?;
+    seed_legacy(&db, &config, &sim).await?;
 
     let export = super::db::demo_export_line(&db_file, Some(&base_url));
     let config_file = cwd.join(CONFIG_FILE);
@@ -242,6 +247,56 @@ async fn seed(db: &sea_orm::DatabaseConnection, config: &Config) -> anyhow::Resu
         staff_password,
         links,
     })
+}
+
+/// The partner's existing legacy tokens, one per org with an admin at the simulator: imported
+/// and activated, as a partner does when its services switch to the token API.
+async fn seed_legacy(
+    db: &sea_orm::DatabaseConnection,
+    config: &Config,
+    sim: &sfsim::Sim,
+) -> anyhow::Result<()> {
+    let mut csv = String::from("org_id,refresh_token,instance_url,sf_user_id,scopes\n");
+    for o in ORGS {
+        let Some(admin) = o.admin else { continue };
+        let g = sim
+            .mint_grant("reauth-legacy", admin, &["api", "refresh_token"])
+            .map_err(|e| anyhow::anyhow!("the simulator would not mint a legacy grant: {e}"))?;
+        let user = g.id.rsplit('/').next().unwrap_or_default().to_owned();
+        let rt = g.refresh_token.unwrap_or_default();
+        csv.push_str(&format!(
+            "{},{rt},{},{user},api refresh_token\n",
+            o.id, g.instance_url
+        ));
+    }
+    let vault = domain::vault::Vault::from_config(
+        db.clone(),
+        Arc::new(config.clone()),
+        domain::time::Clock::system(),
+        "demo-seed",
+    )?
+    .context("the demo's vault")?;
+    let parsed = domain::legacy::import::parse(
+        csv.as_bytes(),
+        domain::legacy::import::Format::Csv,
+        "demo",
+        &config.salesforce.extra_login_hosts,
+    );
+    let opts = domain::legacy::import::Options {
+        activate: true,
+        ..Default::default()
+    };
+    match domain::legacy::import::import(&vault, "demo", parsed, opts, &Actor::System, &()).await? {
+        Ok(_) => Ok(()),
+        Err(errors) => Err(anyhow::anyhow!(
+            "the demo's legacy tokens did not import: {}",
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
+    }
 }
 
 /// Writes `reauth.toml` for the other commands unless the user has one of their own there;

@@ -10,6 +10,7 @@ mod egress;
 mod events;
 mod ip_ranges;
 mod keys;
+mod legacy;
 mod links;
 mod notices;
 mod orgs;
@@ -77,6 +78,9 @@ pub enum Command {
     /// Keys for the token API.
     #[command(subcommand, name = "api-keys")]
     ApiKeys(api_keys::ApiKeysCommand),
+    /// The cut-over from the legacy Connected App: import, activate, retire, report.
+    #[command(subcommand)]
+    Legacy(legacy::LegacyCommand),
     /// Compliance checks (`audit metadata PATH` lints the apps' Salesforce metadata; the audit
     /// trail of events is `events list`).
     #[command(subcommand)]
@@ -124,6 +128,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor(args) => doctor::run(config, args).await,
         Command::Egress(cmd) => egress::run(config, cmd).await,
         Command::IpRanges(cmd) => ip_ranges::run(&config, cmd),
+        Command::Legacy(cmd) => legacy::run(config, cmd).await,
     };
     match result {
         Err(e) => Err(db::explain_unknown_org(e, &database_url).await),

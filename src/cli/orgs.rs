@@ -340,10 +340,10 @@ fn waves_note(waves: &[String], verb: &str) -> String {
 }
 
 /// A progress bar on stderr, drawn only when stderr is a terminal.
-struct Bar(Option<ProgressBar>);
+pub(crate) struct Bar(Option<ProgressBar>);
 
 impl Bar {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self(std::io::stderr().is_terminal().then(|| {
             let b = ProgressBar::hidden();
             b.set_draw_target(indicatif::ProgressDrawTarget::stderr());

@@ -6,6 +6,7 @@ mod bulk;
 mod campaign;
 mod heartbeat;
 mod housekeeping;
+mod legacy;
 mod monitor;
 mod notices;
 mod verify;
@@ -138,6 +139,10 @@ async fn run_jobs(
     let alerts_name = worker_name("alerts");
     let alerts_ctx = ctx.clone();
     let alerts_every = every_10s.clone();
+    let legacy_name = worker_name("legacy");
+    let legacy_ctx = ctx.clone();
+    let legacy_every =
+        cron::Schedule::from_str(&heartbeat::schedule_for(ctx.config.legacy.check_every))?;
     let monitor = Monitor::new()
         .register(move |_restarts| {
             WorkerBuilder::new(housekeeping_name.as_str())
@@ -186,6 +191,12 @@ async fn run_jobs(
                 .backend(CronScheduler::new(monitor_every.clone()))
                 .data(monitor_ctx.clone())
                 .build(monitor::run)
+        })
+        .register(move |_restarts| {
+            WorkerBuilder::new(legacy_name.as_str())
+                .backend(CronScheduler::new(legacy_every.clone()))
+                .data(legacy_ctx.clone())
+                .build(legacy::run)
         });
     monitor
         .run_with_signal(async move {

@@ -203,6 +203,17 @@ pub struct LegacyConfig {
     pub retire_after: Duration,
     /// Whether the heartbeat keeps activated legacy connections alive.
     pub keep_alive: bool,
+    /// How often the worker looks for legacy connections to retire and revocations to retry.
+    #[serde(with = "duration")]
+    pub check_every: Duration,
+    /// Pre-flight: the managed package (`033…`) that contains the External Client App, the
+    /// lowest version of it that does (`1.4`), and where a customer admin installs it. With
+    /// `package_id` set, before an org's wave sends its first notice reauth asks the org, with its
+    /// activated legacy connection, whether that version is installed; an org without it gets an
+    /// "install the package first" notice instead of a re-auth link.
+    pub package_id: Option<String>,
+    pub package_min_version: Option<String>,
+    pub install_url: Option<String>,
 }
 
 impl Default for LegacyConfig {
@@ -217,6 +228,10 @@ impl Default for LegacyConfig {
             rotate_every: Duration::from_secs(90 * 86_400),
             retire_after: Duration::from_secs(7 * 86_400),
             keep_alive: true,
+            check_every: Duration::from_secs(300),
+            package_id: None,
+            package_min_version: None,
+            install_url: None,
         }
     }
 }

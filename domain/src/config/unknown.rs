@@ -106,10 +106,13 @@ impl Schema {
         if section.is_some() && self.top.iter().any(|t| t == key) {
             return Some(format!("{key} at the top level, before any [section]"));
         }
+        // `[salesforce]` first: `[legacy]` repeats its credential keys, and the External Client
+        // App's are the ones most people mean.
         self.sections
             .iter()
             .filter(|(s, _)| Some(*s) != section)
-            .find(|(_, keys)| keys.iter().any(|k| k == key))
+            .filter(|(_, keys)| keys.iter().any(|k| k == key))
+            .min_by_key(|(s, _)| (s.as_str() != "salesforce", s.as_str()))
             .map(|(s, _)| format!("[{s}] {key}"))
     }
 }

@@ -35,11 +35,14 @@ pub enum NoticeKind {
     ReauthNeeded,
     /// The partner's egress ranges change on a date: add the new ones where the org restricts IPs.
     IpChange,
+    /// Pre-flight found the package with the External Client App missing (or too old) in the
+    /// org: install it first; a re-auth link could not succeed yet.
+    InstallPackage,
 }
 
 impl NoticeKind {
     /// Every kind.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Announce,
         Self::Remind,
         Self::Final,
@@ -49,6 +52,7 @@ impl NoticeKind {
         Self::Link,
         Self::ReauthNeeded,
         Self::IpChange,
+        Self::InstallPackage,
     ];
 
     /// The stored spelling (also the template directory's name).
@@ -63,6 +67,7 @@ impl NoticeKind {
             Self::Link => "link",
             Self::ReauthNeeded => "reauth_needed",
             Self::IpChange => "ip_change",
+            Self::InstallPackage => "install_package",
         }
     }
 
@@ -73,7 +78,10 @@ impl NoticeKind {
 
     /// Whether the message carries a re-auth link (minted when it is first sent).
     pub fn carries_link(self) -> bool {
-        !matches!(self, Self::Escalate | Self::Confirmation | Self::IpChange)
+        !matches!(
+            self,
+            Self::Escalate | Self::Confirmation | Self::InstallPackage | Self::IpChange
+        )
     }
 
     /// Whether it is a step of a wave's schedule.
@@ -86,7 +94,7 @@ impl NoticeKind {
 
     /// Whether a consent makes it pointless (it is cancelled when the org consents).
     pub fn stops_at_consent(self) -> bool {
-        self.is_wave_step() || self == Self::ReauthNeeded
+        self.is_wave_step() || matches!(self, Self::ReauthNeeded | Self::InstallPackage)
     }
 }
 

@@ -11,7 +11,7 @@ use secrecy::SecretString;
 
 use super::{APP, Flow};
 use crate::alerts::{self, Severity};
-use crate::entity::connection::{self, ConnectionStatus};
+use crate::entity::connection::{self, ConnectionApp, ConnectionStatus};
 use crate::error::{Error, Result};
 use crate::events::{self, Actor};
 use crate::registry::state::{self, Change, OrgState};
@@ -80,10 +80,37 @@ async fn promote(
     username: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<Verified> {
-    if let Err(status) = flow.vault.promote(conn.id, username).await? {
+    // The legacy connection the partner's services use today, if any: the new one takes over
+    // only if it is the same Salesforce user with the same scopes, else staff decide.
+    let legacy = store::find(
+        flow.db,
+        expected,
+        ConnectionApp::Legacy,
+        &[
+            ConnectionStatus::Active,
+            ConnectionStatus::Refreshing,
+            ConnectionStatus::Held,
+        ],
+    )
+    .await?
+    .into_iter()
+    .next();
+    let differs = legacy
+        .as_ref()
+        .and_then(|l| crate::legacy::differs(l, conn));
+    if let Err(status) = flow
+        .vault
+        .promote(conn.id, username, differs.is_some())
+        .await?
+    {
         return Ok(Verified::Failed(format!(
             "the connection is {status}, no longer waiting for verification"
         )));
+    }
+    if differs.is_none() {
+        // The cut-over: every process drops the org's cached (legacy) tokens and serves this
+        // connection from its next call.
+        flow.vault.invalidate(expected).await?;
     }
     // Also moves an org that waited on the partner after a failed verification.
     state::apply(
@@ -111,6 +138,31 @@ async fn promote(
         serde_json::json!({ "connection_id": conn.id, "attempts": conn.verify_attempts + 1 }),
     )
     .await?;
+    if let Some(why) = differs {
+        state::apply(
+            flow.db,
+            expected,
+            Change::NeedsAttention {
+                reason: format!(
+                    "the new connection is kept on standby and the legacy one still serves: {why}; accept the new user on the org page if the partner's services can work as that user"
+                ),
+                owner: "csm".into(),
+            },
+            &Actor::System,
+            now,
+        )
+        .await?;
+        events::record(
+            flow.db,
+            now,
+            &Actor::System,
+            Some(expected),
+            "connection.standby",
+            serde_json::json!({ "connection_id": conn.id, "why": why }),
+        )
+        .await?;
+        return Ok(Verified::Yes { replaced: false });
+    }
     // Only now retire every older live connection, each with its newest token.
     let older: Vec<_> = store::find(
         flow.db,

@@ -13,7 +13,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use super::{Trigger, Vault, VaultError};
-use crate::entity::connection::{self, ConnectionStatus};
+use crate::entity::connection::{self, ConnectionApp, ConnectionStatus};
 use crate::error::Result;
 
 /// What one sweep did.
@@ -49,29 +49,34 @@ pub async fn sweep(v: &Vault, limit: u64) -> Result<SweepReport> {
 
 async fn due_page(v: &Vault, n: u64) -> Result<Vec<connection::Model>> {
     let now = v.leases().now_expr();
-    Ok(connection::Entity::find()
-        .filter(
-            Condition::any()
-                // A `verifying` connection holds a real refresh token too: it must not idle out
-                // while its verification is retried.
-                .add(
-                    Condition::all()
-                        .add(
-                            connection::Column::Status
-                                .is_in([ConnectionStatus::Active, ConnectionStatus::Verifying]),
-                        )
-                        .add(Expr::col(connection::Column::NextHeartbeatAt).lte(now.clone())),
-                )
-                .add(
-                    Condition::all()
-                        .add(connection::Column::Status.eq(ConnectionStatus::Refreshing))
-                        .add(Expr::col(connection::Column::LeaseExpiresAt).lt(now)),
-                ),
-        )
-        .order_by_asc(connection::Column::NextHeartbeatAt)
-        .limit(n)
-        .all(v.db())
-        .await?)
+    let mut q = connection::Entity::find();
+    if !v.config().legacy.keep_alive {
+        // Activated legacy connections are then refreshed only when the token API needs them.
+        q = q.filter(connection::Column::App.ne(ConnectionApp::Legacy));
+    }
+    Ok(q.filter(
+        Condition::any()
+            // A `verifying` connection holds a real refresh token too: it must not idle out
+            // while its verification is retried.
+            .add(
+                Condition::all()
+                    .add(connection::Column::Status.is_in([
+                        ConnectionStatus::Active,
+                        ConnectionStatus::Verifying,
+                        ConnectionStatus::Standby,
+                    ]))
+                    .add(Expr::col(connection::Column::NextHeartbeatAt).lte(now.clone())),
+            )
+            .add(
+                Condition::all()
+                    .add(connection::Column::Status.eq(ConnectionStatus::Refreshing))
+                    .add(Expr::col(connection::Column::LeaseExpiresAt).lt(now)),
+            ),
+    )
+    .order_by_asc(connection::Column::NextHeartbeatAt)
+    .limit(n)
+    .all(v.db())
+    .await?)
 }
 
 async fn sweep_page(v: &Vault, due: Vec<connection::Model>, report: &mut SweepReport) {

@@ -352,7 +352,10 @@ impl Leases {
                 .col_expr(connection::Column::LastError, Expr::value(reason))
                 .col_expr(connection::Column::LastErrorAt, Expr::value(m.now));
         }
-        if m.status != ConnectionStatus::Active {
+        if !matches!(
+            m.status,
+            ConnectionStatus::Active | ConnectionStatus::Standby
+        ) {
             // Nothing refreshes it any more.
             q = q.col_expr(
                 connection::Column::NextHeartbeatAt,
@@ -391,6 +394,59 @@ impl Leases {
             .exec(&self.db)
             .await?;
         Ok(res.rows_affected == 1)
+    }
+}
+
+/// A status change with its schedule, for [`Leases::transition`] (activation, acceptance,
+/// retirement and its revocation retries).
+pub struct Transition<'a> {
+    pub status: ConnectionStatus,
+    /// When the heartbeat next refreshes it (`None`: never).
+    pub next_heartbeat_at: Option<DateTime<Utc>>,
+    /// Revocation attempts so far and when the next is due (retirement only).
+    pub revoke: Option<(i32, Option<DateTime<Utc>>)>,
+    pub error: Option<&'a str>,
+    /// Set when a verification promotes it (the legacy retirement clock starts here).
+    pub verified_at: Option<DateTime<Utc>>,
+    pub sf_username: Option<String>,
+    pub now: DateTime<Utc>,
+}
+
+impl Leases {
+    /// Ends an admin lease with a status change and its schedule. `false`: the lease was no
+    /// longer ours; nothing was written.
+    pub async fn transition(&self, lease: &Lease, t: Transition<'_>) -> Result<bool> {
+        let mut q = connection::Entity::update_many()
+            .col_expr(connection::Column::Status, Expr::value(t.status))
+            .col_expr(
+                connection::Column::NextHeartbeatAt,
+                Expr::value(t.next_heartbeat_at),
+            )
+            .col_expr(connection::Column::UpdatedAt, Expr::value(t.now))
+            .pipe(end_lease)
+            .filter(Self::fenced(lease));
+        if let Some((attempts, next)) = t.revoke {
+            q = q
+                .col_expr(connection::Column::RevokeAttempts, Expr::value(attempts))
+                .col_expr(connection::Column::NextRevokeAt, Expr::value(next));
+        }
+        if let Some(e) = t.error {
+            q = q
+                .col_expr(connection::Column::LastError, Expr::value(e))
+                .col_expr(connection::Column::LastErrorAt, Expr::value(t.now));
+        }
+        if let Some(at) = t.verified_at {
+            q = q
+                .col_expr(connection::Column::VerifiedAt, Expr::value(at))
+                .col_expr(
+                    connection::Column::NextVerifyAt,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                );
+        }
+        if let Some(u) = t.sf_username {
+            q = q.col_expr(connection::Column::SfUsername, Expr::value(u));
+        }
+        Ok(q.exec(&self.db).await?.rows_affected == 1)
     }
 }
 

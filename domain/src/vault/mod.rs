@@ -32,13 +32,16 @@
 mod cache;
 mod classify;
 pub mod heartbeat;
+mod invalidate;
 pub mod lease;
+mod legacy;
 mod outcome;
 mod persist;
 mod protocol;
 mod reauth;
 mod retire;
 pub mod store;
+mod usage;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,6 +55,7 @@ use tokio_util::task::TaskTracker;
 
 pub use cache::AccessToken;
 pub use classify::{ErrorClass, classify};
+pub use legacy::{REVOKE_ALERT_AFTER, RevokeOutcome, revoke_backoff};
 pub use outcome::{Answer, Trigger, VaultError, VaultOptions};
 pub use retire::Retired;
 
@@ -77,6 +81,8 @@ pub struct Vault {
 struct Inner {
     db: DatabaseConnection,
     sf: SfClient,
+    /// The legacy Connected App's client, when `[legacy]` names one.
+    legacy_sf: Option<SfClient>,
     sealer: Sealer,
     config: Arc<Config>,
     clock: Clock,
@@ -89,6 +95,8 @@ struct Inner {
     tracker: TaskTracker,
     /// Set once shutdown has begun: no new exchange starts.
     closing: AtomicBool,
+    /// Tokens handed out, not yet written to `token_usage`.
+    usage: usage::Usage,
 }
 
 impl Vault {
@@ -143,10 +151,14 @@ impl Vault {
         // Lease writes get a pool of their own (when the database allows a second one).
         let lease_db = crate::db::lease_pool(&db).unwrap_or_else(|| db.clone());
         let leases = Leases::new(lease_db, owner, clock.clone(), opts.lease);
-        Self {
+        // Configuration was validated when it was loaded; a legacy client that cannot be built
+        // here means no legacy app, and its connections say so when they are exchanged.
+        let legacy_sf = SfClient::legacy_from_config(&config).ok().flatten();
+        let vault = Self {
             inner: Arc::new(Inner {
                 db,
                 sf,
+                legacy_sf,
                 sealer,
                 config,
                 clock,
@@ -156,8 +168,12 @@ impl Vault {
                 cache: cache::TokenCache::default(),
                 tracker: TaskTracker::new(),
                 closing: AtomicBool::new(false),
+                usage: usage::Usage::default(),
             }),
-        }
+        };
+        vault.listen_for_invalidations();
+        vault.flush_usage_periodically();
+        vault
     }
 
     pub fn db(&self) -> &DatabaseConnection {
@@ -174,6 +190,21 @@ impl Vault {
 
     pub fn sf(&self) -> &SfClient {
         &self.inner.sf
+    }
+
+    /// The legacy Connected App's client, when configured.
+    pub fn legacy_sf(&self) -> Option<&SfClient> {
+        self.inner.legacy_sf.as_ref()
+    }
+
+    /// The client that talks for a connection's app. `Err`: why there is none.
+    pub(super) fn client_for(&self, app: ConnectionApp) -> std::result::Result<&SfClient, String> {
+        match app {
+            ConnectionApp::Eca => Ok(&self.inner.sf),
+            ConnectionApp::Legacy => self.inner.legacy_sf.as_ref().ok_or_else(|| {
+                "no legacy Connected App is configured (legacy.client_id)".to_owned()
+            }),
+        }
     }
 
     /// The connection rows' lease API, as this process.
@@ -209,20 +240,23 @@ impl Vault {
         self.inner.cache.forget(org);
     }
 
-    /// The org's connection to the packaged app that the token API serves from.
+    /// The connection the token API serves an org from: its best working credential — a working
+    /// External Client App connection, else an activated legacy one — or, when neither works,
+    /// the one whose state explains why (so the answer can say "consent again" or "held").
     async fn connection_for(&self, org: &OrgId) -> Result<Option<connection::Model>> {
-        Ok(connection::Entity::find()
+        let rows = connection::Entity::find()
             .filter(connection::Column::OrgId.eq(org.as_str()))
-            .filter(connection::Column::App.eq(ConnectionApp::Eca))
             .filter(connection::Column::Status.is_in([
                 ConnectionStatus::Active,
                 ConnectionStatus::Refreshing,
                 ConnectionStatus::NeedsReauth,
                 ConnectionStatus::Quarantined,
+                ConnectionStatus::Held,
             ]))
             .order_by_desc(connection::Column::Id)
-            .one(&self.inner.db)
-            .await?)
+            .all(&self.inner.db)
+            .await?;
+        Ok(serving(rows))
     }
 
     /// A usable access token for an org, refreshing through the vault when needed.
@@ -230,6 +264,8 @@ impl Vault {
         if let Some(t) = self.cached(org) {
             return Ok(Ok(t));
         }
+        // Read before choosing the connection: a cut-over after this makes the put below a no-op.
+        let generation = self.inner.cache.generation(org);
         let Some(c) = self.connection_for(org).await? else {
             return Ok(Err(VaultError::NoConnection {
                 org_id: org.clone(),
@@ -248,16 +284,21 @@ impl Vault {
         }
         let c = self.reload(c.id).await?;
         if let Some(t) = self.fresh_token(&c)? {
-            self.inner.cache.put(&t);
+            self.inner.cache.put(&t, generation);
             return Ok(Ok(t));
         }
-        self.refresh_locked(c.id, Trigger::Demand, deadline).await
+        let answer = self.refresh_locked(c.id, Trigger::Demand, deadline).await?;
+        if let Ok(t) = &answer {
+            self.inner.cache.put(t, generation);
+        }
+        Ok(answer)
     }
 
     /// A forced refresh after the partner saw a 401. If the rejected token is given and the current
     /// one is already newer, or the last exchange is within `heartbeat.min_gap`, the current
     /// token is returned without a new exchange (every exchange is a login in the customer's org).
     pub async fn force_refresh(&self, org: &OrgId, rejected: Option<&str>) -> Result<Answer> {
+        let generation = self.inner.cache.generation(org);
         let Some(c) = self.connection_for(org).await? else {
             return Ok(Err(VaultError::NoConnection {
                 org_id: org.clone(),
@@ -278,12 +319,17 @@ impl Vault {
             let gap =
                 chrono::Duration::from_std(self.inner.config.heartbeat.min_gap).unwrap_or_default();
             if newer || self.now() - c.last_exchange_at < gap {
-                self.inner.cache.put(&t);
+                self.inner.cache.put(&t, generation);
                 return Ok(Ok(t));
             }
         }
         self.forget(org.as_str());
-        self.refresh_locked(c.id, Trigger::Forced, deadline).await
+        let generation = self.inner.cache.generation(org);
+        let answer = self.refresh_locked(c.id, Trigger::Forced, deadline).await?;
+        if let Ok(t) = &answer {
+            self.inner.cache.put(t, generation);
+        }
+        Ok(answer)
     }
 
     /// Refreshes one connection now (the heartbeat's entry point). A heartbeat refresh happens
@@ -350,6 +396,9 @@ impl Vault {
     /// writes. Returns how many were still running when it gave up (0: all finished).
     pub async fn drain(&self, timeout: Duration) -> usize {
         self.inner.closing.store(true, Ordering::SeqCst);
+        if let Err(e) = self.flush_usage().await {
+            tracing::warn!(error = %e, "could not write the last token usage counts");
+        }
         self.inner.tracker.close();
         let running = self.inner.tracker.len();
         if running > 0 {
@@ -416,6 +465,8 @@ impl Vault {
         Ok(AccessToken {
             org_id: c.org_id.clone(),
             connection_id: c.id,
+            app: c.app,
+            sf_user_id: c.sf_user_id.clone(),
             token,
             instance_url,
             issued_at: at,
@@ -431,6 +482,41 @@ impl Vault {
             .decrypt_access(c)?
             .filter(|t| t.fresh_until > self.now()))
     }
+}
+
+/// Whether the token API may serve from a connection (active, or active under a refresh).
+fn works(c: &connection::Model) -> bool {
+    c.status == ConnectionStatus::Active
+        || (c.status == ConnectionStatus::Refreshing
+            && lease::resting_status(c) == ConnectionStatus::Active)
+}
+
+/// The connection the token API serves an org from, among its rows: a working External Client
+/// App connection, else a working legacy one (the org page marks it).
+pub fn serving_connection(rows: &[connection::Model]) -> Option<&connection::Model> {
+    let newest = |app| {
+        rows.iter()
+            .filter(|c| c.app == app && works(c))
+            .max_by_key(|c| c.id)
+    };
+    newest(ConnectionApp::Eca).or_else(|| newest(ConnectionApp::Legacy))
+}
+
+/// Picks the connection to serve from an org's rows (newest first); see `connection_for`.
+fn serving(rows: Vec<connection::Model>) -> Option<connection::Model> {
+    let pick = |app: ConnectionApp, ok: &dyn Fn(&connection::Model) -> bool| {
+        rows.iter().position(|c| c.app == app && ok(c))
+    };
+    let i = pick(ConnectionApp::Eca, &works)
+        .or_else(|| pick(ConnectionApp::Legacy, &works))
+        .or_else(|| {
+            pick(ConnectionApp::Eca, &|c| {
+                c.status != ConnectionStatus::Refreshing
+            })
+        })
+        .or_else(|| pick(ConnectionApp::Legacy, &|_| true))
+        .or_else(|| (!rows.is_empty()).then_some(0))?;
+    rows.into_iter().nth(i)
 }
 
 /// `interval` minus up to 5% at random, so connections made together spread out and none

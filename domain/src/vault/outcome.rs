@@ -17,6 +17,9 @@ pub struct VaultOptions {
     pub probe_delay: Duration,
     /// How long a caller waits for another process's refresh before answering "retry shortly".
     pub max_wait: Duration,
+    /// How often every process looks for cache invalidations written by the others (a cut-over
+    /// reaches every process within about this long).
+    pub invalidation_poll: Duration,
 }
 
 impl Default for VaultOptions {
@@ -25,6 +28,7 @@ impl Default for VaultOptions {
             lease: Duration::from_secs(60),
             probe_delay: Duration::from_secs(2),
             max_wait: Duration::from_secs(10),
+            invalidation_poll: Duration::from_secs(1),
         }
     }
 }

@@ -78,7 +78,7 @@ impl Vault {
         )
         .await?;
         if let Some(reason) = mismatch {
-            self.forget(&c.org_id);
+            self.invalidate(&c.org_id).await?;
             reauth::quarantined(self, c, &reason, now).await?;
             return Ok(Err(VaultError::Quarantined {
                 org_id: c.org_id.clone(),
@@ -88,11 +88,8 @@ impl Vault {
         if let Some(a) = &anomaly {
             reauth::anomalous_answer(self, c, a, now).await?;
         }
-        let t = self.token(c, grant.access_token, instance_url, now)?;
-        if lease.resting == ConnectionStatus::Active {
-            self.inner.cache.put(&t);
-        }
-        Ok(Ok(t))
+        // The caller decides whether to cache it: only the connection the org is served from is.
+        Ok(Ok(self.token(c, grant.access_token, instance_url, now)?))
     }
 
     /// Stores the refresh token of an answer that was otherwise unusable (no access token):

@@ -109,7 +109,6 @@ impl Vault {
                     if after.version != c.version
                         && let Some(t) = self.fresh_token(&after)?
                     {
-                        self.inner.cache.put(&t);
                         return Ok(Ok(t));
                     }
                 }
@@ -174,8 +173,16 @@ impl Vault {
                     .await;
             }
         };
+        let sf = match self.client_for(c.app) {
+            Ok(sf) => sf,
+            Err(detail) => {
+                return self
+                    .release_failure(&c, &lease, ErrorClass::Ours, &detail)
+                    .await;
+            }
+        };
         let started = std::time::Instant::now();
-        let mut answer = self.exchange(&c, &login, &presented.token).await;
+        let mut answer = self.exchange(sf, &c, &login, &presented.token).await;
         metrics::histogram!("reauth_refresh_seconds").record(started.elapsed().as_secs_f64());
         let mut probed = false;
         if let Err(e) = &answer
@@ -186,7 +193,7 @@ impl Vault {
             // rotate, the new token is already lost and the probe only makes that explicit.
             tracing::warn!(org_id = %c.org_id, error = %e, "ambiguous refresh answer; probing once");
             tokio::time::sleep(self.inner.opts.probe_delay).await;
-            answer = self.exchange(&c, &login, &presented.token).await;
+            answer = self.exchange(sf, &c, &login, &presented.token).await;
             probed = true;
         }
         match answer {
@@ -274,21 +281,20 @@ impl Vault {
 
     async fn exchange(
         &self,
+        sf: &crate::salesforce::SfClient,
         c: &connection::Model,
         login: &LoginUrl,
         rt: &SecretString,
     ) -> std::result::Result<TokenGrant, SfError> {
         let at = self.now();
-        let answer =
-            match tokio::time::timeout(self.exchange_limit(), self.inner.sf.refresh(login, rt))
-                .await
-            {
-                Ok(r) => r,
-                Err(_) => Err(SfError::Transport {
-                    sent: true,
-                    detail: "timed out".into(),
-                }),
-            };
+        let answer = match tokio::time::timeout(self.exchange_limit(), sf.refresh(login, rt)).await
+        {
+            Ok(r) => r,
+            Err(_) => Err(SfError::Transport {
+                sent: true,
+                detail: "timed out".into(),
+            }),
+        };
         self.record_exchange(c, at, &answer);
         answer
     }
@@ -380,7 +386,9 @@ impl Vault {
         class: ErrorClass,
         reason: &str,
     ) -> Result<Answer> {
-        self.forget(&c.org_id);
+        // Every process stops serving its access tokens (the grant is gone; another connection,
+        // such as the legacy one, may serve the org from the next call).
+        self.invalidate(&c.org_id).await?;
         let now = self.now();
         let marked = self
             .leases()

@@ -28,9 +28,12 @@ pub(super) async fn needs_reauth(
         &Actor::System,
         Some(&org),
         "connection.needs_reauth",
-        serde_json::json!({ "connection_id": c.id, "class": class.as_str(), "reason": reason }),
+        serde_json::json!({ "connection_id": c.id, "app": c.app, "class": class.as_str(), "reason": reason }),
     )
     .await?;
+    if c.app == connection::ConnectionApp::Legacy {
+        return legacy_died(v, c, reason, now).await;
+    }
     match state::apply(
         db,
         &org,
@@ -74,6 +77,54 @@ pub(super) async fn needs_reauth(
         Some(&c.org_id),
         reason,
         serde_json::json!({ "connection_id": c.id, "class": class.as_str() }),
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// A legacy grant died. The org's way forward is the consent to the External Client App its
+/// campaign already asks for; the partner is told, since its services lose that org's tokens
+/// unless an External Client App connection serves them.
+async fn legacy_died(
+    v: &Vault,
+    c: &connection::Model,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let eca_serves = !crate::vault::store::find(
+        v.db(),
+        &c.org_id,
+        connection::ConnectionApp::Eca,
+        &[
+            connection::ConnectionStatus::Active,
+            connection::ConnectionStatus::Refreshing,
+        ],
+    )
+    .await?
+    .is_empty();
+    let (severity, text) = if eca_serves {
+        (
+            Severity::Info,
+            format!(
+                "The legacy connection died ({reason}); the External Client App connection serves this org."
+            ),
+        )
+    } else {
+        (
+            Severity::Warning,
+            format!(
+                "The legacy connection died ({reason}); the token API has nothing to serve for this org until its admin consents to the External Client App."
+            ),
+        )
+    };
+    alerts::raise(
+        v.db(),
+        "legacy.connection_dead",
+        severity,
+        Some(&c.org_id),
+        &text,
+        serde_json::json!({ "connection_id": c.id }),
         now,
     )
     .await?;

@@ -26,7 +26,7 @@ pub enum Retired {
 impl Vault {
     /// Takes an admin lease on a connection, waiting for another holder's lease to end.
     /// `None`: the row is in a status `accept` refuses (returned so the caller can say so).
-    async fn admin_lease(
+    pub(super) async fn admin_lease(
         &self,
         id: i64,
         accept: impl Fn(ConnectionStatus) -> bool,
@@ -74,29 +74,39 @@ impl Vault {
         }
     }
 
-    /// Promotes a verified connection: `verifying` → `active`. `Err(status)`: it was not
-    /// waiting for verification.
+    /// Promotes a verified connection: `verifying` → `active` (or `standby`, served only once
+    /// staff accept it), recording when it was verified. `Err(status)`: it was not waiting for
+    /// verification.
     pub async fn promote(
         &self,
         id: i64,
         sf_username: Option<String>,
+        standby: bool,
     ) -> Result<std::result::Result<(), ConnectionStatus>> {
-        let (_, lease) = match self
+        let (c, lease) = match self
             .admin_lease(id, |s| s == ConnectionStatus::Verifying)
             .await?
         {
             Ok(x) => x,
             Err(s) => return Ok(Err(s)),
         };
+        let now = self.now();
         let marked = self
             .leases()
-            .mark(
+            .transition(
                 &lease,
-                Mark {
-                    status: ConnectionStatus::Active,
+                super::lease::Transition {
+                    status: if standby {
+                        ConnectionStatus::Standby
+                    } else {
+                        ConnectionStatus::Active
+                    },
+                    next_heartbeat_at: c.next_heartbeat_at,
+                    revoke: None,
                     error: None,
+                    verified_at: Some(now),
                     sf_username,
-                    now: self.now(),
+                    now,
                 },
             )
             .await?;
@@ -144,7 +154,7 @@ impl Vault {
             Ok(x) => x,
             Err(s) => return Ok(Retired::Already(s)),
         };
-        self.forget(&c.org_id);
+        self.invalidate(&c.org_id).await?;
         // Read under the lease: no one can have rotated it since.
         let token = self.newest_refresh_token(&c);
         let marked = self
@@ -165,9 +175,12 @@ impl Vault {
             )));
         }
         let revoke = match (token, login_of(&c, self.config())) {
-            (Ok(Some(rt)), Ok(login)) => match self.inner.sf.revoke(&login, &rt).await {
-                Ok(()) => "revoked at Salesforce".to_owned(),
-                Err(e) => format!("Salesforce did not confirm the revocation: {e}"),
+            (Ok(Some(rt)), Ok(login)) => match self.client_for(c.app) {
+                Ok(sf) => match sf.revoke(&login, &rt).await {
+                    Ok(()) => "revoked at Salesforce".to_owned(),
+                    Err(e) => format!("Salesforce did not confirm the revocation: {e}"),
+                },
+                Err(e) => format!("could not revoke: {e}"),
             },
             (Ok(None), _) => "no token was stored".to_owned(),
             (Err(e), _) | (_, Err(e)) => format!("could not revoke: {e}"),
@@ -190,7 +203,10 @@ impl Vault {
     }
 
     /// The newest refresh token of a row: a parked one, else the stored one.
-    fn newest_refresh_token(&self, c: &connection::Model) -> Result<Option<secrecy::SecretString>> {
+    pub(super) fn newest_refresh_token(
+        &self,
+        c: &connection::Model,
+    ) -> Result<Option<secrecy::SecretString>> {
         let sealer = &self.inner.sealer;
         let open = |ct: &Vec<u8>, key: &String, field: &str| {
             sealer

@@ -12,6 +12,7 @@ mod auth;
 mod bulk;
 mod charts;
 mod events;
+mod legacy;
 mod orgs;
 mod overview;
 mod security;
@@ -47,6 +48,8 @@ pub const STATE_CHANGING_ROUTES: &[(&str, Role)] = &[
     ("/orgs/{org_id}/notices", Role::Operator),
     ("/orgs/{org_id}/connections/{id}/verify", Role::Operator),
     ("/orgs/{org_id}/connections/{id}/revoke", Role::Operator),
+    ("/orgs/{org_id}/legacy/accept", Role::Operator),
+    ("/orgs/{org_id}/legacy/retire", Role::Operator),
     ("/waves/{name}/paused", Role::Operator),
     ("/alerts/{id}/acknowledge", Role::Operator),
     ("/jobs/{id}/cancel", Role::Operator),
@@ -63,6 +66,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/orgs.csv", get(orgs::csv))
         .route("/orgs/{org_id}", get(orgs::page))
         .route("/waves", get(waves::page))
+        .route("/legacy", get(legacy::page))
         .route("/events", get(events::page))
         .route("/security", get(security::page))
         .route("/events.csv", get(events::csv))
@@ -80,6 +84,8 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
             post(orgs::retry_verification),
         )
         .route("/orgs/{org_id}/connections/{id}/revoke", post(orgs::revoke))
+        .route("/orgs/{org_id}/legacy/accept", post(legacy::accept))
+        .route("/orgs/{org_id}/legacy/retire", post(legacy::retire_now))
         .route("/waves/{name}/paused", post(waves::set_paused))
         .route("/alerts/{id}/acknowledge", post(overview::acknowledge))
         .route("/jobs/{id}/cancel", post(bulk::cancel))

@@ -367,6 +367,10 @@ struct ConnectionRow {
     last_error: Option<String>,
     can_verify: bool,
     can_revoke: bool,
+    /// The token API answers from this one.
+    serving: bool,
+    can_accept: bool,
+    can_retire: bool,
 }
 
 struct LinkRow {
@@ -467,6 +471,10 @@ pub(crate) async fn page(
         .all(&state.db)
         .await
         .map_err(domain::Error::from)?;
+    let serving = domain::vault::serving_connection(&conns).map(|c| c.id);
+    let eca_active = conns
+        .iter()
+        .any(|c| c.app == connection::ConnectionApp::Eca && c.status == ConnectionStatus::Active);
     let events = domain::events::list(
         &state.db,
         &domain::events::EventFilter {
@@ -511,6 +519,11 @@ pub(crate) async fn page(
             .map(|c| {
                 let live = c.status.is_live();
                 ConnectionRow {
+                    serving: serving == Some(c.id),
+                    can_accept: c.status == ConnectionStatus::Standby,
+                    can_retire: c.app == connection::ConnectionApp::Legacy
+                        && c.status == ConnectionStatus::Active
+                        && eca_active,
                     id: c.id,
                     can_verify: c.status == ConnectionStatus::Verifying,
                     can_revoke: !c.status.is_terminal(),

@@ -14,6 +14,7 @@ mod email_snapshots;
 mod health;
 mod import;
 mod ip_ranges;
+mod legacy;
 mod migrations;
 mod monitor;
 mod notices;

@@ -151,7 +151,7 @@ pub(crate) async fn callback(w: &World, url: &str) -> (u16, Html) {
     )
 }
 
-async fn state_of(w: &World, org: &str) -> domain::registry::state::OrgState {
+pub(crate) async fn state_of(w: &World, org: &str) -> domain::registry::state::OrgState {
     domain::registry::show(&w.db.db, &OrgId::parse(org).unwrap())
         .await
         .unwrap()
@@ -167,7 +167,7 @@ pub(crate) async fn connections(w: &World) -> Vec<domain::entity::connection::Mo
 }
 
 /// Every stored byte, to prove no issued token is there in plain text.
-async fn raw_dump(w: &World) -> Vec<u8> {
+pub(crate) async fn raw_dump(w: &World) -> Vec<u8> {
     match w.db.backend {
         Backend::Sqlite => {
             w.db.db
@@ -208,7 +208,7 @@ async fn raw_dump(w: &World) -> Vec<u8> {
     }
 }
 
-fn contains(hay: &[u8], needle: &str) -> bool {
+pub(crate) fn contains(hay: &[u8], needle: &str) -> bool {
     hay.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 

@@ -34,6 +34,11 @@ pub struct EmailContext {
     pub upcoming_ranges: Vec<String>,
     /// The public page that explains the ranges (`…/ip-ranges`).
     pub ip_ranges_url: String,
+    /// For `install_package`: where the admin installs the package with the External Client
+    /// App, and the lowest version that contains it (`legacy.install_url`,
+    /// `legacy.package_min_version`).
+    pub install_url: String,
+    pub package_version: String,
 }
 
 /// One kind's three templates.
@@ -108,6 +113,12 @@ kind_templates!(
     "email/link/body.html"
 );
 kind_templates!(
+    install_package,
+    "email/install_package/subject.txt",
+    "email/install_package/body.txt",
+    "email/install_package/body.html"
+);
+kind_templates!(
     reauth_needed,
     "email/reauth_needed/subject.txt",
     "email/reauth_needed/body.txt",
@@ -142,5 +153,6 @@ pub fn render(kind: NoticeKind, c: &EmailContext) -> Result<Rendered, askama::Er
         NoticeKind::Link => with!(link),
         NoticeKind::ReauthNeeded => with!(reauth_needed),
         NoticeKind::IpChange => with!(ip_change),
+        NoticeKind::InstallPackage => with!(install_package),
     })
 }

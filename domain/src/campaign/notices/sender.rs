@@ -269,6 +269,12 @@ pub(super) fn context(
             "{}/ip-ranges",
             config.base_url.as_str().trim_end_matches('/')
         ),
+        install_url: config.legacy.install_url.clone().unwrap_or_default(),
+        package_version: config
+            .legacy
+            .package_min_version
+            .clone()
+            .unwrap_or_default(),
     }
 }
 

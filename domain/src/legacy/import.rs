@@ -1,0 +1,711 @@
+//! Importing the partner's legacy tokens: a CSV or JSON-lines file (`reauth legacy import`) or
+//! one JSON object per API request (`POST /api/v1/legacy-connections`).
+//!
+//! Columns: `org_id, refresh_token, login_url, instance_url, sf_user_id, sf_username, issued_at,
+//! scopes` (`org_id`, `refresh_token`, `instance_url` and `sf_user_id` are required; `login_url`
+//! defaults to the org's). Every row is checked before anything is written; errors read
+//! `FILE:LINE: column: message` and never contain a token. Tokens are sealed before they touch
+//! the database, and stored **held**: reauth never exchanges them until they are activated.
+//!
+//! One legacy connection per org. Re-importing replaces a held connection (the new row's token
+//! is the partner's newer one; the old row is set aside, not revoked — revoking would kill the
+//! grant the new token belongs to). A connection reauth has exchanged since activation is never
+//! replaced unless forced.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+
+use chrono::{DateTime, Utc};
+use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait, sea_query::Expr,
+};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::entity::connection::{self, ConnectionApp, ConnectionStatus};
+use crate::entity::org;
+use crate::error::{Error, Result};
+use crate::events::{Actor, NewEvent};
+use crate::registry::Progress;
+use crate::registry::RowError;
+use crate::registry::state::OrgState;
+use crate::security::crypto::Sealer;
+use crate::types::{LoginUrl, OrgId};
+use crate::vault::Vault;
+use crate::vault::store::aad;
+
+/// The columns, in the order the documentation gives them.
+pub const COLUMNS: [&str; 8] = [
+    "org_id",
+    "refresh_token",
+    "login_url",
+    "instance_url",
+    "sf_user_id",
+    "sf_username",
+    "issued_at",
+    "scopes",
+];
+const REQUIRED: [&str; 4] = ["org_id", "refresh_token", "instance_url", "sf_user_id"];
+/// Rows written per transaction.
+const BATCH: usize = 500;
+
+/// One record as read (CSV or JSON); never printed, since it holds a token.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawRow {
+    pub org_id: Option<String>,
+    pub refresh_token: Option<String>,
+    pub login_url: Option<String>,
+    pub instance_url: Option<String>,
+    pub sf_user_id: Option<String>,
+    pub sf_username: Option<String>,
+    pub issued_at: Option<String>,
+    pub scopes: Option<String>,
+}
+
+/// A checked row, ready to store.
+pub struct LegacyRow {
+    pub line: u64,
+    pub org_id: OrgId,
+    pub refresh_token: SecretString,
+    pub login_url: Option<LoginUrl>,
+    pub instance_url: LoginUrl,
+    pub sf_user_id: String,
+    pub sf_username: Option<String>,
+    pub issued_at: Option<DateTime<Utc>>,
+    pub scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for LegacyRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LegacyRow")
+            .field("line", &self.line)
+            .field("org_id", &self.org_id)
+            .field("sf_user_id", &self.sf_user_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A file's checked rows and every problem found in it.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub rows: Vec<LegacyRow>,
+    pub errors: Vec<RowError>,
+}
+
+/// The two file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    JsonLines,
+}
+
+impl Format {
+    /// JSON lines for `.jsonl`, `.ndjson` and `.json`, else CSV.
+    pub fn of_path(path: &str) -> Self {
+        let lower = path.to_ascii_lowercase();
+        if [".jsonl", ".ndjson", ".json"]
+            .iter()
+            .any(|e| lower.ends_with(e))
+        {
+            Self::JsonLines
+        } else {
+            Self::Csv
+        }
+    }
+}
+
+fn err(file: &str, line: u64, column: &str, message: impl Into<String>) -> RowError {
+    RowError {
+        file: file.to_owned(),
+        line,
+        column: column.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// Reads and checks a file. Errors in the header stop the reading; errors in rows are collected.
+pub fn parse<R: Read>(input: R, format: Format, file: &str, extra_hosts: &[String]) -> Parsed {
+    let mut out = Parsed::default();
+    let mut first_line: HashMap<OrgId, u64> = HashMap::new();
+    let mut take = |line: u64, raw: RawRow, out: &mut Parsed| match check(
+        raw,
+        line,
+        file,
+        extra_hosts,
+    ) {
+        Ok(row) => {
+            if let Some(first) = first_line.get(&row.org_id) {
+                out.errors.push(err(
+                    file,
+                    line,
+                    "org_id",
+                    format!(
+                        "org {} appears twice (first on line {first}); one legacy connection per org",
+                        row.org_id
+                    ),
+                ));
+            } else {
+                first_line.insert(row.org_id.clone(), line);
+                out.rows.push(row);
+            }
+        }
+        Err(mut e) => out.errors.append(&mut e),
+    };
+    match format {
+        Format::Csv => {
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(true)
+                .trim(csv::Trim::All)
+                .flexible(false)
+                .from_reader(input);
+            let headers = match reader.headers() {
+                Ok(h) => h.clone(),
+                Err(e) => {
+                    out.errors.push(err(file, 1, "header", e.to_string()));
+                    return out;
+                }
+            };
+            let mut problems = Vec::new();
+            for h in headers.iter() {
+                if !COLUMNS.contains(&h) {
+                    problems.push(err(
+                        file,
+                        1,
+                        "header",
+                        format!(
+                            "unknown column `{h}` (the columns are {})",
+                            COLUMNS.join(", ")
+                        ),
+                    ));
+                }
+            }
+            for r in REQUIRED {
+                if !headers.iter().any(|h| h == r) {
+                    problems.push(err(
+                        file,
+                        1,
+                        "header",
+                        format!("the required column `{r}` is missing"),
+                    ));
+                }
+            }
+            if !problems.is_empty() {
+                out.errors = problems;
+                return out;
+            }
+            for record in reader.records() {
+                let record = match record {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let line = e.position().map_or(0, |p| p.line());
+                        // The csv crate's message names positions, never field contents.
+                        out.errors.push(err(file, line, "row", e.to_string()));
+                        continue;
+                    }
+                };
+                let line = record.position().map_or(0, |p| p.line());
+                let mut raw = RawRow::default();
+                for (h, v) in headers.iter().zip(record.iter()) {
+                    let v = (!v.is_empty()).then(|| v.to_owned());
+                    match h {
+                        "org_id" => raw.org_id = v,
+                        "refresh_token" => raw.refresh_token = v,
+                        "login_url" => raw.login_url = v,
+                        "instance_url" => raw.instance_url = v,
+                        "sf_user_id" => raw.sf_user_id = v,
+                        "sf_username" => raw.sf_username = v,
+                        "issued_at" => raw.issued_at = v,
+                        _ => raw.scopes = v,
+                    }
+                }
+                take(line, raw, &mut out);
+            }
+        }
+        Format::JsonLines => {
+            let mut text = String::new();
+            let mut input = input;
+            if let Err(e) = input.read_to_string(&mut text) {
+                out.errors.push(err(file, 0, "file", e.to_string()));
+                return out;
+            }
+            for (i, l) in text.lines().enumerate() {
+                let line = i as u64 + 1;
+                if l.trim().is_empty() {
+                    continue;
+                }
+                match serde_json::from_str::<RawRow>(l) {
+                    Ok(raw) => take(line, raw, &mut out),
+                    // serde_json names the field or position, not the value.
+                    Err(e) => out.errors.push(err(file, line, "row", json_problem(&e))),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A JSON error without any of the input's text.
+fn json_problem(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    // "invalid type: string \"…\", expected …" quotes the value: keep only what was expected.
+    match msg.split_once(", expected") {
+        Some((_, rest)) if msg.starts_with("invalid") => format!("expected{rest}"),
+        _ => msg,
+    }
+}
+
+/// Checks one record (`line` names it in errors).
+pub fn check(
+    raw: RawRow,
+    line: u64,
+    file: &str,
+    extra_hosts: &[String],
+) -> std::result::Result<LegacyRow, Vec<RowError>> {
+    let mut errors = Vec::new();
+    let mut e = |column: &str, message: String| errors.push(err(file, line, column, message));
+    let org_id = match raw.org_id.as_deref().map(str::trim) {
+        None | Some("") => {
+            e("org_id", "is required".into());
+            None
+        }
+        Some(s) => match OrgId::parse(s) {
+            Ok(o) => Some(o),
+            Err(x) => {
+                e("org_id", format!("`{s}`: {x}"));
+                None
+            }
+        },
+    };
+    let refresh_token = match raw.refresh_token {
+        None => {
+            e("refresh_token", "is required".into());
+            None
+        }
+        Some(t) if t.trim().is_empty() => {
+            e("refresh_token", "is empty".into());
+            None
+        }
+        Some(t) if t.trim().chars().any(char::is_whitespace) => {
+            e("refresh_token", "contains whitespace".into());
+            None
+        }
+        Some(t) => Some(SecretString::from(t.trim().to_owned())),
+    };
+    let url = |column: &str, v: Option<String>, e: &mut dyn FnMut(&str, String)| match v {
+        None => None,
+        Some(s) => match LoginUrl::parse(s.trim(), extra_hosts) {
+            Ok(u) => Some(u),
+            Err(x) => {
+                e(column, x.to_string());
+                None
+            }
+        },
+    };
+    let login_url = url("login_url", raw.login_url, &mut e);
+    let instance_url = if raw.instance_url.is_none() {
+        e("instance_url", "is required".into());
+        None
+    } else {
+        url("instance_url", raw.instance_url, &mut e)
+    };
+    let sf_user_id = match raw.sf_user_id.as_deref().map(str::trim) {
+        None | Some("") => {
+            e("sf_user_id", "is required".into());
+            None
+        }
+        Some(u)
+            if u.starts_with("005")
+                && matches!(u.len(), 15 | 18)
+                && u.chars().all(|c| c.is_ascii_alphanumeric()) =>
+        {
+            Some(u.to_owned())
+        }
+        Some(u) => {
+            e(
+                "sf_user_id",
+                format!("`{u}` is not a Salesforce user id (15 or 18 characters starting 005)"),
+            );
+            None
+        }
+    };
+    let issued_at = match raw.issued_at.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(s) => match DateTime::parse_from_rfc3339(s) {
+            Ok(t) => Some(t.with_timezone(&Utc)),
+            Err(x) => {
+                e(
+                    "issued_at",
+                    format!("`{s}` is not an RFC 3339 time such as 2026-11-02T09:30:00Z: {x}"),
+                );
+                None
+            }
+        },
+    };
+    let scopes = raw
+        .scopes
+        .as_deref()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let sf_username = raw.sf_username.map(|s| s.trim().to_owned());
+    match (org_id, refresh_token, instance_url, sf_user_id) {
+        (Some(org_id), Some(refresh_token), Some(instance_url), Some(sf_user_id))
+            if errors.is_empty() =>
+        {
+            Ok(LegacyRow {
+                line,
+                org_id,
+                refresh_token,
+                login_url,
+                instance_url,
+                sf_user_id,
+                sf_username,
+                issued_at,
+                scopes,
+            })
+        }
+        _ => Err(errors),
+    }
+}
+
+/// How to import.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Import the valid rows and report the others (default: nothing unless every row is valid).
+    pub skip_invalid: bool,
+    /// Check everything, write nothing.
+    pub dry_run: bool,
+    /// Create orgs the registry does not know (named by their id) instead of refusing them.
+    pub create_orgs: bool,
+    /// Replace a legacy connection even if reauth has exchanged it since its activation.
+    pub force: bool,
+    /// Activate each imported connection at once (the partner's services already use the API).
+    pub activate: bool,
+}
+
+/// What an import did (or, dry, would do).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Report {
+    pub imported: usize,
+    /// Of those, replacing a held (or, forced, an activated) connection.
+    pub replaced: usize,
+    pub created_orgs: usize,
+    pub activated: usize,
+    pub skipped: usize,
+    pub dry_run: bool,
+}
+
+/// The outcome: a report, or every reason nothing was written.
+pub type Outcome = std::result::Result<Report, Vec<RowError>>;
+
+/// Checks the rows against the database and stores them. All or nothing unless `skip_invalid`.
+pub async fn import(
+    vault: &Vault,
+    file: &str,
+    parsed: Parsed,
+    opts: Options,
+    actor: &Actor,
+    progress: &(dyn Progress + Sync),
+) -> Result<Outcome> {
+    let db = vault.db();
+    let Parsed { rows, mut errors } = parsed;
+    let ids: Vec<OrgId> = rows.iter().map(|r| r.org_id.clone()).collect();
+    let orgs = load_orgs(db, &ids).await?;
+    let existing = live_legacy(db, &ids).await?;
+    let mut good = Vec::with_capacity(rows.len());
+    for row in rows {
+        let known = orgs.get(&row.org_id);
+        if known.is_none() && !opts.create_orgs {
+            errors.push(err(
+                file,
+                row.line,
+                "org_id",
+                format!(
+                    "org {} is not in the registry (import it with `reauth orgs import`, or pass --create-orgs)",
+                    row.org_id
+                ),
+            ));
+            continue;
+        }
+        if let Some(c) = existing.get(&row.org_id)
+            && c.status != ConnectionStatus::Held
+            && !opts.force
+        {
+            errors.push(err(
+                file,
+                row.line,
+                "org_id",
+                format!(
+                    "org {} already has an activated legacy connection ({}) that reauth refreshes; importing would replace a token reauth owns (pass --force if the partner's table is newer)",
+                    row.org_id, c.status
+                ),
+            ));
+            continue;
+        }
+        good.push(row);
+    }
+    errors.sort_by_key(|e| e.line);
+    if !errors.is_empty() && !opts.skip_invalid {
+        return Ok(Err(errors));
+    }
+    let mut report = Report {
+        skipped: errors.len(),
+        dry_run: opts.dry_run,
+        ..Default::default()
+    };
+    if opts.dry_run {
+        report.imported = good.len();
+        report.replaced = good
+            .iter()
+            .filter(|r| existing.contains_key(&r.org_id))
+            .count();
+        report.created_orgs = good
+            .iter()
+            .filter(|r| !orgs.contains_key(&r.org_id))
+            .count();
+        return Ok(Ok(report));
+    }
+    progress.start("import", good.len() as u64);
+    let now = vault.leases().clock_now();
+    let mut seen: HashSet<OrgId> = HashSet::new();
+    for chunk in good.chunks(BATCH) {
+        // Set aside what each row replaces first, under the vault's lease, so no refresh races it.
+        for row in chunk {
+            if let Some(old) = existing.get(&row.org_id) {
+                // Err: it left service meanwhile, which is what setting aside wants anyway.
+                let _already = vault.set_aside(old.id).await?;
+                report.replaced += 1;
+            }
+        }
+        let txn = db.begin().await?;
+        let mut events = Vec::with_capacity(chunk.len());
+        for row in chunk {
+            let known = orgs.get(&row.org_id);
+            if known.is_none() && seen.insert(row.org_id.clone()) {
+                create_org(&txn, &row.org_id, now).await?;
+                report.created_orgs += 1;
+            }
+            let login = login_for(vault, row, known)?;
+            let id = insert(&txn, vault.sealer(), row, &login, now).await?;
+            events.push(NewEvent {
+                at: now,
+                actor: actor.clone(),
+                org_id: Some(row.org_id.clone()),
+                kind: "legacy.imported".into(),
+                details: serde_json::json!({
+                    "connection_id": id,
+                    "sf_user_id": row.sf_user_id,
+                    "replaced": existing.get(&row.org_id).map(|c| c.id),
+                }),
+            });
+        }
+        crate::events::record_many(&txn, events).await?;
+        txn.commit().await?;
+        report.imported += chunk.len();
+        progress.advance(chunk.len() as u64);
+    }
+    progress.finish();
+    if opts.activate {
+        for row in &good {
+            report.activated += usize::from(
+                super::activate::activate_org(vault, &row.org_id, actor)
+                    .await?
+                    .is_ok(),
+            );
+        }
+    }
+    Ok(Ok(report))
+}
+
+/// Where a row's grant refreshes: its own `login_url`, else its org's, else the default for the
+/// org's environment.
+fn login_for(vault: &Vault, row: &LegacyRow, org: Option<&org::Model>) -> Result<String> {
+    if let Some(l) = &row.login_url {
+        return Ok(l.as_str().to_owned());
+    }
+    if let Some(l) = org.and_then(|o| o.login_url.as_deref()) {
+        return Ok(l.to_owned());
+    }
+    let sf = &vault.config().salesforce;
+    let sandbox = org.is_some_and(|o| o.environment == crate::types::Environment::Sandbox);
+    let l = if sandbox {
+        sf.sandbox_login()
+    } else {
+        sf.production_login()
+    }
+    .map_err(|e| Error::Invalid(format!("salesforce.login_url: {e}")))?;
+    Ok(l.as_str().to_owned())
+}
+
+/// Stores one row, held, its token sealed and bound to the new row's id. Returns the id.
+async fn insert<C: ConnectionTrait>(
+    db: &C,
+    sealer: &Sealer,
+    row: &LegacyRow,
+    login: &str,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    let issued = row.issued_at.unwrap_or(now);
+    let id_url = format!(
+        "{}/id/{}/{}",
+        login.trim_end_matches('/'),
+        row.org_id,
+        row.sf_user_id
+    );
+    let model = connection::Entity::insert(connection::ActiveModel {
+        id: NotSet,
+        org_id: Set(row.org_id.clone()),
+        app: Set(ConnectionApp::Legacy),
+        status: Set(ConnectionStatus::Held),
+        refresh_token_ct: Set(None),
+        access_token_ct: Set(None),
+        key_id: Set(None),
+        instance_url: Set(row.instance_url.as_str().to_owned()),
+        id_url: Set(id_url),
+        sf_user_id: Set(row.sf_user_id.clone()),
+        sf_username: Set(row.sf_username.clone()),
+        scopes: Set(row.scopes.join(" ")),
+        issued_at: Set(issued),
+        access_token_at: Set(None),
+        last_exchange_at: Set(issued),
+        next_heartbeat_at: Set(None),
+        heartbeat_interval_secs: Set(None),
+        version: Set(0),
+        lease_owner: Set(None),
+        lease_expires_at: Set(None),
+        refresh_started_at: Set(None),
+        last_error_class: Set(None),
+        last_error: Set(None),
+        last_error_at: Set(None),
+        replaces_id: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        pending_refresh_token_ct: Set(None),
+        pending_key_id: Set(None),
+        pending_at: Set(None),
+        anomaly: Set(None),
+        verify_attempts: Set(0),
+        next_verify_at: Set(None),
+        verified_at: Set(None),
+        revoke_attempts: Set(0),
+        next_revoke_at: Set(None),
+        rests_as: Set(None),
+    })
+    .exec(db)
+    .await?;
+    let id = model.last_insert_id;
+    let sealed = sealer.seal_str(&row.refresh_token, &aad(id, "refresh_token"));
+    connection::Entity::update_many()
+        .col_expr(
+            connection::Column::RefreshTokenCt,
+            Expr::value(sealed.bytes),
+        )
+        .col_expr(connection::Column::KeyId, Expr::value(sealed.key_id))
+        .filter(connection::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(id)
+}
+
+async fn create_org<C: ConnectionTrait>(db: &C, id: &OrgId, now: DateTime<Utc>) -> Result<()> {
+    org::Entity::insert(org::ActiveModel {
+        id: Set(id.clone()),
+        name: Set(id.to_string()),
+        name_lower: Set(id.to_string().to_lowercase()),
+        environment: Set(crate::types::Environment::Production),
+        login_url: Set(None),
+        wave_id: Set(None),
+        state: Set(OrgState::Pending),
+        state_changed_at: Set(now),
+        resume_state: Set(None),
+        attention_reason: Set(None),
+        attention_owner: Set(None),
+        csm_email: Set(None),
+        notices_paused: Set(false),
+        completed_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+async fn load_orgs<C: ConnectionTrait>(
+    db: &C,
+    ids: &[OrgId],
+) -> Result<HashMap<OrgId, org::Model>> {
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(1000) {
+        for o in org::Entity::find()
+            .filter(org::Column::Id.is_in(chunk.iter().map(OrgId::as_str)))
+            .all(db)
+            .await?
+        {
+            out.insert(o.id.clone(), o);
+        }
+    }
+    Ok(out)
+}
+
+/// Each org's live legacy connection (newest), if any.
+pub(crate) async fn live_legacy<C: ConnectionTrait>(
+    db: &C,
+    ids: &[OrgId],
+) -> Result<HashMap<OrgId, connection::Model>> {
+    let mut out: HashMap<OrgId, connection::Model> = HashMap::new();
+    for chunk in ids.chunks(1000) {
+        for c in connection::Entity::find()
+            .filter(connection::Column::App.eq(ConnectionApp::Legacy))
+            .filter(connection::Column::OrgId.is_in(chunk.iter().map(OrgId::as_str)))
+            .all(db)
+            .await?
+        {
+            if !c.status.is_live() {
+                continue;
+            }
+            match out.get(&c.org_id) {
+                Some(o) if o.id > c.id => {}
+                _ => {
+                    out.insert(c.org_id.clone(), c);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A single record from the API, checked like a file's line 1.
+pub fn check_one(raw: RawRow, extra_hosts: &[String]) -> std::result::Result<Parsed, Error> {
+    match check(raw, 1, "request", extra_hosts) {
+        Ok(row) => Ok(Parsed {
+            rows: vec![row],
+            errors: Vec::new(),
+        }),
+        Err(errors) => Err(Error::Invalid(
+            errors
+                .iter()
+                .map(|e| format!("{}: {}", e.column, e.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )),
+    }
+}
+
+/// An org's newest legacy connection, whatever its status.
+pub async fn newest_legacy<C: ConnectionTrait>(
+    db: &C,
+    org: &OrgId,
+) -> Result<Option<connection::Model>> {
+    use sea_orm::QueryOrder;
+    Ok(connection::Entity::find()
+        .filter(connection::Column::OrgId.eq(org.as_str()))
+        .filter(connection::Column::App.eq(ConnectionApp::Legacy))
+        .order_by_desc(connection::Column::Id)
+        .one(db)
+        .await?)
+}
