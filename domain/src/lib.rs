@@ -12,7 +12,9 @@
 //! | [`security`] | encryption at rest ([`security::crypto`]), key rotation, the token API's keys |
 //! | [`legacy`] | the cut-over from the legacy Connected App: importing and activating its tokens, retiring it, readiness |
 //! | [`compliance`] | the metadata audit of the partner's External Client App and Connected Apps |
-//! | [`alerts`] | things a person at the partner must look at |
+//! | [`alerts`] | things a person at the partner must look at, and their delivery by mail and webhook |
+//! | [`monitor`] | the token-use monitor: LoginHistory against the vault's own exchanges |
+//! | [`ip_ranges`] | the published egress ranges, the refresh-token allowlist they make, `ip_change` notices |
 //! | [`events`] | the append-only audit trail every change writes to |
 //! | [`mail`] | rendering and sending mail through lettre |
 //! | [`wording`] | small rules of English shared by pages, mail and the CLI (possessives, plurals, durations) |
@@ -26,8 +28,10 @@ pub mod db;
 pub mod entity;
 pub mod error;
 pub mod events;
+pub mod ip_ranges;
 pub mod legacy;
 pub mod mail;
+pub mod monitor;
 pub mod process;
 pub mod reconsent;
 pub mod registry;

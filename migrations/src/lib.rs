@@ -18,6 +18,7 @@ mod m20261124_000005_campaign_round;
 mod m20261124_000006_dashboard;
 mod m20261201_000007_vault_integrity;
 mod m20261202_000008_legacy;
+mod m20261202_000009_monitor;
 
 /// Applies reauth's migrations in order.
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000006_dashboard::Migration),
             Box::new(m20261201_000007_vault_integrity::Migration),
             Box::new(m20261202_000008_legacy::Migration),
+            Box::new(m20261202_000009_monitor::Migration),
         ]
     }
 }

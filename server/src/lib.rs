@@ -5,6 +5,7 @@ mod api;
 mod api_key_cache;
 mod error;
 mod health;
+mod ip_ranges;
 mod legacy;
 mod metrics;
 mod pages;
@@ -133,6 +134,7 @@ pub fn router(state: AppState) -> Router {
         .merge(staff::router(&state))
         .layer(sessions)
         .merge(health::router())
+        .merge(ip_ranges::router())
         .merge(api::router())
         .merge(metrics::router())
         .merge(static_files::router())

@@ -124,6 +124,12 @@ impl Sim {
         self.shared.set_org_locked(org_id, locked)
     }
 
+    /// Replaces a client's refresh-token IP allowlist (empty: not enforced); `false` for an
+    /// unknown client.
+    pub fn set_ip_allowlist(&self, client_id: &str, allowlist: Vec<ipnet::IpNet>) -> bool {
+        self.shared.set_ip_allowlist(client_id, allowlist)
+    }
+
     /// Adds an allowed callback to every client.
     pub fn add_redirect_uri(&self, uri: &str) {
         self.shared.add_redirect_uri(uri);

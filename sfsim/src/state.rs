@@ -542,6 +542,23 @@ impl Shared {
         );
         g.config = c.with_redirect_uri(uri);
     }
+
+    /// Replaces a client's refresh-token IP allowlist; `false` for an unknown client.
+    pub fn set_ip_allowlist(&self, client_id: &str, allowlist: Vec<ipnet::IpNet>) -> bool {
+        let mut g = self.lock();
+        match g
+            .config
+            .clients
+            .iter_mut()
+            .find(|c| c.client_id == client_id)
+        {
+            Some(c) => {
+                c.ip_allowlist = allowlist;
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 fn user(o: &OrgConfig, u: &UserConfig, i: usize) -> User {

@@ -5,7 +5,10 @@ mod audit;
 mod config_cmd;
 mod db;
 mod demo;
+mod doctor;
+mod egress;
 mod events;
+mod ip_ranges;
 mod keys;
 mod legacy;
 mod links;
@@ -82,6 +85,15 @@ pub enum Command {
     /// trail of events is `events list`).
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Read one org's LoginHistory as the token-use monitor does and print what Salesforce
+    /// recorded for reauth's exchanges (confirms the monitor's calibration on a real org).
+    Doctor(doctor::DoctorArgs),
+    /// Where reauth's calls to Salesforce come from.
+    #[command(subcommand)]
+    Egress(egress::EgressCommand),
+    /// The published egress ranges.
+    #[command(subcommand, name = "ip-ranges")]
+    IpRanges(ip_ranges::IpRangesCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -113,6 +125,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Notices(cmd) => notices::run(config, cmd).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Audit(cmd) => audit::run(config, cmd).await,
+        Command::Doctor(args) => doctor::run(config, args).await,
+        Command::Egress(cmd) => egress::run(config, cmd).await,
+        Command::IpRanges(cmd) => ip_ranges::run(&config, cmd),
         Command::Legacy(cmd) => legacy::run(config, cmd).await,
     };
     match result {

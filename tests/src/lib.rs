@@ -10,10 +10,12 @@
     reason = "tests and benchmarks read their own switches (REAUTH_TEST_*, REAUTH_UPDATE_*, bench sizes) from the environment"
 )]
 
+pub mod proxy;
 pub mod seed;
 pub mod smtp;
 pub mod staff;
 pub mod tamper;
+pub mod webhook;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,5 +1,6 @@
 //! The campaign scheduler: creates due wave notices every `campaign.tick`, after the legacy
-//! pre-flight has held back orgs that cannot consent yet (with `legacy.package_id` set).
+//! pre-flight has held back orgs that cannot consent yet (with `legacy.package_id` set), and the
+//! `ip_change` notices of upcoming egress ranges (once per org and change).
 
 use apalis::prelude::*;
 use apalis_cron::Tick;
@@ -27,6 +28,10 @@ pub(crate) async fn run(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDyn
             skipped = r.skipped,
             "campaign notices scheduled"
         );
+    }
+    let ip = domain::ip_ranges::queue_notices(&ctx.db, &ctx.config, ctx.clock.now()).await?;
+    if ip > 0 {
+        tracing::info!(queued = ip, "ip_change notices queued");
     }
     Ok(())
 }

@@ -1,11 +1,13 @@
 //! reauth's background jobs, run by an apalis monitor. Each job is a few lines that call one
 //! domain function; jobs carry ids, never secrets, and are idempotent.
 
+mod alerts;
 mod bulk;
 mod campaign;
 mod heartbeat;
 mod housekeeping;
 mod legacy;
+mod monitor;
 mod notices;
 mod verify;
 
@@ -34,6 +36,8 @@ pub struct JobContext {
     pub owner: String,
     /// The token vault; `None` until `salesforce.client_id` and `crypto.keys` are configured.
     pub vault: Option<domain::vault::Vault>,
+    /// The HTTP client alert webhooks are posted with.
+    pub webhooks: reqwest::Client,
 }
 
 impl JobContext {
@@ -63,7 +67,10 @@ impl JobContext {
                 &config.crypto,
             )?)
         };
+        let webhooks = domain::alerts::delivery::webhook_client()
+            .map_err(|e| domain::Error::Invalid(format!("the webhook HTTP client: {e}")))?;
         Ok(Self {
+            webhooks,
             db,
             config,
             clock,
@@ -125,6 +132,13 @@ async fn run_jobs(
     let verify_ctx = ctx.clone();
     let verify_every =
         cron::Schedule::from_str(&heartbeat::schedule_for(std::time::Duration::from_secs(30)))?;
+    let monitor_name = worker_name("monitor");
+    let monitor_ctx = ctx.clone();
+    let monitor_every =
+        cron::Schedule::from_str(&heartbeat::schedule_for(ctx.config.monitor.every))?;
+    let alerts_name = worker_name("alerts");
+    let alerts_ctx = ctx.clone();
+    let alerts_every = every_10s.clone();
     let legacy_name = worker_name("legacy");
     let legacy_ctx = ctx.clone();
     let legacy_every =
@@ -165,6 +179,18 @@ async fn run_jobs(
                 .backend(CronScheduler::new(verify_every.clone()))
                 .data(verify_ctx.clone())
                 .build(verify::run)
+        })
+        .register(move |_restarts| {
+            WorkerBuilder::new(alerts_name.as_str())
+                .backend(CronScheduler::new(alerts_every.clone()))
+                .data(alerts_ctx.clone())
+                .build(alerts::run)
+        })
+        .register(move |_restarts| {
+            WorkerBuilder::new(monitor_name.as_str())
+                .backend(CronScheduler::new(monitor_every.clone()))
+                .data(monitor_ctx.clone())
+                .build(monitor::run)
         })
         .register(move |_restarts| {
             WorkerBuilder::new(legacy_name.as_str())

@@ -508,6 +508,63 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
             ),
         );
     }
+    for e in &c.alerts.email {
+        if crate::types::Email::parse(e).is_err() {
+            bad(
+                "alerts.email",
+                format!("`{e}` is not an email address such as ops@partner.example"),
+            );
+        }
+    }
+    if let Some(u) = &c.alerts.webhook_url
+        && !matches!(u.scheme(), "http" | "https")
+    {
+        bad(
+            "alerts.webhook_url",
+            format!("must be an http(s) URL, not {}://", u.scheme()),
+        );
+    }
+    if let Some(s) = &c.alerts.webhook_secret
+        && s.expose_secret().trim().is_empty()
+    {
+        bad(
+            "alerts.webhook_secret",
+            "is empty: remove the key or set a secret".into(),
+        );
+    }
+    for u in &c.partner.upcoming_egress_ranges {
+        if c.partner.egress_ranges.contains(&u.cidr) {
+            bad(
+                "partner.upcoming_egress_ranges",
+                format!("{} is already in partner.egress_ranges", u.cidr),
+            );
+        }
+    }
+    let m = &c.monitor;
+    if m.every < std::time::Duration::from_secs(60) {
+        bad("monitor.every", "must be at least 1m".into());
+    }
+    if m.concurrency == 0 {
+        bad("monitor.concurrency", "must be at least 1".into());
+    }
+    if m.per_instance == 0 {
+        bad("monitor.per_instance", "must be at least 1".into());
+    }
+    if !(m.volume_factor.is_finite() && m.volume_factor > 1.0) {
+        bad(
+            "monitor.volume_factor",
+            format!("`{}` must be a number above 1", m.volume_factor),
+        );
+    }
+    if m.volume_floor < 1 {
+        bad("monitor.volume_floor", "must be at least 1".into());
+    }
+    if m.match_window.is_zero() || m.match_window > std::time::Duration::from_secs(3600) {
+        bad(
+            "monitor.match_window",
+            "must be more than zero and at most 1h".into(),
+        );
+    }
     let mut ids = std::collections::BTreeSet::new();
     for k in &c.crypto.keys {
         match parse_key(k.expose_secret()) {

@@ -7,6 +7,7 @@
 
 mod duration;
 mod load;
+mod proxy;
 mod redact;
 #[cfg(test)]
 mod tests;
@@ -24,6 +25,7 @@ use url::Url;
 
 pub use duration::format_duration;
 pub use load::{ConfigError, KeyProblem, LoadOptions, load};
+pub use proxy::{ProxyUrl, ProxyUrlError};
 pub use redact::hide_password as redact_url;
 
 use crate::types::{LoginUrl, LoginUrlError};
@@ -51,6 +53,8 @@ pub struct Config {
     pub campaign: CampaignConfig,
     pub mail: MailConfig,
     pub crypto: CryptoConfig,
+    pub alerts: AlertsConfig,
+    pub monitor: MonitorConfig,
 }
 
 impl Default for Config {
@@ -69,6 +73,8 @@ impl Default for Config {
             campaign: CampaignConfig::default(),
             mail: MailConfig::default(),
             crypto: CryptoConfig::default(),
+            alerts: AlertsConfig::default(),
+            monitor: MonitorConfig::default(),
         }
     }
 }
@@ -105,6 +111,15 @@ pub struct SalesforceConfig {
     /// Time limit for one call to Salesforce.
     #[serde(with = "duration")]
     pub http_timeout: Duration,
+    /// `http://[user:pass@]host:port` or `https://…`: every call to Salesforce (token, revoke,
+    /// identity, query) goes through this forward proxy, so reauth's egress is its static IP.
+    pub proxy: Option<ProxyUrl>,
+    /// Hosts (`example.com` also covers its subdomains), addresses and CIDR ranges reached
+    /// without the proxy, as in `NO_PROXY`.
+    pub no_proxy: Vec<String>,
+    /// A URL answering the caller's address (`{"ip": "…"}` or the bare address), which
+    /// `reauth egress check` calls through the proxy.
+    pub egress_check_url: Option<Url>,
 }
 
 impl Default for SalesforceConfig {
@@ -124,6 +139,9 @@ impl Default for SalesforceConfig {
             session_timeout: Duration::from_secs(2 * 3600),
             extra_login_hosts: Vec::new(),
             http_timeout: Duration::from_secs(20),
+            proxy: None,
+            no_proxy: Vec::new(),
+            egress_check_url: None,
         }
     }
 }
@@ -241,8 +259,45 @@ pub struct PartnerConfig {
     pub name: String,
     pub logo_url: String,
     pub support_email: String,
-    /// Static egress ranges customers should put on the refresh-token IP allowlist.
+    /// reauth's static egress (CIDR), published at `/ip-ranges`: the partner puts them on the
+    /// External Client App's refresh-token IP allowlist (`reauth ip-ranges allowlist`); a
+    /// customer whose integration user has profile Login IP Ranges adds them there.
     pub egress_ranges: Vec<IpNet>,
+    /// Ranges reauth will use from a date on: published (and on the allowlist) before they are
+    /// used, announced to every org's admin `ip_change_notice` ahead.
+    pub upcoming_egress_ranges: Vec<UpcomingRange>,
+    /// How long before an upcoming range's `from` its `ip_change` notice goes out.
+    #[serde(with = "duration")]
+    pub ip_change_notice: Duration,
+}
+
+/// `{ cidr = "198.51.100.0/28", from = 2027-01-15 }`: a range reauth uses from that day (UTC).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpcomingRange {
+    pub cidr: IpNet,
+    #[serde(deserialize_with = "toml_date")]
+    pub from: chrono::NaiveDate,
+}
+
+/// A TOML date (`2027-01-15`) or the same as a string.
+fn toml_date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<chrono::NaiveDate, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Toml(toml::value::Datetime),
+        Map(BTreeMap<String, String>),
+    }
+    let text = match Raw::deserialize(d)? {
+        Raw::Text(s) => s,
+        Raw::Toml(t) => t.to_string(),
+        // figment hands TOML datetimes on as a one-entry map.
+        Raw::Map(m) => m.into_values().next().unwrap_or_default(),
+    };
+    text.trim()
+        .parse()
+        .map_err(|_| serde::de::Error::custom(format!("`{text}` is not a date such as 2027-01-15")))
 }
 
 impl Default for PartnerConfig {
@@ -252,6 +307,8 @@ impl Default for PartnerConfig {
             logo_url: String::new(),
             support_email: "support@example.com".into(),
             egress_ranges: Vec::new(),
+            upcoming_egress_ranges: Vec::new(),
+            ip_change_notice: Duration::from_secs(14 * 86_400),
         }
     }
 }
@@ -340,6 +397,71 @@ impl Default for MailConfig {
         Self {
             transport: "log".into(),
             from: "Integrations <noreply@example.com>".into(),
+        }
+    }
+}
+
+/// `[alerts]`: who hears about an alert, and how.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Addresses mailed each alert (through `[mail]`).
+    pub email: Vec<String>,
+    /// Receives each alert as JSON with a `text` field (a Slack or Teams incoming webhook works)
+    /// plus structured fields.
+    #[serde(serialize_with = "redact::url_opt")]
+    pub webhook_url: Option<Url>,
+    /// Signs each webhook body: `X-Reauth-Signature: sha256=HEX(HMAC-SHA256(secret,
+    /// "{X-Reauth-Timestamp}.{body}"))`.
+    #[serde(serialize_with = "redact::secret_opt")]
+    pub webhook_secret: Option<SecretString>,
+    /// Alerts below this severity are shown on the dashboard but not sent.
+    pub min_severity: crate::alerts::Severity,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            email: Vec::new(),
+            webhook_url: None,
+            webhook_secret: None,
+            min_severity: crate::alerts::Severity::Warning,
+        }
+    }
+}
+
+/// `[monitor]`: the token-use monitor, which reads each connection's LoginHistory.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitorConfig {
+    /// `false`: no LoginHistory is read (nothing is then watched: the dashboard says so).
+    pub enabled: bool,
+    /// How often each connection's LoginHistory is read.
+    #[serde(with = "duration")]
+    pub every: Duration,
+    /// Connections checked at once, overall.
+    pub concurrency: usize,
+    /// Connections checked at once against one Salesforce instance.
+    pub per_instance: usize,
+    /// `usage.unusual`: an hour this many times its trailing 7-day median for that hour…
+    pub volume_factor: f64,
+    /// …and at least this many token answers and exchanges (quiet orgs do not alert on noise).
+    pub volume_floor: i64,
+    /// How far apart an exchange's time and its LoginHistory row's LoginTime may be.
+    #[serde(with = "duration")]
+    pub match_window: Duration,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            every: Duration::from_secs(15 * 60),
+            concurrency: 16,
+            per_instance: 4,
+            volume_factor: 5.0,
+            volume_floor: 20,
+            match_window: Duration::from_secs(120),
         }
     }
 }
@@ -434,6 +556,10 @@ impl Config {
         c.legacy.client_secrets_file = Some(PathBuf::new());
         c.legacy.secret_rotated_at = chrono::NaiveDate::from_ymd_opt(2026, 1, 1);
         c.crypto.key_file = Some(PathBuf::new());
+        c.salesforce.proxy = ProxyUrl::parse("http://proxy.example:3128").ok();
+        c.salesforce.egress_check_url = Url::parse("https://ip.example/").ok();
+        c.alerts.webhook_url = Url::parse("https://hooks.example.com/x").ok();
+        c.alerts.webhook_secret = Some(SecretString::from(String::new()));
         c
     }
 

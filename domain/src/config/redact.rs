@@ -27,6 +27,18 @@ pub(super) fn database_url<S: Serializer>(v: &str, s: S) -> Result<S::Ok, S::Err
     s.serialize_str(&hide_password(v))
 }
 
+/// A webhook URL's path and query are its credential (Slack's are): only the host is shown.
+pub(super) fn url_opt<S: Serializer>(v: &Option<url::Url>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(u) => s.serialize_some(&format!(
+            "{}://{}/{REDACTED}",
+            u.scheme(),
+            u.host_str().unwrap_or_default()
+        )),
+        None => s.serialize_none(),
+    }
+}
+
 pub(super) fn url_password<S: Serializer>(v: &str, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&hide_password(v))
 }

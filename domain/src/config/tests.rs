@@ -142,3 +142,64 @@ fn the_effective_configuration_prints_durations_as_the_file_takes_them() {
     assert_eq!(again.links.ttl, config.links.ttl);
     assert_eq!(again.heartbeat.sweep_every, config.heartbeat.sweep_every);
 }
+
+#[test]
+fn alert_recipients_are_checked_and_the_webhook_secret_and_path_never_printed() {
+    let (_dir, _path, loaded) = load_file(
+        "[alerts]\nemail = [\"ops@partner.example\", \"not an address\"]\nwebhook_url = \"ftp://hooks.example.com/x\"\nmin_severity = \"critical\"\n",
+    );
+    let Err(e) = loaded else { panic!("accepted") };
+    let got = lines(&e);
+    assert!(
+        got.iter()
+            .any(|l| l.starts_with("alerts.email: `not an address` is not an email address")),
+        "{got:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|l| l.starts_with("alerts.webhook_url: must be an http(s) URL")),
+        "{got:?}"
+    );
+    assert_eq!(got.len(), 2, "{got:?}");
+
+    let (_dir, _path, loaded) = load_file("[alerts]\nmin_severity = \"loud\"\n");
+    assert!(loaded.is_err(), "an unknown severity is refused");
+
+    let (_dir, _path, loaded) = load_file(
+        "[alerts]\nemail = [\"ops@partner.example\"]\nwebhook_url = \"https://hooks.slack.example/services/T0/B0/SECRETPATH\"\nwebhook_secret = \"hunter2-webhook\"\nmin_severity = \"critical\"\n",
+    );
+    let c = loaded.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.alerts.min_severity, crate::alerts::Severity::Critical);
+    let shown = c.to_redacted_toml();
+    assert!(!shown.contains("hunter2-webhook"), "{shown}");
+    assert!(!shown.contains("SECRETPATH"), "{shown}");
+    assert!(shown.contains("hooks.slack.example"), "{shown}");
+}
+
+#[test]
+fn upcoming_ranges_take_a_toml_date_or_a_string_and_refuse_a_bad_one() {
+    let (_dir, _path, loaded) = load_file(
+        "[partner]\negress_ranges = [\"203.0.113.0/28\"]\nupcoming_egress_ranges = [{ cidr = \"198.51.100.0/28\", from = 2027-01-15 }, { cidr = \"198.51.100.16/28\", from = \"2027-02-01\" }]\n",
+    );
+    let c = loaded.unwrap_or_else(|e| panic!("{e}"));
+    let days: Vec<String> = c
+        .partner
+        .upcoming_egress_ranges
+        .iter()
+        .map(|u| u.from.to_string())
+        .collect();
+    assert_eq!(days, ["2027-01-15", "2027-02-01"]);
+    let (_dir, _path, loaded) = load_file(
+        "[partner]\nupcoming_egress_ranges = [{ cidr = \"198.51.100.0/28\", from = \"soon\" }]\n",
+    );
+    let Err(e) = loaded else { panic!("accepted") };
+    assert!(e.to_string().contains("`soon` is not a date"), "{e}");
+    let (_dir, _path, loaded) = load_file(
+        "[partner]\negress_ranges = [\"203.0.113.0/28\"]\nupcoming_egress_ranges = [{ cidr = \"203.0.113.0/28\", from = 2027-01-15 }]\n",
+    );
+    let Err(e) = loaded else { panic!("accepted") };
+    assert!(
+        e.to_string().contains("already in partner.egress_ranges"),
+        "{e}"
+    );
+}

@@ -33,6 +33,8 @@ pub enum NoticeKind {
     Link,
     /// The grant died: the org must consent again.
     ReauthNeeded,
+    /// The partner's egress ranges change on a date: add the new ones where the org restricts IPs.
+    IpChange,
     /// Pre-flight found the package with the External Client App missing (or too old) in the
     /// org: install it first; a re-auth link could not succeed yet.
     InstallPackage,
@@ -40,7 +42,7 @@ pub enum NoticeKind {
 
 impl NoticeKind {
     /// Every kind.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Announce,
         Self::Remind,
         Self::Final,
@@ -49,6 +51,7 @@ impl NoticeKind {
         Self::FreshLink,
         Self::Link,
         Self::ReauthNeeded,
+        Self::IpChange,
         Self::InstallPackage,
     ];
 
@@ -63,6 +66,7 @@ impl NoticeKind {
             Self::FreshLink => "fresh_link",
             Self::Link => "link",
             Self::ReauthNeeded => "reauth_needed",
+            Self::IpChange => "ip_change",
             Self::InstallPackage => "install_package",
         }
     }
@@ -76,7 +80,7 @@ impl NoticeKind {
     pub fn carries_link(self) -> bool {
         !matches!(
             self,
-            Self::Escalate | Self::Confirmation | Self::InstallPackage
+            Self::Escalate | Self::Confirmation | Self::InstallPackage | Self::IpChange
         )
     }
 

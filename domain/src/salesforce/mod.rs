@@ -9,11 +9,13 @@ mod answer;
 mod http_client;
 mod identity;
 mod oauth;
+mod query;
 
 pub use answer::{TokenGrant, id_token_nonce, signature_ok};
-pub use http_client::build_http_client;
+pub use http_client::{EgressCheck, build_http_client, egress_check, salesforce_http_client};
 pub use identity::{IdUrl, Identity};
 pub use oauth::{AuthorizeRequest, Pkce, SfClient, authorize_url, wants_id_token};
+pub use query::{LoginRow, login_history_soql};
 
 use secrecy::SecretString;
 

@@ -115,8 +115,7 @@ impl SfClient {
         else {
             return Ok(None);
         };
-        let http = super::build_http_client(config.salesforce.http_timeout)
-            .map_err(|e| crate::Error::Internal(format!("cannot build the HTTP client: {e}")))?;
+        let http = super::salesforce_http_client(&config.salesforce)?;
         Ok(Some(Self {
             http,
             client_id,
@@ -131,8 +130,7 @@ impl SfClient {
         let Some(client_id) = config.legacy.client_id() else {
             return Ok(None);
         };
-        let http = super::build_http_client(config.salesforce.http_timeout)
-            .map_err(|e| crate::Error::Internal(format!("cannot build the HTTP client: {e}")))?;
+        let http = super::salesforce_http_client(&config.salesforce)?;
         Ok(Some(Self {
             http,
             client_id: client_id.to_owned(),

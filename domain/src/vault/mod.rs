@@ -377,6 +377,23 @@ impl Vault {
         self.refresh(connection_id, Trigger::Verification).await
     }
 
+    /// The connection's stored access token if it is still fresh, else `None`: never an exchange
+    /// (the token-use monitor reads LoginHistory only with a token it already has).
+    pub async fn fresh_access_for(&self, connection_id: i64) -> Result<Option<AccessToken>> {
+        let c = self.reload(connection_id).await?;
+        if c.status != ConnectionStatus::Active {
+            return Ok(None);
+        }
+        Ok(self
+            .decrypt_access(&c)?
+            .filter(|t| t.fresh_until > self.now()))
+    }
+
+    /// The vault's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
     /// Stops starting exchanges and waits (at most `timeout`) for those in flight and their
     /// writes. Returns how many were still running when it gave up (0: all finished).
     pub async fn drain(&self, timeout: Duration) -> usize {

@@ -186,7 +186,7 @@ impl Vault {
             }
         };
         let started = std::time::Instant::now();
-        let mut answer = self.exchange(sf, &login, &presented.token).await;
+        let mut answer = self.exchange(sf, &c, &login, &presented.token).await;
         metrics::histogram!("reauth_refresh_seconds").record(started.elapsed().as_secs_f64());
         let mut probed = false;
         if let Err(e) = &answer
@@ -197,7 +197,7 @@ impl Vault {
             // rotate, the new token is already lost and the probe only makes that explicit.
             tracing::warn!(org_id = %c.org_id, error = %e, "ambiguous refresh answer; probing once");
             tokio::time::sleep(self.inner.opts.probe_delay).await;
-            answer = self.exchange(sf, &login, &presented.token).await;
+            answer = self.exchange(sf, &c, &login, &presented.token).await;
             probed = true;
         }
         match answer {
@@ -286,16 +286,65 @@ impl Vault {
     async fn exchange(
         &self,
         sf: &crate::salesforce::SfClient,
+        c: &connection::Model,
         login: &LoginUrl,
         rt: &SecretString,
     ) -> std::result::Result<TokenGrant, SfError> {
-        match tokio::time::timeout(self.exchange_limit(), sf.refresh(login, rt)).await {
+        let at = self.now();
+        let answer = match tokio::time::timeout(self.exchange_limit(), sf.refresh(login, rt)).await
+        {
             Ok(r) => r,
             Err(_) => Err(SfError::Transport {
                 sent: true,
                 detail: "timed out".into(),
             }),
-        }
+        };
+        self.record_exchange(c, at, &answer);
+        answer
+    }
+
+    /// Notes the exchange (time, outcome) for the token-use monitor, on a tracked task of its own:
+    /// it never delays the write that keeps a rotated token, and a failure only costs the
+    /// monitor one match.
+    fn record_exchange(
+        &self,
+        c: &connection::Model,
+        at: DateTime<Utc>,
+        answer: &std::result::Result<TokenGrant, SfError>,
+    ) {
+        let outcome = match answer {
+            Ok(_) | Err(SfError::Salvaged { .. }) => "ok",
+            Err(SfError::OAuth { description, .. })
+                if description
+                    .as_deref()
+                    .is_some_and(|d| d.to_ascii_lowercase().contains("ip restricted")) =>
+            {
+                "restricted_ip"
+            }
+            Err(SfError::OAuth { .. }) => "refused",
+            Err(_) => "failed",
+        };
+        let db = self.inner.db.clone();
+        let row = crate::entity::exchange::ActiveModel {
+            id: sea_orm::ActiveValue::NotSet,
+            org_id: sea_orm::ActiveValue::Set(c.org_id.clone()),
+            connection_id: sea_orm::ActiveValue::Set(c.id),
+            app: sea_orm::ActiveValue::Set(c.app),
+            at: sea_orm::ActiveValue::Set(at),
+            egress_ip: sea_orm::ActiveValue::Set(None),
+            outcome: sea_orm::ActiveValue::Set(outcome.to_owned()),
+            matched_at: sea_orm::ActiveValue::Set(None),
+        };
+        let id = c.id;
+        self.inner.tracker.spawn(async move {
+            use sea_orm::EntityTrait as _;
+            if let Err(e) = crate::entity::exchange::Entity::insert(row)
+                .exec_without_returning(&db)
+                .await
+            {
+                tracing::warn!(connection_id = id, error = %e, "could not record the exchange for the monitor");
+            }
+        });
     }
 
     /// Ends the lease after a failure that leaves the token standing.

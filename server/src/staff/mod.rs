@@ -15,6 +15,7 @@ mod events;
 mod legacy;
 mod orgs;
 mod overview;
+mod security;
 mod view;
 mod waves;
 
@@ -69,6 +70,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/waves", get(waves::page))
         .route("/legacy", get(legacy::page))
         .route("/events", get(events::page))
+        .route("/security", get(security::page))
         .route("/events.csv", get(events::csv))
         .route("/jobs", get(bulk::list))
         .route("/jobs/{id}", get(bulk::page))

@@ -31,6 +31,10 @@ async fn every_email_matches_its_snapshot() {
     let mut config = Config::default();
     config.partner.name = "Example Integrations".into();
     config.partner.egress_ranges = vec!["203.0.113.0/28".parse().unwrap()];
+    config.partner.upcoming_egress_ranges = vec![domain::config::UpcomingRange {
+        cidr: "198.51.100.0/29".parse().unwrap(),
+        from: chrono::NaiveDate::from_ymd_opt(2099, 1, 15).unwrap(),
+    }];
     config.legacy.package_min_version = Some("2.0".into());
     config.legacy.install_url = Some("https://install.example/04t000000000001".into());
     let org = OrgId::parse("00D4c0000008cs2").unwrap();
@@ -45,11 +49,14 @@ async fn every_email_matches_its_snapshot() {
         let r = domain::campaign::notices::preview(&db.db, &config, &org, k)
             .await
             .unwrap();
-        // Escalations (to the CSM), confirmations and install requests carry no link.
+        // Escalations (to the CSM), confirmations, install requests and IP changes carry no link.
         let has_link = k.carries_link();
         assert_eq!(
             has_link,
-            !matches!(kind, "escalate" | "confirmation" | "install_package"),
+            !matches!(
+                kind,
+                "escalate" | "confirmation" | "install_package" | "ip_change"
+            ),
             "{kind}"
         );
         assert!(

@@ -10,6 +10,7 @@
     reason = "tests read their own switches (REAUTH_UPDATE_*) and hand PATH to the processes they run"
 )]
 
+mod alerts;
 mod audit_metadata;
 mod browser;
 mod campaign;
@@ -20,9 +21,11 @@ mod email_snapshots;
 mod errors;
 mod health;
 mod import;
+mod ip_ranges;
 mod legacy;
 mod logs;
 mod migrations;
+mod monitor;
 mod notices;
 mod other_oauth;
 mod processes;

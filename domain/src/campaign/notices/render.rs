@@ -30,6 +30,10 @@ pub struct EmailContext {
     /// ` (deadline <deadline>)`, or empty.
     pub deadline_note: String,
     pub egress_ranges: Vec<String>,
+    /// Upcoming ranges with their day: `198.51.100.0/28 from January 15, 2027`.
+    pub upcoming_ranges: Vec<String>,
+    /// The public page that explains the ranges (`…/ip-ranges`).
+    pub ip_ranges_url: String,
     /// For `install_package`: where the admin installs the package with the External Client
     /// App, and the lowest version that contains it (`legacy.install_url`,
     /// `legacy.package_min_version`).
@@ -121,6 +125,13 @@ kind_templates!(
     "email/reauth_needed/body.html"
 );
 
+kind_templates!(
+    ip_change,
+    "email/ip_change/subject.txt",
+    "email/ip_change/body.txt",
+    "email/ip_change/body.html"
+);
+
 /// Renders one kind's message from its context.
 pub fn render(kind: NoticeKind, c: &EmailContext) -> Result<Rendered, askama::Error> {
     macro_rules! with {
@@ -141,6 +152,7 @@ pub fn render(kind: NoticeKind, c: &EmailContext) -> Result<Rendered, askama::Er
         NoticeKind::FreshLink => with!(fresh_link),
         NoticeKind::Link => with!(link),
         NoticeKind::ReauthNeeded => with!(reauth_needed),
+        NoticeKind::IpChange => with!(ip_change),
         NoticeKind::InstallPackage => with!(install_package),
     })
 }

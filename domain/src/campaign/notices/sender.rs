@@ -253,6 +253,23 @@ pub(super) fn context(
             .map(|d| format!(" (deadline {d})"))
             .unwrap_or_default(),
         egress_ranges: p.egress_ranges.iter().map(ToString::to_string).collect(),
+        upcoming_ranges: crate::ip_ranges::published(p, Utc::now().date_naive())
+            .1
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} from {}",
+                    r.cidr,
+                    r.from
+                        .map(|d| d.format("%B %-d, %Y").to_string())
+                        .unwrap_or_default()
+                )
+            })
+            .collect(),
+        ip_ranges_url: format!(
+            "{}/ip-ranges",
+            config.base_url.as_str().trim_end_matches('/')
+        ),
         install_url: config.legacy.install_url.clone().unwrap_or_default(),
         package_version: config
             .legacy
