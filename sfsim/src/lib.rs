@@ -1,10 +1,11 @@
 //! sfsim: a Salesforce OAuth 2.0 and REST simulator for reauth's tests, benchmarks and demo.
 //!
-//! It follows `salesforce-facts.md`: single-use authorization codes with PKCE (S256, base64url
-//! verifiers only), refresh token rotation where re-using a rotated token revokes the whole grant,
+//! It follows the Salesforce behaviour described in `docs/salesforce.md`: single-use
+//! authorization codes with PKCE (S256, base64url verifiers only), refresh token rotation where
+//! re-using a rotated token revokes the whole grant,
 //! `token request is already being processed` for a concurrent refresh, idle and lifetime expiry
 //! against a clock tests can move, a refresh-token IP allowlist, frozen users, blocked or
-//! uninstalled apps, and the exact status codes and error strings of the facts' error table.
+//! uninstalled apps, and the exact status codes and error strings of Salesforce's token errors.
 //! Faults (latency, 5xx, hangs, "rotate then drop the answer") are set in config or at run time
 //! through `/_sim/`. For monitoring and migration tests it also serves RS256 id tokens,
 //! `LoginHistory` / `OauthToken` / Tooling `InstalledSubscriberPackage` queries with paging, a

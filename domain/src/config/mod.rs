@@ -555,6 +555,9 @@ impl Config {
         c.legacy.client_secret_file = Some(PathBuf::new());
         c.legacy.client_secrets_file = Some(PathBuf::new());
         c.legacy.secret_rotated_at = chrono::NaiveDate::from_ymd_opt(2026, 1, 1);
+        c.legacy.package_id = Some(String::new());
+        c.legacy.package_min_version = Some(String::new());
+        c.legacy.install_url = Some(String::new());
         c.crypto.key_file = Some(PathBuf::new());
         c.salesforce.proxy = ProxyUrl::parse("http://proxy.example:3128").ok();
         c.salesforce.egress_check_url = Url::parse("https://ip.example/").ok();

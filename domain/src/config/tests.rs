@@ -203,3 +203,39 @@ fn upcoming_ranges_take_a_toml_date_or_a_string_and_refuse_a_bad_one() {
         "{e}"
     );
 }
+
+#[test]
+fn every_legacy_key_the_readme_documents_is_accepted() {
+    let (_dir, _path, loaded) = load_file(
+        "[legacy]\nclient_id = \"3MVG9legacy\"\nretire_after = \"7d\"\nkeep_alive = false\ncheck_every = \"1m\"\npackage_id = \"033000000000001\"\npackage_min_version = \"2.0\"\ninstall_url = \"https://login.salesforce.com/packaging/installPackage.apexp?p0=04t000000000001\"\n",
+    );
+    let c = loaded.unwrap_or_else(|e| panic!("{:?}", lines(&e)));
+    assert_eq!(c.legacy.package_id.as_deref(), Some("033000000000001"));
+    assert_eq!(c.legacy.package_min_version.as_deref(), Some("2.0"));
+    assert!(c.legacy.install_url.is_some());
+    assert!(!c.legacy.keep_alive);
+}
+
+/// The README's example configuration is a configuration reauth accepts, key for key.
+#[test]
+fn the_readme_example_configuration_loads() {
+    let readme = include_str!("../../../README.md");
+    let section = readme
+        .split("\n## Configuration")
+        .nth(1)
+        .unwrap_or_else(|| panic!("the README has a Configuration section"));
+    let block = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|b| b.split("\n```").next())
+        .unwrap_or_else(|| panic!("the Configuration section has a toml block"));
+    // The placeholder key stands for one the operator generates.
+    let block = block.replace(
+        "k1:BASE64_32_BYTES",
+        "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    );
+    let (_dir, _path, loaded) = load_file(&block);
+    if let Err(e) = loaded {
+        panic!("{:#?}", lines(&e));
+    }
+}

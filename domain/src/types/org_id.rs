@@ -208,7 +208,7 @@ mod tests {
 
     #[test]
     fn known_org_id_converts_to_its_documented_18_char_form() {
-        // From salesforce-facts §1.4: `00D4c0000008cs2` ↔ `00D4c0000008cs2EAA`.
+        // From a documented token answer: `00D4c0000008cs2` ↔ `00D4c0000008cs2EAA`.
         let id = OrgId::parse("00D4c0000008cs2").unwrap();
         assert_eq!(id.as_str(), "00D4c0000008cs2EAA");
         assert_eq!(id.as_15(), "00D4c0000008cs2");

@@ -1,5 +1,5 @@
-//! sfsim's conformance suite: each test names one behaviour from `salesforce-facts.md` (§2 error
-//! table, §7 checklist) and drives the real server over a socket.
+//! sfsim's conformance suite: each test names one behaviour of Salesforce (its token errors and
+//! OAuth flows, see `docs/salesforce.md`) and drives the real server over a socket.
 
 #![expect(
     clippy::unwrap_used,
