@@ -16,6 +16,7 @@ mod notices;
 mod orgs;
 mod output;
 mod run;
+mod secrets;
 mod staff;
 mod waves;
 
@@ -78,6 +79,9 @@ pub enum Command {
     /// Keys for the token API.
     #[command(subcommand, name = "api-keys")]
     ApiKeys(api_keys::ApiKeysCommand),
+    /// Client secrets: which one Salesforce accepts, and whether rotation is due.
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCommand),
     /// The cut-over from the legacy Connected App: import, activate, retire, report.
     #[command(subcommand)]
     Legacy(legacy::LegacyCommand),
@@ -129,6 +133,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Egress(cmd) => egress::run(config, cmd).await,
         Command::IpRanges(cmd) => ip_ranges::run(&config, cmd),
         Command::Legacy(cmd) => legacy::run(config, cmd).await,
+        Command::Secrets(cmd) => secrets::run(config, cmd).await,
     };
     match result {
         Err(e) => Err(db::explain_unknown_org(e, &database_url).await),

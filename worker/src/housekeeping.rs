@@ -11,5 +11,6 @@ pub(crate) async fn run(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDyn
     if removed > 0 {
         tracing::info!(removed, "deleted expired sessions");
     }
+    domain::security::secrets::alert_overdue(&ctx.db, &ctx.config, ctx.clock.now()).await?;
     Ok(())
 }

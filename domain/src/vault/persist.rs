@@ -77,6 +77,7 @@ impl Vault {
             serde_json::json!({ "connection_id": c.id, "trigger": trigger.as_str(), "rotated": rotated, "anomaly": anomaly }),
         )
         .await?;
+        crate::security::secrets::record_accepted(self.db(), c.app, &grant, now).await?;
         if let Some(reason) = mismatch {
             self.invalidate(&c.org_id).await?;
             reauth::quarantined(self, c, &reason, now).await?;

@@ -32,6 +32,7 @@ mod processes;
 mod quick_start;
 mod reconsent_flow;
 mod reconsent_pages;
+mod secrets;
 mod security;
 mod state;
 mod vault;
