@@ -15,12 +15,19 @@ use crate::AppState;
 use crate::api::{ApiKey, error};
 use crate::error::AppError;
 
-/// The request body: one row of the import format, and what to do with it.
+/// The request body: one row of the import format, and what to do with it. Spelled out (not a
+/// flattened `RawRow`): serde cannot refuse unknown fields through `flatten`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Body {
-    #[serde(flatten)]
-    row: RawRow,
+    org_id: Option<String>,
+    refresh_token: Option<String>,
+    login_url: Option<String>,
+    instance_url: Option<String>,
+    sf_user_id: Option<String>,
+    sf_username: Option<String>,
+    issued_at: Option<String>,
+    scopes: Option<String>,
     #[serde(default)]
     activate: bool,
     #[serde(default)]
@@ -36,17 +43,30 @@ pub(crate) async fn api_import(
 ) -> Result<Response, AppError> {
     key.require(ApiScope::LegacyWrite)?;
     let vault = state.vault()?;
-    // Parsed by hand so a bad body gets our message (serde's never quotes the token: it names
-    // fields and positions).
+    // Parsed by hand so a bad body gets our message, with serde's quoting of values removed (a
+    // token sent in the wrong field must not come back in the error).
     let body: Body = serde_json::from_slice(&body).map_err(|e| {
         error(
             StatusCode::BAD_REQUEST,
             "bad_request",
-            format!("the body must be one legacy connection as JSON: {e}"),
+            format!(
+                "the body must be one legacy connection as JSON: {}",
+                import::json_problem(&e)
+            ),
         )
     })?;
+    let row = RawRow {
+        org_id: body.org_id,
+        refresh_token: body.refresh_token,
+        login_url: body.login_url,
+        instance_url: body.instance_url,
+        sf_user_id: body.sf_user_id,
+        sf_username: body.sf_username,
+        issued_at: body.issued_at,
+        scopes: body.scopes,
+    };
     let extra = &state.config.salesforce.extra_login_hosts;
-    let parsed = import::check_one(body.row, extra)
+    let parsed = import::check_one(row, extra)
         .map_err(|e| error(StatusCode::BAD_REQUEST, "invalid", e.to_string()))?;
     let org = parsed.rows[0].org_id.clone();
     let opts = Options {

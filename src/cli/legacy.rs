@@ -148,8 +148,9 @@ pub async fn run(config: Config, cmd: LegacyCommand) -> anyhow::Result<ExitCode>
                         eprintln!("{e}");
                     }
                     eprintln!(
-                        "nothing imported: {} (fix them, or pass --skip-invalid)",
-                        domain::wording::count(errors.len() as u64, "problem")
+                        "nothing imported: {} (fix {}, or pass --skip-invalid to import the valid rows)",
+                        domain::wording::count(errors.len() as u64, "problem"),
+                        if errors.len() == 1 { "it" } else { "them" }
                     );
                     Ok(ExitCode::from(2))
                 }

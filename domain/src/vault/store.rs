@@ -27,13 +27,20 @@ pub struct NewConnection<'a> {
     pub id: &'a IdUrl,
     pub instance_url: &'a str,
     pub scopes: &'a [String],
-    pub access_token: &'a SecretString,
+    /// `None` for an imported legacy token (it comes without one).
+    pub access_token: Option<&'a SecretString>,
     pub refresh_token: &'a SecretString,
     /// What looked wrong about the answer it came in, if anything.
     pub anomaly: Option<String>,
     /// The connection this one replaces once verified.
     pub replaces_id: Option<i64>,
-    pub heartbeat_interval: std::time::Duration,
+    /// When the heartbeat first refreshes it: after this interval, or (`None`) never until it
+    /// is handed over (a held legacy token).
+    pub heartbeat_interval: Option<std::time::Duration>,
+    /// When Salesforce issued the grant and its user's name, when known (an import says);
+    /// otherwise now and unknown.
+    pub issued_at: Option<DateTime<Utc>>,
+    pub sf_username: Option<String>,
 }
 
 impl<'a> NewConnection<'a> {
@@ -53,11 +60,13 @@ impl<'a> NewConnection<'a> {
             id: grant.id.as_ref()?,
             instance_url: grant.instance_url.as_deref()?,
             scopes: &grant.scopes,
-            access_token: &grant.access_token,
+            access_token: Some(&grant.access_token),
             refresh_token,
             anomaly: None,
             replaces_id: None,
-            heartbeat_interval,
+            heartbeat_interval: Some(heartbeat_interval),
+            issued_at: None,
+            sf_username: None,
         })
     }
 }
@@ -82,7 +91,10 @@ pub async fn insert<C: ConnectionTrait>(
         anomaly,
         replaces_id,
         heartbeat_interval,
+        issued_at,
+        sf_username,
     } = new;
+    let issued = issued_at.unwrap_or(now);
     let row = connection::ActiveModel {
         id: NotSet,
         org_id: Set(org_id.clone()),
@@ -94,15 +106,13 @@ pub async fn insert<C: ConnectionTrait>(
         instance_url: Set(instance_url.to_owned()),
         id_url: Set(id.url.clone()),
         sf_user_id: Set(id.user_id.clone()),
-        sf_username: Set(None),
+        sf_username: Set(sf_username),
         scopes: Set(scopes.join(" ")),
-        issued_at: Set(now),
-        access_token_at: Set(Some(now)),
-        last_exchange_at: Set(now),
-        next_heartbeat_at: Set(Some(
-            now + chrono::Duration::from_std(heartbeat_interval)
-                .unwrap_or(chrono::Duration::days(25)),
-        )),
+        issued_at: Set(issued),
+        access_token_at: Set(access_token.map(|_| now)),
+        last_exchange_at: Set(issued),
+        next_heartbeat_at: Set(heartbeat_interval
+            .map(|i| now + chrono::Duration::from_std(i).unwrap_or(chrono::Duration::days(25)))),
         heartbeat_interval_secs: Set(None),
         version: Set(0),
         lease_owner: Set(None),
@@ -130,11 +140,11 @@ pub async fn insert<C: ConnectionTrait>(
         .exec_with_returning(db)
         .await?;
     let rt = sealer.seal_str(refresh_token, &aad(model.id, "refresh_token"));
-    let at = sealer.seal_str(access_token, &aad(model.id, "access_token"));
+    let at = access_token.map(|t| sealer.seal_str(t, &aad(model.id, "access_token")).bytes);
     let update = connection::ActiveModel {
         id: Set(model.id),
         refresh_token_ct: Set(Some(rt.bytes)),
-        access_token_ct: Set(Some(at.bytes)),
+        access_token_ct: Set(at),
         key_id: Set(Some(rt.key_id)),
         ..Default::default()
     };

@@ -723,6 +723,21 @@ async fn the_import_api_needs_its_scope_and_never_echoes_the_token(db: TestDb) {
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("sf_user_id"), "{text}");
     assert!(!text.contains(&m.refresh_token));
+    // A token sent in the wrong field, and an unknown field: refused, the token not echoed.
+    let mut misplaced = body.clone();
+    misplaced["activate"] = json!(m.refresh_token);
+    let (status, text) = post(writer.clone(), misplaced).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(!text.contains(&m.refresh_token), "{text}");
+    let mut unknown = body.clone();
+    unknown["password"] = json!("x");
+    let (status, text) = post(writer.clone(), unknown).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("unknown field `password`"), "{text}");
+    assert!(
+        legacy_rows(&w).await.is_empty(),
+        "nothing stored by refused requests"
+    );
     let (status, text) = post(writer.clone(), body.clone()).await;
     assert_eq!(status, 201, "{text}");
     let v: Value = serde_json::from_str(&text).unwrap();

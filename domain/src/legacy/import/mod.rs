@@ -17,14 +17,14 @@ mod parse;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use sea_orm::ActiveValue::{NotSet, Set};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait, sea_query::Expr,
-};
+use sea_orm::ActiveValue::Set;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
 use serde::Serialize;
 
 use parse::err;
-pub use parse::{COLUMNS, Format, LegacyRow, Parsed, RawRow, check, check_one, parse};
+pub use parse::{
+    COLUMNS, Format, LegacyRow, Parsed, RawRow, check, check_one, json_problem, parse,
+};
 
 use crate::entity::connection::{self, ConnectionApp, ConnectionStatus};
 use crate::entity::org;
@@ -35,7 +35,6 @@ use crate::registry::{Progress, RowError};
 use crate::security::crypto::Sealer;
 use crate::types::OrgId;
 use crate::vault::Vault;
-use crate::vault::store::aad;
 
 /// Rows written per transaction.
 const BATCH: usize = 500;
@@ -209,7 +208,8 @@ fn login_for(vault: &Vault, row: &LegacyRow, org: Option<&org::Model>) -> Result
     Ok(l.as_str().to_owned())
 }
 
-/// Stores one row, held, its token sealed and bound to the new row's id. Returns the id.
+/// Stores one row, held (never heartbeated until activated), its token sealed and bound to the
+/// new row's id. Returns the id.
 async fn insert<C: ConnectionTrait>(
     db: &C,
     sealer: &Sealer,
@@ -217,66 +217,32 @@ async fn insert<C: ConnectionTrait>(
     login: &str,
     now: DateTime<Utc>,
 ) -> Result<i64> {
-    let issued = row.issued_at.unwrap_or(now);
-    let id_url = format!(
-        "{}/id/{}/{}",
-        login.trim_end_matches('/'),
-        row.org_id,
-        row.sf_user_id
-    );
-    let model = connection::Entity::insert(connection::ActiveModel {
-        id: NotSet,
-        org_id: Set(row.org_id.clone()),
-        app: Set(ConnectionApp::Legacy),
-        status: Set(ConnectionStatus::Held),
-        refresh_token_ct: Set(None),
-        access_token_ct: Set(None),
-        key_id: Set(None),
-        instance_url: Set(row.instance_url.as_str().to_owned()),
-        id_url: Set(id_url),
-        sf_user_id: Set(row.sf_user_id.clone()),
-        sf_username: Set(row.sf_username.clone()),
-        scopes: Set(row.scopes.join(" ")),
-        issued_at: Set(issued),
-        access_token_at: Set(None),
-        last_exchange_at: Set(issued),
-        next_heartbeat_at: Set(None),
-        heartbeat_interval_secs: Set(None),
-        version: Set(0),
-        lease_owner: Set(None),
-        lease_expires_at: Set(None),
-        refresh_started_at: Set(None),
-        last_error_class: Set(None),
-        last_error: Set(None),
-        last_error_at: Set(None),
-        replaces_id: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        pending_refresh_token_ct: Set(None),
-        pending_key_id: Set(None),
-        pending_at: Set(None),
-        anomaly: Set(None),
-        verify_attempts: Set(0),
-        next_verify_at: Set(None),
-        verified_at: Set(None),
-        revoke_attempts: Set(0),
-        next_revoke_at: Set(None),
-        rests_as: Set(None),
-    })
-    .exec(db)
-    .await?;
-    let id = model.last_insert_id;
-    let sealed = sealer.seal_str(&row.refresh_token, &aad(id, "refresh_token"));
-    connection::Entity::update_many()
-        .col_expr(
-            connection::Column::RefreshTokenCt,
-            Expr::value(sealed.bytes),
-        )
-        .col_expr(connection::Column::KeyId, Expr::value(sealed.key_id))
-        .filter(connection::Column::Id.eq(id))
-        .exec(db)
-        .await?;
-    Ok(id)
+    let id = crate::salesforce::IdUrl {
+        url: format!(
+            "{}/id/{}/{}",
+            login.trim_end_matches('/'),
+            row.org_id,
+            row.sf_user_id
+        ),
+        org_id: row.org_id.clone(),
+        user_id: row.sf_user_id.clone(),
+    };
+    let new = crate::vault::store::NewConnection {
+        org_id: &row.org_id,
+        app: ConnectionApp::Legacy,
+        status: ConnectionStatus::Held,
+        id: &id,
+        instance_url: row.instance_url.as_str(),
+        scopes: &row.scopes,
+        access_token: None,
+        refresh_token: &row.refresh_token,
+        anomaly: None,
+        replaces_id: None,
+        heartbeat_interval: None,
+        issued_at: row.issued_at,
+        sf_username: row.sf_username.clone(),
+    };
+    Ok(crate::vault::store::insert(db, new, sealer, now).await?.id)
 }
 
 async fn create_org<C: ConnectionTrait>(db: &C, id: &OrgId, now: DateTime<Utc>) -> Result<()> {

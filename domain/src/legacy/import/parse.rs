@@ -221,7 +221,7 @@ pub fn parse<R: Read>(input: R, format: Format, file: &str, extra_hosts: &[Strin
 }
 
 /// A JSON error without any of the input's text.
-fn json_problem(e: &serde_json::Error) -> String {
+pub fn json_problem(e: &serde_json::Error) -> String {
     let msg = e.to_string();
     // "invalid type: string \"…\", expected …" quotes the value: keep only what was expected.
     match msg.split_once(", expected") {
