@@ -1,5 +1,5 @@
-//! Page rendering shared by the customer pages: branding, the message page, and [`render`],
-//! which every page goes through.
+//! Page rendering shared by the customer pages: branding, and [`render`], which every page
+//! goes through.
 
 use askama::Template;
 use axum::response::{Html, IntoResponse, Response};
@@ -28,45 +28,6 @@ impl Brand {
             name: p.name.clone(),
             logo_url: p.logo_url.clone(),
             support_email: p.support_email.clone(),
-        }
-    }
-}
-
-/// A button that posts somewhere.
-pub struct Action {
-    pub url: String,
-    pub label: String,
-}
-
-/// A page that explains what happened and what to do next.
-#[derive(Template)]
-#[template(path = "reconsent/message.html")]
-pub struct Message {
-    pub brand: Brand,
-    pub title: String,
-    /// ok | warn | bad
-    pub tone: &'static str,
-    pub paragraphs: Vec<String>,
-    pub action: Option<Action>,
-    pub retry_url: Option<String>,
-    pub csrf: String,
-}
-
-impl Message {
-    pub fn new(
-        state: &AppState,
-        tone: &'static str,
-        title: impl Into<String>,
-        paragraphs: Vec<String>,
-    ) -> Self {
-        Self {
-            brand: Brand::from_state(state),
-            title: title.into(),
-            tone,
-            paragraphs,
-            action: None,
-            retry_url: None,
-            csrf: String::new(),
         }
     }
 }

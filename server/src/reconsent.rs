@@ -1,20 +1,24 @@
 //! The customer pages: `GET /r/{secret}`, `POST /r/{secret}/start`, `POST /r/{secret}/fresh`
 //! and `GET /oauth/callback`. Each handler parses input, calls one domain function and renders.
+//! Every word the customer admin reads is in `templates/reconsent/`: the landing page, and one
+//! outcome page whose variants ([`Outcome`]) say what happened and what to do next.
 
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
 use axum::response::Response;
 use axum::routing::{get, post};
+use domain::reconsent::landing::{LandingView, Opened};
 use domain::reconsent::links::Lookup;
 use domain::reconsent::{CallbackParams, Finish, Flow, Pending, Start};
+use domain::registry::state::OrgState;
 use http::StatusCode;
 use serde::Deserialize;
 use tower_sessions::Session;
 
 use crate::AppState;
 use crate::error::AppError;
-use crate::pages::{Action, Brand, Message, render};
+use crate::pages::{Brand, render};
 use crate::security::{csrf_ok, csrf_token};
 
 const PENDING_KEY: &str = "reconsent.pending";
@@ -34,27 +38,179 @@ pub(crate) fn router() -> Router<AppState> {
 #[template(path = "reconsent/landing.html")]
 struct Landing {
     brand: Brand,
-    org_name: String,
-    org_id: String,
-    environment: String,
-    login_host: String,
-    deadline: Option<String>,
-    scopes: Vec<(String, String)>,
+    view: LandingView,
+    /// The scopes asked for; the template says each in plain words.
+    scopes: Vec<String>,
     egress_ranges: Vec<String>,
     secret: String,
     csrf: String,
 }
 
-/// Scopes in plain words.
-fn describe_scope(s: &str) -> String {
-    match s {
-        "api" => "access and manage your data through the API".into(),
-        "refresh_token" | "offline_access" => "stay connected when you are not signed in".into(),
-        "id" | "openid" | "profile" => "know who approved the connection".into(),
-        "web" => "use the app in the browser on your behalf".into(),
-        "full" => "full access to everything you can access".into(),
-        other => format!("Salesforce permission `{other}`"),
+/// What happened, as the customer admin is told it (`templates/reconsent/outcome.html`).
+pub(crate) enum Outcome {
+    Connected {
+        org_name: String,
+        replaced: bool,
+    },
+    /// Stored, but the first test call failed.
+    Checking {
+        org_name: String,
+        reason: String,
+    },
+    WrongOrg {
+        used: String,
+        expected: String,
+        org_name: String,
+        environment: String,
+    },
+    Refused {
+        error: String,
+        description: Option<String>,
+    },
+    NoRefreshToken,
+    BadState {
+        why: String,
+    },
+    LinkGone,
+    Unavailable,
+    LinkExpired {
+        org_name: String,
+        secret: String,
+    },
+    LinkUsed {
+        org_name: String,
+        done: bool,
+        secret: String,
+    },
+    LinkRevoked {
+        org_name: String,
+        secret: String,
+    },
+    LinkUnknown,
+    FreshLinkSent {
+        org_name: String,
+        to: Option<String>,
+    },
+    FormExpired,
+}
+
+impl Outcome {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::BadState { .. } => StatusCode::BAD_REQUEST,
+            Self::LinkGone | Self::LinkUsed { .. } => StatusCode::CONFLICT,
+            Self::Unavailable => StatusCode::BAD_GATEWAY,
+            Self::LinkExpired { .. } | Self::LinkRevoked { .. } => StatusCode::GONE,
+            Self::LinkUnknown => StatusCode::NOT_FOUND,
+            Self::FormExpired => StatusCode::FORBIDDEN,
+            _ => StatusCode::OK,
+        }
     }
+
+    /// The heading's colour: ok | warn | bad.
+    fn tone(&self) -> &'static str {
+        match self {
+            Self::Connected { .. } | Self::FreshLinkSent { .. } => "ok",
+            Self::LinkUsed { done: true, .. } => "ok",
+            Self::WrongOrg { .. } | Self::BadState { .. } | Self::LinkUnknown => "bad",
+            _ => "warn",
+        }
+    }
+
+    /// Whether the page offers a button (try again, a fresh link), which posts a form token.
+    fn has_button(&self) -> bool {
+        match self {
+            Self::WrongOrg { .. } | Self::Refused { .. } => true,
+            Self::LinkExpired { .. } | Self::LinkRevoked { .. } => true,
+            Self::LinkUsed { done, .. } => !done,
+            _ => false,
+        }
+    }
+
+    fn from_finish(f: Finish) -> Self {
+        match f {
+            Finish::Connected {
+                org_name,
+                verified: true,
+                replaced,
+                ..
+            } => Self::Connected { org_name, replaced },
+            Finish::Connected {
+                org_name, reason, ..
+            } => Self::Checking {
+                org_name,
+                reason: reason.unwrap_or_default(),
+            },
+            Finish::WrongOrg {
+                expected,
+                org_name,
+                used,
+                environment,
+            } => Self::WrongOrg {
+                used: used.to_string(),
+                expected: expected.to_string(),
+                org_name,
+                environment,
+            },
+            Finish::Refused { error, description } => Self::Refused { error, description },
+            Finish::NoRefreshToken { .. } => Self::NoRefreshToken,
+            Finish::BadState(why) => Self::BadState {
+                why: domain::wording::sentence(why),
+            },
+            Finish::LinkGone => Self::LinkGone,
+            Finish::Unavailable(detail) => {
+                tracing::warn!(%detail, "code exchange failed");
+                Self::Unavailable
+            }
+        }
+    }
+
+    fn from_lookup(l: Lookup, secret: &str) -> Self {
+        let secret = secret.to_owned();
+        match l {
+            Lookup::Expired(_, o) => Self::LinkExpired {
+                org_name: o.name,
+                secret,
+            },
+            Lookup::Used(_, o) => Self::LinkUsed {
+                done: matches!(o.state, OrgState::Verified | OrgState::LegacyRetired),
+                org_name: o.name,
+                secret,
+            },
+            Lookup::Revoked(_, o) => Self::LinkRevoked {
+                org_name: o.name,
+                secret,
+            },
+            Lookup::Unknown | Lookup::Valid(..) => Self::LinkUnknown,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "reconsent/outcome.html")]
+struct OutcomePage {
+    brand: Brand,
+    outcome: Outcome,
+    csrf: String,
+}
+
+/// Renders an outcome. Only a page with a button takes the session's form token, so a stray
+/// or forged link never creates a session.
+async fn outcome(state: &AppState, session: &Session, o: Outcome) -> Result<Response, AppError> {
+    let csrf = if o.has_button() {
+        csrf_token(session).await?
+    } else {
+        String::new()
+    };
+    let status = o.status();
+    Ok(render(
+        status,
+        &OutcomePage {
+            brand: Brand::from_state(state),
+            outcome: o,
+            csrf,
+        },
+    ))
 }
 
 #[derive(Deserialize)]
@@ -69,50 +225,30 @@ async fn landing(
     session: Session,
 ) -> Result<Response, AppError> {
     let now = state.clock.now();
-    match domain::reconsent::links::lookup(&state.db, &secret, now).await? {
-        Lookup::Valid(link, o) => {
-            record_org(&o.id);
-            domain::reconsent::links::record_open(&state.db, &link, now).await?;
-            let login = domain::reconsent::login_host(&o, &state.config)?;
-            let deadline = match o.wave_id {
-                Some(w) => domain::entity::wave::Entity::find_by_id(w)
-                    .one(&state.db)
-                    .await?
-                    .and_then(|w| w.deadline)
-                    .map(|d| d.format("%B %-d, %Y").to_string()),
-                None => None,
-            };
-            let page = Landing {
-                brand: Brand::from_state(&state),
-                org_name: o.name,
-                org_id: o.id.to_string(),
-                environment: o.environment.to_string(),
-                login_host: login.as_str().to_owned(),
-                deadline,
-                scopes: state
-                    .config
-                    .salesforce
-                    .scopes
-                    .iter()
-                    .map(|s| (s.clone(), describe_scope(s)))
-                    .collect(),
-                egress_ranges: state
-                    .config
-                    .partner
-                    .egress_ranges
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect(),
-                secret,
-                csrf: csrf_token(&session).await?,
-            };
-            Ok(render(StatusCode::OK, &page))
-        }
-        other => link_problem(&state, &session, &secret, other).await,
-    }
+    let view =
+        match domain::reconsent::landing::open(&state.db, &state.config, &secret, now).await? {
+            Opened::Landing(view) => view,
+            Opened::Problem(l) => {
+                return outcome(&state, &session, Outcome::from_lookup(l, &secret)).await;
+            }
+        };
+    record_org(&view.org_id);
+    let config = &state.config;
+    let page = Landing {
+        brand: Brand::from_state(&state),
+        view,
+        scopes: config.salesforce.scopes.clone(),
+        egress_ranges: config
+            .partner
+            .egress_ranges
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        secret,
+        csrf: csrf_token(&session).await?,
+    };
+    Ok(render(StatusCode::OK, &page))
 }
-
-use sea_orm::EntityTrait as _;
 
 async fn start(
     State(state): State<AppState>,
@@ -121,7 +257,7 @@ async fn start(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, AppError> {
     if !csrf_ok(&session, &form.csrf).await {
-        return Ok(expired_form(&state));
+        return outcome(&state, &session, Outcome::FormExpired).await;
     }
     let flow = flow(&state)?;
     match domain::reconsent::start(&flow, &secret, state.clock.now()).await? {
@@ -132,7 +268,9 @@ async fn start(
             session.insert(PENDING_KEY, &pending).await?;
             Ok(crate::security::redirect_to_salesforce(&url))
         }
-        Start::Link(other) => link_problem(&state, &session, &secret, *other).await,
+        Start::Link(other) => {
+            outcome(&state, &session, Outcome::from_lookup(*other, &secret)).await
+        }
     }
 }
 
@@ -143,10 +281,10 @@ async fn retry(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, AppError> {
     if !csrf_ok(&session, &form.csrf).await {
-        return Ok(expired_form(&state));
+        return outcome(&state, &session, Outcome::FormExpired).await;
     }
     let Some(link_id) = session.get::<i64>(LAST_LINK_KEY).await? else {
-        return Ok(expired_form(&state));
+        return outcome(&state, &session, Outcome::FormExpired).await;
     };
     let flow = flow(&state)?;
     match domain::reconsent::start_for_link(&flow, link_id, state.clock.now()).await? {
@@ -154,7 +292,7 @@ async fn retry(
             session.insert(PENDING_KEY, &pending).await?;
             Ok(crate::security::redirect_to_salesforce(&url))
         }
-        Start::Link(other) => link_problem(&state, &session, "", *other).await,
+        Start::Link(other) => outcome(&state, &session, Outcome::from_lookup(*other, "")).await,
     }
 }
 
@@ -165,7 +303,7 @@ async fn fresh_link(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, AppError> {
     if !csrf_ok(&session, &form.csrf).await {
-        return Ok(expired_form(&state));
+        return outcome(&state, &session, Outcome::FormExpired).await;
     }
     let now = state.clock.now();
     let org = match domain::reconsent::links::lookup(&state.db, &secret, now).await? {
@@ -173,25 +311,20 @@ async fn fresh_link(
         | Lookup::Used(_, o)
         | Lookup::Revoked(_, o)
         | Lookup::Valid(_, o) => o,
-        Lookup::Unknown => return link_problem(&state, &session, &secret, Lookup::Unknown).await,
+        Lookup::Unknown => return outcome(&state, &session, Outcome::LinkUnknown).await,
     };
     record_org(&org.id);
     let queued = domain::campaign::notices::request_fresh_link(&state.db, &org.id, now).await?;
-    let to = queued
-        .recipient
-        .as_deref()
-        .map(mask_email)
-        .unwrap_or_else(|| "the contact we have on file".into());
-    let page = Message::new(
+    let to = queued.recipient.as_deref().map(mask_email);
+    outcome(
         &state,
-        "ok",
-        "A fresh link is on its way",
-        vec![
-            format!("We are sending a new link for {} to {to}.", org.name),
-            "For your security, links go only to the contact we have on file. If that address is wrong, reply to our last email or write to us.".into(),
-        ],
-    );
-    Ok(render(StatusCode::OK, &page))
+        &session,
+        Outcome::FreshLinkSent {
+            org_name: org.name,
+            to,
+        },
+    )
+    .await
 }
 
 async fn callback(
@@ -203,152 +336,7 @@ async fn callback(
     let pending: Option<Pending> = session.remove(PENDING_KEY).await?;
     let flow = flow(&state)?;
     let finish = domain::reconsent::complete(&flow, pending, params, state.clock.now()).await?;
-    let csrf = csrf_token(&session).await?;
-    Ok(finish_page(&state, finish, csrf))
-}
-
-fn finish_page(state: &AppState, f: Finish, csrf: String) -> Response {
-    let partner = state.config.partner.name.clone();
-    let (status, page) = match f {
-        Finish::Connected { org_name, verified: true, replaced, .. } => (
-            StatusCode::OK,
-            Message::new(state, "ok", format!("{org_name} is connected"), vec![
-                format!("Thank you. {partner} now uses the new, more secure connection to {org_name}."),
-                if replaced { "The previous connection has been switched off.".into() } else { "There is nothing more to do.".into() },
-                "We keep the connection alive automatically; you will hear from us only if Salesforce ever asks for a new approval.".into(),
-            ]),
-        ),
-        Finish::Connected { org_name, reason, .. } => (
-            StatusCode::OK,
-            Message::new(state, "warn", format!("{org_name} is connected; we are checking one thing"), vec![
-                "Your approval was received and stored safely.".into(),
-                format!("Our first test call did not succeed ({}). Our team has been notified and will follow up if anything is needed from you.", reason.unwrap_or_default()),
-            ]),
-        ),
-        Finish::WrongOrg { expected, org_name, used, environment } => {
-            let mut m = Message::new(state, "bad", "That was a different Salesforce org", vec![
-                format!("You signed in to org {used}, but this link is for {org_name} ({expected}, {environment})."),
-                "We did not keep that connection and have already withdrawn it at Salesforce.".into(),
-                format!("Please use the link again and sign in as an administrator of {org_name}{}.", if environment == "sandbox" { " at the sandbox login" } else { "" }),
-            ]);
-            m.action = Some(Action { url: "/r/retry".into(), label: format!("Sign in to {org_name} again") });
-            (StatusCode::OK, m)
-        }
-        Finish::Refused { error, description } => {
-            let (title, why) = refusal_text(&error, description.as_deref());
-            let mut m = Message::new(state, "warn", title, vec![why, "You can try again now, or open the link from our email whenever you are ready.".into()]);
-            m.action = Some(Action { url: "/r/retry".into(), label: "Try again".into() });
-            (StatusCode::OK, m)
-        }
-        Finish::NoRefreshToken { .. } => (
-            StatusCode::OK,
-            Message::new(state, "warn", "Salesforce did not allow a lasting connection", vec![
-                "Salesforce approved the sign-in but issued no refresh token, so the connection would stop working within hours. We did not keep it.".into(),
-                format!("This happens when the app's policy in your org does not include the \"refresh_token\" (Perform requests at any time) scope, or when the refresh token policy is set to expire immediately. Please check the External Client App policies for {} app, or contact us.", domain::wording::possessive(&partner)),
-            ]),
-        ),
-        Finish::BadState(why) => (
-            StatusCode::BAD_REQUEST,
-            Message::new(state, "bad", "This sign-in could not be completed", vec![
-                domain::wording::sentence(why),
-                "Please open the link from our email again and click \"Continue to Salesforce\" once. Opening the page in another browser or waiting a long time can cause this.".into(),
-            ]),
-        ),
-        Finish::LinkGone => (
-            StatusCode::CONFLICT,
-            Message::new(state, "warn", "This link is no longer valid", vec![
-                "The link was used, withdrawn or expired while you were at Salesforce, so we did not keep this connection.".into(),
-                "If you still need to approve the app, request a fresh link from the page of your link, or contact us.".into(),
-            ]),
-        ),
-        Finish::Unavailable(detail) => {
-            tracing::warn!(%detail, "code exchange failed");
-            (StatusCode::BAD_GATEWAY, Message::new(state, "warn", "Salesforce could not be reached", vec![
-                "We could not complete the connection with Salesforce just now. Nothing was changed.".into(),
-                "Please try again in a few minutes by opening the link again.".into(),
-            ]))
-        }
-    };
-    let mut page = page;
-    page.csrf = csrf;
-    render(status, &page)
-}
-
-/// Plain words for Salesforce's authorize and token errors.
-fn refusal_text(error: &str, description: Option<&str>) -> (String, String) {
-    match error {
-        "access_denied" => ("You chose not to allow access".into(), "Nothing was changed. The old connection keeps working until the deadline.".into()),
-        "OAUTH_APP_BLOCKED" | "app_blocked" => (
-            "The app is blocked in your org".into(),
-            "An administrator has blocked this app in Salesforce (Setup → Connected Apps OAuth Usage, or the External Client App's policies). Unblock it, then open the link again.".into(),
-        ),
-        "OAUTH_EC_APP_NOT_FOUND" | "app_not_found" => (
-            "The app is not installed in your org".into(),
-            "The External Client App must be installed in your org before it can be approved. Install the latest version of our package, then open the link again.".into(),
-        ),
-        "inactive_user" | "inactive_org" => ("Your Salesforce user or org is inactive".into(), "Salesforce reports the user or org as inactive or frozen. Sign in with an active administrator.".into()),
-        _ => (
-            "Salesforce did not complete the approval".into(),
-            format!("Salesforce answered: {}{}", error, description.map(|d| format!(" — {d}")).unwrap_or_default()),
-        ),
-    }
-}
-
-async fn link_problem(
-    state: &AppState,
-    session: &Session,
-    secret: &str,
-    l: Lookup,
-) -> Result<Response, AppError> {
-    let fresh = |m: &mut Message, csrf: String| {
-        m.action = Some(Action {
-            url: format!("/r/{secret}/fresh"),
-            label: "Send me a fresh link".into(),
-        });
-        m.csrf = csrf;
-    };
-    let (status, page) = match l {
-        Lookup::Expired(_, o) => {
-            let mut m = Message::new(state, "warn", "This link has expired", vec![
-                format!("Links are valid for a limited time. You can get a new link for {} sent to the contact we have on file.", o.name),
-            ]);
-            fresh(&mut m, csrf_token(session).await?);
-            (StatusCode::GONE, m)
-        }
-        Lookup::Used(_, o) => {
-            let done = matches!(o.state, domain::registry::state::OrgState::Verified | domain::registry::state::OrgState::LegacyRetired);
-            let mut m = Message::new(state, if done { "ok" } else { "warn" }, "This link has already been used", vec![if done {
-                format!("{} is connected; there is nothing more to do.", o.name)
-            } else {
-                format!("Each link works once. If {} still needs to be connected, request a fresh link.", o.name)
-            }]);
-            if !done {
-                fresh(&mut m, csrf_token(session).await?);
-            }
-            (StatusCode::CONFLICT, m)
-        }
-        Lookup::Revoked(_, o) => {
-            let mut m = Message::new(state, "warn", "This link was withdrawn", vec![
-                format!("A newer link for {} may have been sent. Use the most recent email, or request a fresh link.", o.name),
-            ]);
-            fresh(&mut m, csrf_token(session).await?);
-            (StatusCode::GONE, m)
-        }
-        Lookup::Unknown | Lookup::Valid(..) => (
-            StatusCode::NOT_FOUND,
-            Message::new(state, "bad", "We don't recognise this link", vec![
-                "The link may be incomplete: some email programs break long links. Try copying the whole link from the email into your browser.".into(),
-                format!("If that does not help, write to {} and we will send you a new one.", state.config.partner.support_email),
-            ]),
-        ),
-    };
-    Ok(render(status, &page))
-}
-
-fn expired_form(state: &AppState) -> Response {
-    render(StatusCode::FORBIDDEN, &Message::new(state, "warn", "This page has expired", vec![
-        "For your security, please open the link from our email again and use the button on that page.".into(),
-    ]))
+    outcome(&state, &session, Outcome::from_finish(finish)).await
 }
 
 /// The flow's services, or the "not configured" error until `salesforce.client_id` and

@@ -7,10 +7,13 @@
 //! then retires every older live connection of the org through the vault (waiting out a refresh
 //! in flight, revoking each with its newest refresh token), so exactly one grant stays live.
 //!
+//! - [`landing`]: a link's visit and the facts its page shows;
+//! - [`links`]: minting, looking up and withdrawing re-auth links;
 //! - [`callback`]: the answer from Salesforce, checked and stored;
 //! - [`verify`]: the identity check that promotes a connection, its retries, and revocation.
 
 mod callback;
+pub mod landing;
 pub mod links;
 mod verify;
 
