@@ -229,7 +229,7 @@ async fn landing(
         match domain::reconsent::landing::open(&state.db, &state.config, &secret, now).await? {
             Opened::Landing(view) => view,
             Opened::Problem(l) => {
-                return outcome(&state, &session, Outcome::from_lookup(l, &secret)).await;
+                return outcome(&state, &session, Outcome::from_lookup(*l, &secret)).await;
             }
         };
     record_org(&view.org_id);

@@ -28,7 +28,7 @@ pub enum Opened {
     /// The link is valid: the visit was recorded.
     Landing(LandingView),
     /// Expired, used, withdrawn or unknown: nothing was recorded.
-    Problem(Lookup),
+    Problem(Box<Lookup>),
 }
 
 /// Opens the link behind `secret`: a valid link's visit is recorded (the org moves to
@@ -41,7 +41,7 @@ pub async fn open(
 ) -> Result<Opened> {
     let (link, org) = match links::lookup(db, secret, now).await? {
         Lookup::Valid(link, org) => (link, org),
-        other => return Ok(Opened::Problem(other)),
+        other => return Ok(Opened::Problem(Box::new(other))),
     };
     links::record_open(db, &link, now).await?;
     let login_host = super::login_host(&org, config)?.as_str().to_owned();
