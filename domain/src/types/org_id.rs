@@ -8,7 +8,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 /// The alphabet that maps a 5-bit case mask to one checksum character.
 const CHECKSUM_ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
@@ -17,7 +17,8 @@ const ORG_PREFIX: &str = "00D";
 
 /// A Salesforce organization id, always held in its canonical 18-character form. Stored as text;
 /// a column of this type reads back what [`OrgId::parse`] wrote.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, sea_orm::DeriveValueType)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, sea_orm::DeriveValueType, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct OrgId(String);
 
 /// An org id reads as its 18-character text wherever a `&str` is expected.
@@ -188,16 +189,17 @@ impl AsRef<str> for OrgId {
     }
 }
 
-impl Serialize for OrgId {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
+impl TryFrom<String> for OrgId {
+    type Error = OrgIdError;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
     }
 }
 
-impl<'de> Deserialize<'de> for OrgId {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Self::parse(&s).map_err(serde::de::Error::custom)
+impl From<OrgId> for String {
+    fn from(v: OrgId) -> Self {
+        v.0
     }
 }
 
