@@ -126,7 +126,7 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
             let pool = db.get_sqlite_connection_pool();
             let file = pool.connect_options().get_filename().to_path_buf();
             if pool.options().get_max_connections() <= 1 || file.as_os_str() == ":memory:" {
-                return Migrator::up(db, None).await;
+                return sqlite_up(db).await;
             }
             let mut lock_path = file.into_os_string();
             lock_path.push(".migrate-lock");
@@ -142,12 +142,22 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
             .await
             .map_err(|e| DbErr::Custom(format!("cannot take the migration lock: {e}")))?
             .map_err(|e| DbErr::Custom(format!("cannot take the migration lock: {e}")))?;
-            let result = Migrator::up(db, None).await;
+            let result = sqlite_up(db).await;
             drop(lock); // closing the file releases the lock
             result
         }
         _ => Migrator::up(db, None).await,
     }
+}
+
+/// Applies SQLite's pending migrations in one write transaction, so on one connection: each
+/// pooled connection caches the schema, and a statement prepared on another connection right
+/// after a schema change can be checked against the stale copy ("index … already exists" after
+/// a roll-back, seen under load). One transaction also makes the whole upgrade all or nothing.
+async fn sqlite_up(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let txn = begin_write(db).await?;
+    Migrator::up(&txn, None).await?;
+    txn.commit().await
 }
 
 /// The advisory-lock key migrations run under on PostgreSQL ("reauth" in ASCII).

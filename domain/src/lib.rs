@@ -16,6 +16,7 @@
 //! | [`monitor`] | the token-use monitor: LoginHistory against the vault's own exchanges |
 //! | [`ip_ranges`] | the published egress ranges, the refresh-token allowlist they make, `ip_change` notices |
 //! | [`events`] | the append-only audit trail every change writes to |
+//! | [`gauges`] | the figures `/metrics` reads from the database at scrape time |
 //! | [`mail`] | rendering and sending mail through lettre |
 //! | [`wording`] | small rules of English shared by pages, mail and the CLI (possessives, plurals, durations) |
 //! | [`config`], [`db`], [`entity`], [`types`], [`time`], [`process`], [`error`] | configuration, storage, tables, parsed values, clocks, this process's name, the error type |
@@ -28,6 +29,7 @@ pub mod db;
 pub mod entity;
 pub mod error;
 pub mod events;
+pub mod gauges;
 pub mod ip_ranges;
 pub mod legacy;
 pub mod mail;

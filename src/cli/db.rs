@@ -10,7 +10,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use domain::config::{Config, redact_url};
-use sea_orm::{DatabaseConnection, EntityTrait as _, PaginatorTrait as _};
+use sea_orm::DatabaseConnection;
 
 /// What a command does when the configured SQLite file does not exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +81,7 @@ pub(crate) async fn explain_unknown_org(error: anyhow::Error, url: &str) -> anyh
     let org = org.clone();
     let counted = async {
         let db = domain::db::connect(url).await?;
-        let n = domain::entity::org::Entity::find().count(&db).await;
+        let n = domain::registry::count(&db, &domain::registry::ListFilter::default()).await;
         db.close().await.ok();
         n
     };

@@ -17,7 +17,9 @@ const ORG_PREFIX: &str = "00D";
 
 /// A Salesforce organization id, always held in its canonical 18-character form. Stored as text;
 /// a column of this type reads back what [`OrgId::parse`] wrote.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, sea_orm::DeriveValueType, Serialize, Deserialize)]
+#[derive(
+    Clone, PartialEq, Eq, Hash, PartialOrd, Ord, sea_orm::DeriveValueType, Serialize, Deserialize,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct OrgId(String);
 

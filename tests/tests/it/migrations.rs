@@ -46,13 +46,17 @@ async fn every_migration_rolls_back_to_zero_and_applies_again(db: TestDb) {
             "table {t} missing after migrating: {all:?}"
         );
     }
-    Migrator::down(&db.db, None).await.unwrap();
+    // Down on one connection (a transaction), as `db::migrate` goes up: pooled SQLite
+    // connections each cache the schema (see `domain::db::migrate`).
+    let txn = domain::db::begin_write(&db.db).await.unwrap();
+    Migrator::down(&txn, None).await.unwrap();
+    txn.commit().await.unwrap();
     assert_eq!(
         tables(&db).await,
         Vec::<String>::new(),
         "tables left after rolling back to zero"
     );
-    Migrator::up(&db.db, None).await.unwrap();
+    domain::db::migrate(&db.db).await.unwrap();
     assert_eq!(tables(&db).await, all);
     assert!(
         Migrator::get_pending_migrations(&db.db)
