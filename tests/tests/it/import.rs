@@ -144,3 +144,42 @@ both_backends!(
     org_search_matches_id_name_and_contact_email,
     searching_finds_orgs_by_id_name_and_contact_email
 );
+
+async fn searching_follows_renames_and_replaced_contacts(db: TestDb) {
+    import(&db, GOOD).await;
+    let found = |s: &'static str| {
+        let db = db.db.clone();
+        async move {
+            domain::registry::list(
+                &db,
+                &ListFilter {
+                    search: Some(s.into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.name)
+            .collect::<Vec<_>>()
+        }
+    };
+    // A substring in the middle, and one too short for trigrams, both match.
+    assert_eq!(found("lobe").await, ["Globex, Inc."]);
+    assert_eq!(found("me").await, ["Acme"]);
+    // Renamed and with its secondary contact cleared: the old name and email no longer match.
+    import(
+        &db,
+        "org_id,name,admin_email,secondary_email\n00D4c0000008cs2,Initrode \"Quoted\",boss@initrode.example,\n",
+    )
+    .await;
+    assert!(found("acme").await.is_empty(), "old name and emails gone");
+    assert_eq!(found("initrode").await, ["Initrode \"Quoted\""]);
+    assert_eq!(found("\"quoted\"").await, ["Initrode \"Quoted\""], "quotes in the text");
+    assert_eq!(found("boss@init").await, ["Initrode \"Quoted\""]);
+}
+
+both_backends!(
+    org_search_follows_renames_and_replaced_contacts,
+    searching_follows_renames_and_replaced_contacts
+);
