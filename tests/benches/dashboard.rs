@@ -3,8 +3,13 @@
 //! against `/healthz` measured in the same run, on SQLite and (when `REAUTH_TEST_POSTGRES_URL`
 //! is set) PostgreSQL.
 //!
+//! Then 20 staff users, each signed in with their own session, load a mix of pages at once
+//! (overview, filtered list, search, org page, events) against 20 concurrent clients of
+//! `/healthz`: p50/p95 per page and throughput as a ratio to the baseline's.
+//!
 //! `cargo bench -p reauth-tests --bench dashboard`. Prints figures; asserts nothing.
-//! `REAUTH_BENCH_ORGS` and `REAUTH_BENCH_EVENTS` change the sizes.
+//! `REAUTH_BENCH_ORGS` and `REAUTH_BENCH_EVENTS` change the sizes; `REAUTH_BENCH_USERS` the
+//! number of concurrent staff users (20).
 #![expect(
     clippy::disallowed_methods,
     reason = "tests and benchmarks read their own switches (REAUTH_TEST_*, REAUTH_UPDATE_*, bench sizes) from the environment"
@@ -28,6 +33,8 @@ use sea_orm::{ActiveValue::NotSet, EntityTrait, Set, TransactionTrait};
 const WAVES: usize = 10;
 const REQUESTS: usize = 200;
 const WARMUP: usize = 20;
+/// Requests each concurrent user makes (after one warm-up round of the mix).
+const PER_USER: usize = 50;
 
 fn size(var: &str, default: usize) -> usize {
     std::env::var(var)
@@ -326,7 +333,130 @@ async fn run(db: TestDb, name: &str) {
             f.p95.as_secs_f64() / b.as_secs_f64()
         );
     }
+    concurrent(&app, orgs, &mut rng).await;
     app.stop().await;
+}
+
+/// The mixed pages one concurrent user cycles through, tagged with the page kind.
+fn mix(base: &str, orgs: usize, rng: &mut rand::rngs::StdRng) -> Vec<(&'static str, String)> {
+    let mut urls = Vec::new();
+    for _ in 0..10 {
+        urls.push(("overview", format!("{base}/")));
+        urls.push((
+            "filtered list",
+            format!("{base}/orgs?state=pending&wave=w{}", rng.gen_range(0..WAVES)),
+        ));
+        urls.push((
+            "search",
+            format!("{base}/orgs?q=customer+{:06}", rng.gen_range(0..orgs)),
+        ));
+        urls.push((
+            "org page",
+            format!("{base}/orgs/{}", org_id(rng.gen_range(0..orgs))),
+        ));
+        urls.push(("events", format!("{base}/events")));
+    }
+    urls
+}
+
+/// Runs `users` clients at once, each over its own list; returns each request's kind and time,
+/// and the wall time of the whole run.
+async fn swarm(
+    clients: Vec<(reqwest::Client, Vec<(&'static str, String)>)>,
+) -> (Vec<(&'static str, Duration)>, Duration) {
+    let t = Instant::now();
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .map(|(client, urls)| {
+            tokio::spawn(async move {
+                let mut times = Vec::with_capacity(urls.len());
+                for (kind, u) in urls {
+                    let t = Instant::now();
+                    let r = client.get(&u).send().await.unwrap();
+                    assert_eq!(r.status(), 200, "{u}");
+                    r.bytes().await.unwrap();
+                    times.push((kind, t.elapsed()));
+                }
+                times
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    (all, t.elapsed())
+}
+
+fn percentile(times: &mut [Duration], q: f64) -> Duration {
+    times.sort();
+    times[((times.len() as f64 * q) as usize).min(times.len() - 1)]
+}
+
+async fn concurrent(app: &TestApp, orgs: usize, rng: &mut rand::rngs::StdRng) {
+    let users = size("REAUTH_BENCH_USERS", 20);
+    let mut staff = Vec::with_capacity(users);
+    for u in 0..users {
+        let email = format!("concurrent{u}@partner.example");
+        staff.push(reauth_tests::staff::first_sign_in(app, &email, Role::Viewer).await);
+    }
+    let base = app.base.clone();
+    // Baseline: the same number of clients and requests, all on /healthz.
+    let healthz: Vec<_> = (0..users)
+        .map(|_| {
+            let urls = vec![("healthz", format!("{base}/healthz")); PER_USER];
+            (reqwest::Client::new(), urls)
+        })
+        .collect();
+    swarm(healthz.clone()).await; // warm-up
+    let (base_times, base_wall) = swarm(healthz).await;
+    let mut base_times: Vec<Duration> = base_times.into_iter().map(|(_, d)| d).collect();
+    let plans: Vec<_> = staff
+        .iter()
+        .map(|s| {
+            let mut urls = mix(&base, orgs, rng);
+            urls.truncate(PER_USER);
+            (s.client.clone(), urls)
+        })
+        .collect();
+    swarm(plans.iter().map(|(c, u)| (c.clone(), u[..5].to_vec())).collect()).await; // warm-up
+    let (times, wall) = swarm(plans).await;
+    let n = times.len();
+    let base_rate = base_times.len() as f64 / base_wall.as_secs_f64();
+    let rate = n as f64 / wall.as_secs_f64();
+    println!(
+        "\n{users} concurrent staff users, {PER_USER} requests each ({n} in all), mixed pages:"
+    );
+    println!("{:<42} {:>9} {:>9} {:>12}", "page", "p50 ms", "p95 ms", "requests/s");
+    let b95 = percentile(&mut base_times, 0.95);
+    println!(
+        "{:<42} {:>9.2} {:>9.2} {:>12.0}",
+        "baseline GET /healthz (same concurrency)",
+        percentile(&mut base_times, 0.50).as_secs_f64() * 1e3,
+        b95.as_secs_f64() * 1e3,
+        base_rate
+    );
+    for kind in ["overview", "filtered list", "search", "org page", "events"] {
+        let mut t: Vec<Duration> = times
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, d)| *d)
+            .collect();
+        println!(
+            "{kind:<42} {:>9.2} {:>9.2}",
+            percentile(&mut t, 0.50).as_secs_f64() * 1e3,
+            percentile(&mut t, 0.95).as_secs_f64() * 1e3
+        );
+    }
+    let mut all: Vec<Duration> = times.iter().map(|(_, d)| *d).collect();
+    println!(
+        "{:<42} {:>9.2} {:>9.2} {:>12.0}   throughput {:.3}x the baseline's",
+        "all pages",
+        percentile(&mut all, 0.50).as_secs_f64() * 1e3,
+        percentile(&mut all, 0.95).as_secs_f64() * 1e3,
+        rate,
+        rate / base_rate
+    );
 }
 
 #[tokio::main]

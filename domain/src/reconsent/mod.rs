@@ -9,8 +9,8 @@
 //!
 //! - [`landing`]: a link's visit and the facts its page shows;
 //! - [`links`]: minting, looking up and withdrawing re-auth links;
-//! - [`callback`]: the answer from Salesforce, checked and stored;
-//! - [`verify`]: the identity check that promotes a connection, its retries, and revocation.
+//! - `callback`: the answer from Salesforce, checked and stored;
+//! - `verify`: the identity check that promotes a connection, its retries, and revocation.
 
 mod callback;
 pub mod landing;

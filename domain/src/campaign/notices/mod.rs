@@ -1,7 +1,7 @@
 //! Notices: every mail reauth sends to a customer or a CSM.
 //!
-//! - [`outbox`]: queuing (unique per dedupe key), cancelling, listing, finding stuck ones;
-//! - [`sender`]: claiming, rendering and delivering due notices, bounces and retries;
+//! - `outbox`: queuing (unique per dedupe key), cancelling, listing, finding stuck ones;
+//! - `sender`: claiming, rendering and delivering due notices, bounces and retries;
 //! - [`render`]: the per-kind templates (`templates/email/<kind>/`), chosen by an exhaustive
 //!   match on [`NoticeKind`], so every kind that can be queued can be sent.
 

@@ -4,7 +4,7 @@
 //! `.ecaOauthPlcy`, `.ecaPlcy`, `.ecaOauthSecurity`) and every Connected App in an SFDX project
 //! or a folder of retrieved metadata ([`discover`]), parses each file with a real XML parser
 //! into typed models that keep line numbers ([`xml`], [`model`], [`bundle`]), checks every rule
-//! of the [`catalog`] per app ([`rules`]), and renders the findings as text, JSON or SARIF
+//! of the [`catalog`] per app (`rules`), and renders the findings as text, JSON or SARIF
 //! 2.1.0 ([`render`]). A file that does not parse is a finding, never a failure; only an
 //! unreadable audited folder is an error. Where metadata cannot answer (settings that live
 //! only in each subscriber org, or whose XML Salesforce does not document) the finding says
