@@ -344,7 +344,10 @@ fn mix(base: &str, orgs: usize, rng: &mut rand::rngs::StdRng) -> Vec<(&'static s
         urls.push(("overview", format!("{base}/")));
         urls.push((
             "filtered list",
-            format!("{base}/orgs?state=pending&wave=w{}", rng.gen_range(0..WAVES)),
+            format!(
+                "{base}/orgs?state=pending&wave=w{}",
+                rng.gen_range(0..WAVES)
+            ),
         ));
         urls.push((
             "search",
@@ -419,7 +422,13 @@ async fn concurrent(app: &TestApp, orgs: usize, rng: &mut rand::rngs::StdRng) {
             (s.client.clone(), urls)
         })
         .collect();
-    swarm(plans.iter().map(|(c, u)| (c.clone(), u[..5].to_vec())).collect()).await; // warm-up
+    swarm(
+        plans
+            .iter()
+            .map(|(c, u)| (c.clone(), u[..5].to_vec()))
+            .collect(),
+    )
+    .await; // warm-up
     let (times, wall) = swarm(plans).await;
     let n = times.len();
     let base_rate = base_times.len() as f64 / base_wall.as_secs_f64();
@@ -427,7 +436,10 @@ async fn concurrent(app: &TestApp, orgs: usize, rng: &mut rand::rngs::StdRng) {
     println!(
         "\n{users} concurrent staff users, {PER_USER} requests each ({n} in all), mixed pages:"
     );
-    println!("{:<42} {:>9} {:>9} {:>12}", "page", "p50 ms", "p95 ms", "requests/s");
+    println!(
+        "{:<42} {:>9} {:>9} {:>12}",
+        "page", "p50 ms", "p95 ms", "requests/s"
+    );
     let b95 = percentile(&mut base_times, 0.95);
     println!(
         "{:<42} {:>9.2} {:>9.2} {:>12.0}",

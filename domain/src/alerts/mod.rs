@@ -34,6 +34,7 @@ pub const REPEAT_AFTER: chrono::Duration = chrono::Duration::hours(24);
     serde::Deserialize,
     sea_orm::EnumIter,
     sea_orm::DeriveActiveEnum,
+    strum::IntoStaticStr,
 )]
 #[sea_orm(
     rs_type = "String",
@@ -41,6 +42,7 @@ pub const REPEAT_AFTER: chrono::Duration = chrono::Duration::hours(24);
     rename_all = "snake_case"
 )]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Severity {
     Info,
     Warning,
@@ -48,12 +50,9 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// The stored spelling.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Info => "info",
-            Self::Warning => "warning",
-            Self::Critical => "critical",
-        }
+        self.into()
     }
 }
 

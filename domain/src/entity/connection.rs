@@ -10,7 +10,18 @@ use serde::{Deserialize, Serialize};
 
 /// Where a connection stands.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    EnumIter,
+    DeriveActiveEnum,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::Display,
 )]
 #[sea_orm(
     rs_type = "String",
@@ -18,6 +29,7 @@ use serde::{Deserialize, Serialize};
     rename_all = "snake_case"
 )]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ConnectionStatus {
     /// Working: heartbeated and served.
     Active,
@@ -49,18 +61,7 @@ pub enum ConnectionStatus {
 impl ConnectionStatus {
     /// The stored spelling.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Verifying => "verifying",
-            Self::Refreshing => "refreshing",
-            Self::NeedsReauth => "needs_reauth",
-            Self::Revoked => "revoked",
-            Self::Superseded => "superseded",
-            Self::Quarantined => "quarantined",
-            Self::Held => "held",
-            Self::Standby => "standby",
-            Self::Retiring => "retiring",
-        }
+        self.into()
     }
 
     /// Whether the grant behind it is still alive at Salesforce as far as reauth knows (so
@@ -84,15 +85,20 @@ impl ConnectionStatus {
     }
 }
 
-impl std::fmt::Display for ConnectionStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// Which of the partner's apps a connection belongs to.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    EnumIter,
+    DeriveActiveEnum,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::Display,
 )]
 #[sea_orm(
     rs_type = "String",
@@ -100,6 +106,7 @@ impl std::fmt::Display for ConnectionStatus {
     rename_all = "snake_case"
 )]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ConnectionApp {
     /// The partner's old Connected App.
     Legacy,
@@ -110,22 +117,24 @@ pub enum ConnectionApp {
 impl ConnectionApp {
     /// The stored spelling.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Legacy => "legacy",
-            Self::Eca => "eca",
-        }
-    }
-}
-
-impl std::fmt::Display for ConnectionApp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
 /// What kind of failure a refresh met, which decides what happens next.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    EnumIter,
+    DeriveActiveEnum,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::Display,
 )]
 #[sea_orm(
     rs_type = "String",
@@ -133,6 +142,7 @@ impl std::fmt::Display for ConnectionApp {
     rename_all = "snake_case"
 )]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ErrorClass {
     /// The grant is gone (revoked, expired, reused): the customer must consent again.
     Revoked,
@@ -152,13 +162,7 @@ pub enum ErrorClass {
 impl ErrorClass {
     /// The stored spelling.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Revoked => "revoked",
-            Self::CustomerSetup => "customer_setup",
-            Self::Ambiguous => "ambiguous",
-            Self::Transient => "transient",
-            Self::Ours => "ours",
-        }
+        self.into()
     }
 
     /// Whose move it is.
@@ -168,12 +172,6 @@ impl ErrorClass {
             Self::Ambiguous | Self::Transient => "salesforce",
             Self::Ours => "partner",
         }
-    }
-}
-
-impl std::fmt::Display for ErrorClass {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -21,3 +21,29 @@ pub mod session;
 pub mod staff_user;
 pub mod token_usage;
 pub mod wave;
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ActiveEnum, Iterable};
+
+    /// Every stored enum's `as_str` (strum's spelling, used in pages, events and JSON) is the
+    /// value sea-orm writes to the column, for every variant.
+    fn agree<E: ActiveEnum<Value = String> + Iterable + Copy + Into<&'static str>>() {
+        for v in E::iter() {
+            let shown: &'static str = v.into();
+            assert_eq!(shown, v.to_value(), "{}", std::any::type_name::<E>());
+        }
+    }
+
+    #[test]
+    fn stored_spellings_agree_with_as_str() {
+        agree::<super::notice::NoticeKind>();
+        agree::<super::notice::NoticeStatus>();
+        agree::<super::connection::ConnectionStatus>();
+        agree::<super::connection::ConnectionApp>();
+        agree::<super::connection::ErrorClass>();
+        agree::<super::bulk_job::JobStatus>();
+        agree::<crate::staff::Role>();
+        agree::<crate::alerts::Severity>();
+    }
+}

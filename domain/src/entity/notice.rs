@@ -8,7 +8,18 @@ use crate::types::OrgId;
 /// What a notice says. Every kind has its subject and bodies under `templates/email/<kind>/`, and
 /// the renderer matches on this enum, so a kind without a renderer does not compile.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    EnumIter,
+    DeriveActiveEnum,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::Display,
 )]
 #[sea_orm(
     rs_type = "String",
@@ -16,6 +27,7 @@ use crate::types::OrgId;
     rename_all = "snake_case"
 )]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum NoticeKind {
     /// A wave's first message.
     Announce,
@@ -57,18 +69,7 @@ impl NoticeKind {
 
     /// The stored spelling (also the template directory's name).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Announce => "announce",
-            Self::Remind => "remind",
-            Self::Final => "final",
-            Self::Escalate => "escalate",
-            Self::Confirmation => "confirmation",
-            Self::FreshLink => "fresh_link",
-            Self::Link => "link",
-            Self::ReauthNeeded => "reauth_needed",
-            Self::IpChange => "ip_change",
-            Self::InstallPackage => "install_package",
-        }
+        self.into()
     }
 
     /// Parses the stored spelling.
@@ -98,15 +99,20 @@ impl NoticeKind {
     }
 }
 
-impl std::fmt::Display for NoticeKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// Where a notice stands.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    EnumIter,
+    DeriveActiveEnum,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::Display,
 )]
 #[sea_orm(
     rs_type = "String",
@@ -114,6 +120,7 @@ impl std::fmt::Display for NoticeKind {
     rename_all = "snake_case"
 )]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum NoticeStatus {
     /// Waiting for its time (or a retry).
     Pending,
@@ -134,21 +141,7 @@ pub enum NoticeStatus {
 impl NoticeStatus {
     /// The stored spelling.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Sending => "sending",
-            Self::Sent => "sent",
-            Self::Logged => "logged",
-            Self::Failed => "failed",
-            Self::Cancelled => "cancelled",
-            Self::Skipped => "skipped",
-        }
-    }
-}
-
-impl std::fmt::Display for NoticeStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 

@@ -31,13 +31,24 @@ use crate::types::Email;
 
 /// What a staff user may do. Ordered: each role may do everything the ones before it may.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, sea_orm::EnumIter, sea_orm::DeriveActiveEnum,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
+    strum::IntoStaticStr,
+    strum::EnumString,
 )]
 #[sea_orm(
     rs_type = "String",
     db_type = "String(sea_orm::sea_query::StringLen::None)",
     rename_all = "snake_case"
 )]
+#[strum(serialize_all = "snake_case")]
 pub enum Role {
     Viewer,
     Operator,
@@ -47,21 +58,12 @@ pub enum Role {
 impl Role {
     /// Parses `viewer`, `operator` or `admin`.
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "viewer" => Some(Self::Viewer),
-            "operator" => Some(Self::Operator),
-            "admin" => Some(Self::Admin),
-            _ => None,
-        }
+        s.parse().ok()
     }
 
     /// The stored spelling.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Viewer => "viewer",
-            Self::Operator => "operator",
-            Self::Admin => "admin",
-        }
+        self.into()
     }
 }
 

@@ -175,7 +175,11 @@ async fn searching_follows_renames_and_replaced_contacts(db: TestDb) {
     .await;
     assert!(found("acme").await.is_empty(), "old name and emails gone");
     assert_eq!(found("initrode").await, ["Initrode \"Quoted\""]);
-    assert_eq!(found("\"quoted\"").await, ["Initrode \"Quoted\""], "quotes in the text");
+    assert_eq!(
+        found("\"quoted\"").await,
+        ["Initrode \"Quoted\""],
+        "quotes in the text"
+    );
     assert_eq!(found("boss@init").await, ["Initrode \"Quoted\""]);
 }
 
