@@ -131,6 +131,30 @@ pub async fn add<C: ConnectionTrait>(
     Ok(model)
 }
 
+/// Writes `changes` to `user`'s own row (its id and `updated_at` filled in here) and records
+/// `kind` as the user's own act.
+pub(crate) async fn update_own<C: ConnectionTrait>(
+    db: &C,
+    user: &staff_user::Model,
+    mut changes: staff_user::ActiveModel,
+    now: DateTime<Utc>,
+    kind: &str,
+    details: serde_json::Value,
+) -> Result<()> {
+    changes.id = sea_orm::ActiveValue::Set(user.id);
+    changes.updated_at = sea_orm::ActiveValue::Set(now);
+    staff_user::Entity::update(changes).exec(db).await?;
+    events::record(
+        db,
+        now,
+        &Actor::Staff(user.email.clone()),
+        None,
+        kind,
+        details,
+    )
+    .await
+}
+
 /// Failed sign-in steps (password or second factor) before the account locks.
 pub const MAX_FAILED_ATTEMPTS: i32 = 5;
 /// How long a locked account stays locked.

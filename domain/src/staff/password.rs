@@ -160,25 +160,14 @@ pub async fn signed_in<C: ConnectionTrait>(
     factor: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    staff_user::Entity::update(staff_user::ActiveModel {
-        id: Set(user.id),
+    let changes = staff_user::ActiveModel {
         failed_attempts: Set(0),
         locked_until: Set(None),
         last_login_at: Set(Some(now)),
-        updated_at: Set(now),
         ..Default::default()
-    })
-    .exec(db)
-    .await?;
-    events::record(
-        db,
-        now,
-        &Actor::Staff(user.email.clone()),
-        None,
-        "staff.signed_in",
-        serde_json::json!({ "second_factor": factor }),
-    )
-    .await
+    };
+    let details = serde_json::json!({ "second_factor": factor });
+    update_own(db, user, changes, now, "staff.signed_in", details).await
 }
 
 /// Sets a new password chosen by the user (after the one-time password, or by choice).
@@ -199,20 +188,16 @@ pub async fn change_password<C: ConnectionTrait>(
             "choose a password different from the one-time password".into(),
         ));
     }
-    staff_user::Entity::update(staff_user::ActiveModel {
-        id: Set(user.id),
+    let changes = staff_user::ActiveModel {
         password_hash: Set(hash_password(new).await?),
         must_change_password: Set(false),
-        updated_at: Set(now),
         ..Default::default()
-    })
-    .exec(db)
-    .await?;
-    events::record(
+    };
+    update_own(
         db,
+        user,
+        changes,
         now,
-        &Actor::Staff(user.email.clone()),
-        None,
         "staff.password_changed",
         serde_json::json!({}),
     )

@@ -8,7 +8,6 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::entity::staff_user;
 use crate::error::{Error, Result};
-use crate::events::{self, Actor};
 
 use super::recovery::{recovery_codes, recovery_hash};
 use super::*;
@@ -76,8 +75,7 @@ pub async fn enroll_totp<C: ConnectionTrait>(
     };
     let sealed = sealer.seal_str(secret, &totp_aad(user.id));
     let codes = recovery_codes();
-    staff_user::Entity::update(staff_user::ActiveModel {
-        id: Set(user.id),
+    let changes = staff_user::ActiveModel {
         totp_secret_ct: Set(Some(sealed.bytes)),
         key_id: Set(Some(sealed.key_id)),
         totp_enrolled_at: Set(Some(now)),
@@ -88,20 +86,10 @@ pub async fn enroll_totp<C: ConnectionTrait>(
                 .map(|c| recovery_hash(c.expose_secret()))
                 .collect::<Vec<_>>()
         ))),
-        updated_at: Set(now),
         ..Default::default()
-    })
-    .exec(db)
-    .await?;
-    events::record(
-        db,
-        now,
-        &Actor::Staff(user.email.clone()),
-        None,
-        "staff.totp_enrolled",
-        serde_json::json!({ "recovery_codes": codes.len() }),
-    )
-    .await?;
+    };
+    let details = serde_json::json!({ "recovery_codes": codes.len() });
+    update_own(db, user, changes, now, "staff.totp_enrolled", details).await?;
     Ok(Some(codes))
 }
 
