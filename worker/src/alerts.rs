@@ -6,6 +6,7 @@ use apalis_cron::Tick;
 
 use crate::JobContext;
 
+#[tracing::instrument(name = "job", skip_all, fields(job = "alerts"))]
 pub(crate) async fn run(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
     let d = domain::alerts::delivery::Dispatcher {
         config: &ctx.config,

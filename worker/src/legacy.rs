@@ -8,7 +8,7 @@ use domain::events::Actor;
 
 use crate::JobContext;
 
-#[tracing::instrument(name = "job.legacy", skip_all)]
+#[tracing::instrument(name = "job", skip_all, fields(job = "legacy"))]
 pub(crate) async fn run(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
     let Some(vault) = &ctx.vault else {
         return Ok(());

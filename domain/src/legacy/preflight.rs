@@ -48,6 +48,7 @@ fn version(s: &str) -> Option<(u64, u64, u64)> {
 }
 
 /// Asks one org through its activated legacy connection.
+#[tracing::instrument(skip_all, fields(org_id = %org))]
 pub async fn check(vault: &Vault, org: &OrgId) -> Result<Finding> {
     let cfg = &vault.config().legacy;
     let Some(package) = cfg.package_id.as_deref() else {

@@ -96,6 +96,7 @@ async fn due(vault: &Vault, verified_before: DateTime<Utc>) -> Result<Vec<connec
 }
 
 /// Takes one legacy connection out of service. `false`: it was no longer active.
+#[tracing::instrument(skip_all, fields(org_id = %legacy.org_id, connection = legacy.id))]
 async fn start(vault: &Vault, legacy: &connection::Model, actor: &Actor) -> Result<bool> {
     let Ok(due) = vault.start_retirement(legacy.id).await? else {
         return Ok(false);
@@ -140,6 +141,7 @@ pub async fn revoke_due(vault: &Vault, actor: &Actor) -> Result<(usize, usize)> 
 }
 
 /// One revocation attempt. `Some(true)`: revoked; `Some(false)`: failed; `None`: not due.
+#[tracing::instrument(skip_all, fields(org_id = %c.org_id, connection = c.id))]
 async fn revoke_one(vault: &Vault, c: &connection::Model, actor: &Actor) -> Result<Option<bool>> {
     let db = vault.db();
     match vault.revoke_retiring(c.id).await? {

@@ -38,6 +38,7 @@ pub(super) struct Checked {
 pub const FOREIGN_USE_STEPS: &str = "Do not revoke: the thief's refresh already rotated the token, so reauth's next exchange is a reuse and Salesforce ends the grant. 1) Rotate the client secret (a staged rotation: add the new secret to salesforce.client_secrets, then retire the old one in the External Client App). 2) The org is back in re-consent: its admin gets a reconnect link. 3) Ask the customer's admin to revoke the app's remaining tokens in Setup → Connected Apps OAuth Usage.";
 
 /// Checks one connection.
+#[tracing::instrument(skip_all, fields(org_id = %c.org_id, connection = c.id))]
 pub(super) async fn check(
     vault: &Vault,
     c: connection::Model,
