@@ -36,6 +36,29 @@ pub(crate) struct Body {
     create_org: bool,
 }
 
+impl Body {
+    /// The row to check and what to do with it.
+    fn into_parts(self) -> (RawRow, Options) {
+        let row = RawRow {
+            org_id: self.org_id,
+            refresh_token: self.refresh_token,
+            login_url: self.login_url,
+            instance_url: self.instance_url,
+            sf_user_id: self.sf_user_id,
+            sf_username: self.sf_username,
+            issued_at: self.issued_at,
+            scopes: self.scopes,
+        };
+        let opts = Options {
+            create_orgs: self.create_org,
+            force: self.force,
+            activate: self.activate,
+            ..Options::default()
+        };
+        (row, opts)
+    }
+}
+
 pub(crate) async fn api_import(
     State(state): State<AppState>,
     key: ApiKey,
@@ -43,70 +66,49 @@ pub(crate) async fn api_import(
 ) -> Result<Response, AppError> {
     key.require(ApiScope::LegacyWrite)?;
     let vault = state.vault()?;
-    // Parsed by hand so a bad body gets our message, with serde's quoting of values removed (a
-    // token sent in the wrong field must not come back in the error).
-    let body: Body = serde_json::from_slice(&body).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            format!(
-                "the body must be one legacy connection as JSON: {}",
-                import::json_problem(&e)
-            ),
-        )
-    })?;
-    let row = RawRow {
-        org_id: body.org_id,
-        refresh_token: body.refresh_token,
-        login_url: body.login_url,
-        instance_url: body.instance_url,
-        sf_user_id: body.sf_user_id,
-        sf_username: body.sf_username,
-        issued_at: body.issued_at,
-        scopes: body.scopes,
-    };
+    let (row, opts) = parse_body(&body)?.into_parts();
     let extra = &state.config.salesforce.extra_login_hosts;
     let parsed = import::check_one(row, extra)
         .map_err(|e| error(StatusCode::BAD_REQUEST, "invalid", e.to_string()))?;
     let org = parsed.rows[0].org_id.clone();
-    let opts = Options {
-        create_orgs: body.create_org,
-        force: body.force,
-        activate: body.activate,
-        ..Options::default()
-    };
     let actor = Actor::ApiKey(key.0.name.clone());
     let outcome = import::import(vault, "request", parsed, opts, &actor, &())
         .await
         .map_err(|e| AppError::internal(format_args!("legacy import: {e}")))?;
-    match outcome {
-        Ok(report) => {
-            let c = domain::legacy::import::newest_legacy(vault.db(), &org)
-                .await?
-                .ok_or_else(|| AppError::internal("the imported connection vanished"))?;
-            Ok((
-                StatusCode::CREATED,
-                [(http::header::CACHE_CONTROL, "no-store")],
-                Json(json!({
-                    "org_id": org,
-                    "connection_id": c.id,
-                    "status": c.status,
-                    "replaced": report.replaced > 0,
-                })),
-            )
-                .into_response())
-        }
-        Err(errors) => {
-            let message = errors
-                .iter()
-                .map(|e| format!("{}: {}", e.column, e.message))
-                .collect::<Vec<_>>()
-                .join("; ");
-            Err(if message.contains("not in the registry") {
-                error(StatusCode::NOT_FOUND, "unknown_org", message)
-            } else {
-                error(StatusCode::CONFLICT, "conflict", message)
-            })
-        }
+    let report = outcome.map_err(|errors| refused(&errors))?;
+    let c = import::newest_legacy(vault.db(), &org)
+        .await?
+        .ok_or_else(|| AppError::internal("the imported connection vanished"))?;
+    let created = json!({
+        "org_id": org,
+        "connection_id": c.id,
+        "status": c.status,
+        "replaced": report.replaced > 0,
+    });
+    let no_store = [(http::header::CACHE_CONTROL, "no-store")];
+    Ok((StatusCode::CREATED, no_store, Json(created)).into_response())
+}
+
+/// The body, parsed by hand so a bad one gets our message with serde's quoting of values
+/// removed (a token sent in the wrong field must not come back in the error).
+fn parse_body(body: &[u8]) -> Result<Body, AppError> {
+    serde_json::from_slice(body).map_err(|e| {
+        let problem = import::json_problem(&e);
+        let message = format!("the body must be one legacy connection as JSON: {problem}");
+        error(StatusCode::BAD_REQUEST, "bad_request", message)
+    })
+}
+
+/// A row the import refused: an org missing from the registry is 404, anything else 409.
+fn refused(errors: &[domain::registry::RowError]) -> AppError {
+    let message = errors
+        .iter()
+        .map(|e| format!("{}: {}", e.column, e.message))
+        .collect::<Vec<_>>()
+        .join("; ");
+    if message.contains("not in the registry") {
+        error(StatusCode::NOT_FOUND, "unknown_org", message)
+    } else {
+        error(StatusCode::CONFLICT, "conflict", message)
     }
 }
