@@ -1,5 +1,17 @@
 //! reauth's web layer: axum routers for health, customer pages, the staff dashboard and the
 //! token API. Handlers parse input, call one domain function, and render; rules live in `domain`.
+//!
+//! | module | owns |
+//! |---|---|
+//! | `reconsent`, `pages` | the customer admin's pages (`/r/…`, the OAuth callback) and their rendering |
+//! | `staff` | the staff dashboard: sign-in, overview, orgs, waves, jobs, events, security, legacy, admin |
+//! | `api`, `api_key_cache`, `legacy` | the token API (`/api/v1/…`), its key cache, the legacy import API |
+//! | `ip_ranges` | the published egress ranges (`/ip-ranges`, `/ip-ranges.json`) |
+//! | `health`, `metrics` | `/healthz`, `/readyz` and `/metrics` |
+//! | `error` | the one error type, rendered as a page or JSON by route kind and logged once |
+//! | `security` | security headers, CSRF tokens, the only ways to redirect |
+//! | `session_store` | tower-sessions over our own database |
+//! | `static_files` | the embedded CSS and images |
 
 mod api;
 mod api_key_cache;

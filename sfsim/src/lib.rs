@@ -12,6 +12,16 @@
 //! thief (`/_sim/steal`), client secret changes, mass revocation, and a record of every grant
 //! (`/_sim/grants`: rotations, why it was revoked). It shares no code with reauth on purpose: an
 //! independent implementation catches bugs a shared helper would hide on both sides.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`config`] | the simulator's configuration and its dataset (orgs, users, apps) |
+//! | `state` | the simulated Salesforce: grants, tokens, clock, faults, LoginHistory |
+//! | `server`, `control` | the router, latency and faults, and the `/_sim/` control API |
+//! | `pages` | the authorize endpoint's login and consent pages |
+//! | `token` | `/services/oauth2/token`: code, password and refresh grants, rotation, reuse detection |
+//! | `rest`, `query`, `soql` | identity, userinfo, discovery, limits; the REST and Tooling queries |
+//! | `oidc`, `ids` | id tokens and their keys; Salesforce-shaped ids |
 
 pub mod config;
 mod control;

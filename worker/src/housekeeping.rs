@@ -1,4 +1,4 @@
-//! Periodic clean-up: expired web sessions.
+//! Periodic upkeep: expired web sessions, and the overdue-rotation alert for client secrets.
 
 use apalis::prelude::*;
 use apalis_cron::Tick;

@@ -1,5 +1,17 @@
 //! reauth's background jobs, run by an apalis monitor. Each job is a few lines that call one
 //! domain function; jobs carry ids, never secrets, and are idempotent.
+//!
+//! | job | what it does |
+//! |---|---|
+//! | `heartbeat` | refreshes every connection before Salesforce's idle timeout |
+//! | `verify` | retries failed identity checks of new connections |
+//! | `campaign` | creates each wave's due notices (after the legacy pre-flight) |
+//! | `notices` | sends due notices, alerts on stuck ones |
+//! | `bulk` | runs staff bulk jobs no server is running |
+//! | `legacy` | retires the legacy Connected App's connections and retries revocations |
+//! | `monitor` | the token-use monitor over LoginHistory |
+//! | `alerts` | delivers alerts by mail and webhook |
+//! | `housekeeping` | expired sessions, overdue secret rotation |
 
 mod alerts;
 mod bulk;
