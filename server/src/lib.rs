@@ -52,10 +52,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub clock: Clock,
     /// Seals secrets at rest; `None` until `crypto.keys` is configured. Handlers ask
-    /// [`AppState::sealer`], which turns `None` into the one "not configured" error.
+    /// `AppState::sealer`, which turns `None` into the one "not configured" error.
     pub sealer: Option<Sealer>,
     /// The token vault (and so the Salesforce client); `None` until `salesforce.client_id` and
-    /// `crypto.keys` are configured. Handlers ask [`AppState::vault`].
+    /// `crypto.keys` are configured. Handlers ask `AppState::vault`.
     pub vault: Option<domain::vault::Vault>,
     /// Recently verified API keys (by hash), so the token API's hot path skips the database.
     api_keys: api_key_cache::ApiKeyCache,
