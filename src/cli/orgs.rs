@@ -32,23 +32,8 @@ pub enum OrgsCommand {
     },
     /// List orgs.
     List {
-        #[arg(long, value_parser = parse_state)]
-        state: Option<OrgState>,
-        #[arg(long)]
-        wave: Option<String>,
-        /// Owner (customer-success manager) email.
-        #[arg(long)]
-        csm: Option<String>,
-        /// production or sandbox.
-        #[arg(long, value_parser = parse_environment)]
-        environment: Option<String>,
-        /// Org id, part of a name, or part of a contact email.
-        #[arg(long)]
-        search: Option<String>,
-        #[arg(long)]
-        limit: Option<u64>,
-        #[arg(long)]
-        offset: Option<u64>,
+        #[command(flatten)]
+        filter: ListArgs,
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
@@ -74,6 +59,43 @@ pub enum OrgsCommand {
     },
 }
 
+/// `orgs list`'s filters.
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    #[arg(long, value_parser = parse_state)]
+    state: Option<OrgState>,
+    #[arg(long)]
+    wave: Option<String>,
+    /// Owner (customer-success manager) email.
+    #[arg(long)]
+    csm: Option<String>,
+    /// production or sandbox.
+    #[arg(long, value_parser = parse_environment)]
+    environment: Option<String>,
+    /// Org id, part of a name, or part of a contact email.
+    #[arg(long)]
+    search: Option<String>,
+    #[arg(long)]
+    limit: Option<u64>,
+    #[arg(long)]
+    offset: Option<u64>,
+}
+
+impl From<ListArgs> for ListFilter {
+    fn from(a: ListArgs) -> Self {
+        Self {
+            state: a.state,
+            wave: a.wave,
+            csm: a.csm,
+            environment: a.environment,
+            search: a.search,
+            limit: a.limit,
+            offset: a.offset,
+            ..Default::default()
+        }
+    }
+}
+
 /// `production` or `sandbox` in the stored spelling, whatever the case given.
 fn parse_environment(s: &str) -> Result<String, String> {
     s.parse::<domain::types::Environment>()
@@ -97,27 +119,9 @@ pub async fn run(config: Config, cmd: OrgsCommand) -> anyhow::Result<ExitCode> {
             dry_run,
             format,
         } => import(config, file, skip_invalid, dry_run, format).await,
-        OrgsCommand::List {
-            state,
-            wave,
-            csm,
-            environment,
-            search,
-            limit,
-            offset,
-            format,
-        } => {
+        OrgsCommand::List { filter, format } => {
             let db = super::db::open(&config, super::db::IfMissing::Refuse).await?;
-            let filter = ListFilter {
-                state,
-                wave,
-                csm,
-                environment,
-                search,
-                limit,
-                offset,
-                ..Default::default()
-            };
+            let filter = ListFilter::from(filter);
             let orgs = domain::registry::list(&db, &filter).await?;
             print_rows::<OrgSummary>(
                 format,
