@@ -8,6 +8,7 @@ use std::sync::Arc;
 use domain::entity::connection::ConnectionStatus;
 use domain::events::Actor;
 use domain::security::incident::breaker;
+use domain::staff::Role;
 use reauth_tests::smtp::SmtpSink;
 use reauth_tests::{TestDb, both_backends, seed};
 use sea_orm::{ConnectionTrait as _, EntityTrait as _, PaginatorTrait as _};
@@ -239,4 +240,53 @@ async fn a_few_refusals_under_the_floor_do_not_trip_it(db: TestDb) {
 both_backends!(
     refusals_under_the_breaker_floor_do_not_trip_it_on,
     a_few_refusals_under_the_floor_do_not_trip_it
+);
+
+async fn an_admin_resumes_the_breaker_from_the_dashboard(db: TestDb) {
+    let f = fleet(db).await;
+    f.sim.revoke_share(0.3).unwrap();
+    domain::vault::heartbeat::sweep(&f.vault, 10_000)
+        .await
+        .unwrap();
+    recorded(&f).await;
+    assert!(
+        breaker::check(&f.db.db, &f.config.incident, chrono::Utc::now())
+            .await
+            .unwrap()
+    );
+    let app = reauth_tests::TestApp::spawn(&f.db, (*f.config).clone()).await;
+    let viewer =
+        reauth_tests::staff::first_sign_in(&app, "viewer@partner.example", Role::Viewer).await;
+    let (s, _, page) = viewer.get("/incident").await;
+    assert_eq!(s, 200);
+    assert!(page.contains("Tripped at"), "{page}");
+    assert!(
+        !page.contains("id=\"resume-breaker\""),
+        "only an admin resumes"
+    );
+
+    let admin =
+        reauth_tests::staff::first_sign_in(&app, "admin@partner.example", Role::Admin).await;
+    let (_, _, page) = admin.get("/incident").await;
+    assert!(page.contains("id=\"resume-breaker\""), "{page}");
+    let (s, loc, _) = admin.post("/incident/resume", &[]).await;
+    assert_eq!((s, loc.as_deref()), (303, Some("/incident")));
+    assert!(!breaker::is_tripped(&f.db.db).await.unwrap());
+    let (_, _, page) = admin.get("/incident").await;
+    assert!(page.contains("Closed"), "{page}");
+    assert!(page.contains("by admin@partner.example"), "{page}");
+    let resumed = domain::entity::event::Entity::find()
+        .all(&f.db.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.kind == "breaker.resumed")
+        .unwrap();
+    assert_eq!(resumed.actor.as_deref(), Some("admin@partner.example"));
+    app.stop().await;
+}
+
+both_backends!(
+    an_admin_resumes_the_breaker_from_the_dashboard_on,
+    an_admin_resumes_the_breaker_from_the_dashboard
 );
