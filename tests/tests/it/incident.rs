@@ -290,3 +290,69 @@ both_backends!(
     an_admin_resumes_the_breaker_from_the_dashboard_on,
     an_admin_resumes_the_breaker_from_the_dashboard
 );
+
+/// `n` exchanges of one connection in the last minutes, the first `refused` of them revoked.
+async fn exchanges(db: &TestDb, n: usize, refused: usize) {
+    let now = chrono::Utc::now();
+    for i in 0..n {
+        domain::entity::exchange::Entity::insert(domain::entity::exchange::ActiveModel {
+            id: sea_orm::ActiveValue::NotSet,
+            org_id: sea_orm::ActiveValue::Set(
+                domain::types::OrgId::parse(&seed::org_id(0)).unwrap(),
+            ),
+            connection_id: sea_orm::ActiveValue::Set(1),
+            app: sea_orm::ActiveValue::Set(domain::entity::connection::ConnectionApp::Eca),
+            at: sea_orm::ActiveValue::Set(now - chrono::Duration::seconds(i as i64)),
+            egress_ip: sea_orm::ActiveValue::Set(None),
+            outcome: sea_orm::ActiveValue::Set(if i < refused { "refused" } else { "ok" }.into()),
+            matched_at: sea_orm::ActiveValue::Set(None),
+            class: sea_orm::ActiveValue::Set((i < refused).then(|| "revoked".to_owned())),
+        })
+        .exec_without_returning(&db.db)
+        .await
+        .unwrap();
+    }
+}
+
+async fn the_cli_reports_a_tripped_breaker_and_resumes_it(db: TestDb) {
+    exchanges(&db, 25, 10).await;
+    let config = domain::config::Config::default();
+    assert!(
+        breaker::check(&db.db, &config.incident, chrono::Utc::now())
+            .await
+            .unwrap()
+    );
+    let url = db.url.clone();
+    let (status, resume, after) = tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().unwrap();
+        let env = [("REAUTH_DATABASE_URL", url.as_str())];
+        let run = |args: &[&str]| reauth_tests::run_reauth(dir.path(), args, &env);
+        (
+            run(&["incident", "status"]),
+            run(&["incident", "resume"]),
+            run(&["incident", "status", "--format", "json"]),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.0, 1, "exit 1 while tripped: {status:?}");
+    assert!(
+        status.1.contains("TRIPPED") && status.1.contains("10 of 25 exchanges"),
+        "{status:?}"
+    );
+    assert_eq!(resume.0, 0, "{resume:?}");
+    assert!(resume.1.contains("breaker resumed"), "{resume:?}");
+    assert_eq!(after.0, 0, "{after:?}");
+    let json: serde_json::Value = serde_json::from_str(&after.1).unwrap();
+    assert!(json["tripped_at"].is_null(), "{json}");
+    assert_eq!(
+        json["window_exchanges"], 0,
+        "earlier exchanges no longer count"
+    );
+    assert_eq!(json["resumed_by"], "operator");
+}
+
+both_backends!(
+    the_cli_reports_a_tripped_breaker_and_resumes_it_on,
+    the_cli_reports_a_tripped_breaker_and_resumes_it
+);
