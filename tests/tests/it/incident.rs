@@ -356,3 +356,23 @@ both_backends!(
     the_cli_reports_a_tripped_breaker_and_resumes_it_on,
     the_cli_reports_a_tripped_breaker_and_resumes_it
 );
+
+async fn the_breaker_trips_even_if_its_row_was_deleted(db: TestDb) {
+    db.db
+        .execute_unprepared("DELETE FROM breaker")
+        .await
+        .unwrap();
+    exchanges(&db, 25, 10).await;
+    let config = domain::config::Config::default();
+    assert!(
+        breaker::check(&db.db, &config.incident, chrono::Utc::now())
+            .await
+            .unwrap()
+    );
+    assert!(breaker::is_tripped(&db.db).await.unwrap());
+}
+
+both_backends!(
+    the_breaker_trips_even_if_its_row_was_deleted_on,
+    the_breaker_trips_even_if_its_row_was_deleted
+);

@@ -51,19 +51,36 @@ impl BreakerStatus {
     }
 }
 
+fn closed() -> breaker::Model {
+    breaker::Model {
+        id: 1,
+        tripped_at: None,
+        exchanges: None,
+        refused: None,
+        counts_from: None,
+        resumed_at: None,
+        resumed_by: None,
+    }
+}
+
+/// The breaker's row (the migration inserts it; it is put back if someone deleted it, so the
+/// breaker can always trip).
 async fn row<C: ConnectionTrait>(db: &C) -> Result<breaker::Model> {
+    if let Some(b) = breaker::Entity::find_by_id(1).one(db).await? {
+        return Ok(b);
+    }
+    breaker::Entity::insert(breaker::ActiveModel::from(closed()))
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::column(breaker::Column::Id)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
     Ok(breaker::Entity::find_by_id(1)
         .one(db)
         .await?
-        .unwrap_or(breaker::Model {
-            id: 1,
-            tripped_at: None,
-            exchanges: None,
-            refused: None,
-            counts_from: None,
-            resumed_at: None,
-            resumed_by: None,
-        }))
+        .unwrap_or_else(closed))
 }
 
 /// Whether the breaker is tripped now (one primary-key read).
