@@ -8,6 +8,7 @@ mod demo;
 mod doctor;
 mod egress;
 mod events;
+mod incident;
 mod ip_ranges;
 mod keys;
 mod legacy;
@@ -82,6 +83,9 @@ pub enum Command {
     /// Client secrets: which one Salesforce accepts, and whether rotation is due.
     #[command(subcommand)]
     Secrets(secrets::SecretsCommand),
+    /// The breaker (and, when something is compromised, incident mode): status, resume.
+    #[command(subcommand)]
+    Incident(incident::IncidentCommand),
     /// The cut-over from the legacy Connected App: import, activate, retire, report.
     #[command(subcommand)]
     Legacy(legacy::LegacyCommand),
@@ -134,6 +138,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::IpRanges(cmd) => ip_ranges::run(&config, cmd),
         Command::Legacy(cmd) => legacy::run(config, cmd).await,
         Command::Secrets(cmd) => secrets::run(config, cmd).await,
+        Command::Incident(cmd) => incident::run(config, cmd).await,
     };
     match result {
         Err(e) => Err(db::explain_unknown_org(e, &database_url).await),

@@ -1,4 +1,5 @@
-//! The heartbeat sweep: every connection refreshed before Salesforce's idle timeout.
+//! The heartbeat sweep: every connection refreshed before Salesforce's idle timeout (none while
+//! the breaker is tripped: `domain::vault::heartbeat::sweep` reads it first).
 
 use apalis::prelude::*;
 use apalis_cron::Tick;
@@ -15,6 +16,12 @@ pub(crate) async fn run(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDyn
         return Ok(());
     };
     let r = domain::vault::heartbeat::sweep(vault, BATCH).await?;
+    if r.paused > 0 {
+        tracing::warn!(
+            paused = r.paused,
+            "heartbeat sweep stopped: the breaker tripped"
+        );
+    }
     if r.due > 0 {
         tracing::info!(
             due = r.due,

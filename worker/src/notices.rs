@@ -25,7 +25,9 @@ pub(crate) async fn run(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDyn
     };
     let report =
         domain::campaign::notices::send_due(&ctx.db, &sender, ctx.clock.now(), 100).await?;
-    if report.sent + report.retried + report.failed > 0 {
+    if report.held {
+        tracing::debug!("notices held: the breaker is tripped");
+    } else if report.sent + report.retried + report.failed > 0 {
         tracing::info!(
             sent = report.sent,
             retried = report.retried,

@@ -55,6 +55,7 @@ pub struct Config {
     pub crypto: CryptoConfig,
     pub alerts: AlertsConfig,
     pub monitor: MonitorConfig,
+    pub incident: IncidentConfig,
 }
 
 impl Default for Config {
@@ -75,6 +76,7 @@ impl Default for Config {
             crypto: CryptoConfig::default(),
             alerts: AlertsConfig::default(),
             monitor: MonitorConfig::default(),
+            incident: IncidentConfig::default(),
         }
     }
 }
@@ -463,6 +465,37 @@ impl Default for MonitorConfig {
             volume_floor: 20,
             match_window: Duration::from_secs(120),
         }
+    }
+}
+
+/// `[incident]`: the breaker that pauses the heartbeat and notices when too many exchanges come
+/// back revoked or `invalid_client`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IncidentConfig {
+    /// `20%`: the breaker trips when more than this share of an hour's exchanges come back
+    /// revoked or `invalid_client`…
+    pub breaker: String,
+    /// …and the hour has at least this many exchanges (a handful of failures is not a fault of
+    /// ours).
+    pub breaker_floor: u32,
+}
+
+impl Default for IncidentConfig {
+    fn default() -> Self {
+        Self {
+            breaker: "20%".into(),
+            breaker_floor: 20,
+        }
+    }
+}
+
+impl IncidentConfig {
+    /// `incident.breaker` as a fraction (`20%` → 0.2), if it is a percentage above 0 and at
+    /// most 100.
+    pub fn breaker_fraction(&self) -> Option<f64> {
+        let n: f64 = self.breaker.trim().strip_suffix('%')?.trim().parse().ok()?;
+        (n.is_finite() && n > 0.0 && n <= 100.0).then_some(n / 100.0)
     }
 }
 

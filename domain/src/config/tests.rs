@@ -239,3 +239,37 @@ fn the_readme_example_configuration_loads() {
         panic!("{:#?}", lines(&e));
     }
 }
+
+#[test]
+fn the_breaker_takes_a_percentage_and_a_floor_of_at_least_one() {
+    let (_dir, _path, loaded) =
+        load_file("[incident]\nbreaker = \"0.2\"\nbreaker_floor = 0\nbreakr = \"x\"\n");
+    let Err(e) = loaded else { panic!("accepted") };
+    let got = lines(&e);
+    assert!(
+        got.iter()
+            .any(|l| l.contains("[incident] breakr: unknown key (did you mean breaker?)")),
+        "{got:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|l| l.starts_with("incident.breaker: ") && l.contains("such as `20%`")),
+        "{got:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|l| l.starts_with("incident.breaker_floor: ") && l.contains("at least 1")),
+        "{got:?}"
+    );
+    let (_dir, _path, loaded) = load_file("[incident]\nbreaker = \"35 %\"\n");
+    let c = loaded.unwrap_or_else(|e| panic!("{:?}", lines(&e)));
+    assert_eq!(c.incident.breaker_fraction(), Some(0.35));
+    assert_eq!(IncidentConfig::default().breaker_fraction(), Some(0.2));
+    for bad in ["0%", "101%", "-5%", "twenty%", "20"] {
+        let i = IncidentConfig {
+            breaker: bad.into(),
+            ..IncidentConfig::default()
+        };
+        assert_eq!(i.breaker_fraction(), None, "{bad}");
+    }
+}

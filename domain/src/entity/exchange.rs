@@ -21,6 +21,9 @@ pub struct Model {
     pub outcome: String,
     /// When the monitor found this exchange's LoginHistory row.
     pub matched_at: Option<DateTimeUtc>,
+    /// Why Salesforce refused it (`revoked`, `invalid_client`, or another error class); `None`
+    /// when it succeeded. The breaker counts these.
+    pub class: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -4,6 +4,7 @@
 pub mod alert;
 pub mod alert_delivery;
 pub mod api_key;
+pub mod breaker;
 pub mod bulk_job;
 pub mod cache_invalidation;
 pub mod connection;

@@ -1,10 +1,12 @@
 //! The heartbeat: Salesforce's idle clock is reset only by a refresh-token exchange, so every
 //! connection gets a real refresh before `heartbeat.interval` passes (jittered so load spreads),
 //! with bounded concurrency overall and per Salesforce instance. Leases found expired while
-//! `refreshing` (a worker died mid-rotation) are recovered in the same sweep.
+//! `refreshing` (a worker died mid-rotation) are recovered in the same sweep. Nothing is
+//! refreshed while the breaker is tripped, and a sweep that trips it stops there.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::StreamExt as _;
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -15,6 +17,7 @@ use tokio::sync::Semaphore;
 use super::{Trigger, Vault, VaultError};
 use crate::entity::connection::{self, ConnectionApp, ConnectionStatus};
 use crate::error::Result;
+use crate::security::incident::breaker;
 
 /// What one sweep did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -26,6 +29,8 @@ pub struct SweepReport {
     pub skipped: usize,
     pub failed: usize,
     pub errors: usize,
+    /// Left alone because the breaker tripped (before or during this sweep).
+    pub paused: usize,
 }
 
 /// Rows read per page: memory stays bounded however many connections are due.
@@ -34,6 +39,9 @@ const PAGE: u64 = 1000;
 /// Refreshes up to `limit` due connections, a page at a time.
 pub async fn sweep(v: &Vault, limit: u64) -> Result<SweepReport> {
     let mut report = SweepReport::default();
+    if breaker::is_tripped(v.db()).await? {
+        return Ok(report);
+    }
     let mut seen = std::collections::HashSet::new();
     let page_size = std::cmp::max(PAGE, v.config().heartbeat.concurrency as u64 * 8);
     while (report.due as u64) < limit {
@@ -42,7 +50,9 @@ pub async fn sweep(v: &Vault, limit: u64) -> Result<SweepReport> {
         if fresh.is_empty() {
             break;
         }
-        sweep_page(v, fresh, &mut report).await;
+        if sweep_page(v, fresh, &mut report).await {
+            break;
+        }
     }
     Ok(report)
 }
@@ -79,7 +89,8 @@ async fn due_page(v: &Vault, n: u64) -> Result<Vec<connection::Model>> {
     .await?)
 }
 
-async fn sweep_page(v: &Vault, due: Vec<connection::Model>, report: &mut SweepReport) {
+/// Refreshes one page; answers whether the breaker tripped meanwhile (the rest is left alone).
+async fn sweep_page(v: &Vault, due: Vec<connection::Model>, report: &mut SweepReport) -> bool {
     let hb = &v.config().heartbeat;
     let per_instance = hb.per_instance.max(1);
     let mut instances: HashMap<String, Arc<Semaphore>> = HashMap::new();
@@ -96,15 +107,34 @@ async fn sweep_page(v: &Vault, due: Vec<connection::Model>, report: &mut SweepRe
         })
         .collect();
     report.due += jobs.len();
+    let tripped = &AtomicBool::new(false);
     let results: Vec<_> = futures::stream::iter(jobs)
         .map(|(id, instance)| async move {
             let _permit = instance.acquire_owned().await;
-            v.refresh(id, Trigger::Heartbeat).await
+            if tripped.load(Ordering::Relaxed) {
+                return None;
+            }
+            let r = v.refresh(id, Trigger::Heartbeat).await;
+            // A refusal may be one too many: the breaker judges the hour before the next one.
+            if matches!(
+                r,
+                Ok(Err(
+                    VaultError::NeedsReauth { .. } | VaultError::Unavailable { .. }
+                ))
+            ) && judge(v).await
+            {
+                tripped.store(true, Ordering::Relaxed);
+            }
+            Some(r)
         })
         .buffer_unordered(hb.concurrency.max(1))
         .collect()
         .await;
     for r in results {
+        let Some(r) = r else {
+            report.paused += 1;
+            continue;
+        };
         match r {
             Ok(Ok(_)) => report.refreshed += 1,
             Ok(Err(VaultError::NeedsReauth { .. })) => report.needs_reauth += 1,
@@ -116,4 +146,16 @@ async fn sweep_page(v: &Vault, due: Vec<connection::Model>, report: &mut SweepRe
             }
         }
     }
+    // The page's last refusals may have been recorded after the last judgement.
+    tripped.load(Ordering::Relaxed) || (report.needs_reauth + report.failed > 0 && judge(v).await)
+}
+
+/// Whether the breaker trips (or has tripped); an error judging it is logged, not a stop.
+async fn judge(v: &Vault) -> bool {
+    breaker::check(v.db(), &v.config().incident, v.now())
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the breaker could not judge the hour");
+            false
+        })
 }

@@ -324,6 +324,12 @@ impl Vault {
             Err(SfError::OAuth { .. }) => "refused",
             Err(_) => "failed",
         };
+        let class = match answer {
+            Err(e) if !matches!(e, SfError::Salvaged { .. }) => {
+                Some(crate::security::incident::breaker::class_of(e))
+            }
+            _ => None,
+        };
         let db = self.inner.db.clone();
         let row = crate::entity::exchange::ActiveModel {
             id: sea_orm::ActiveValue::NotSet,
@@ -334,6 +340,7 @@ impl Vault {
             egress_ip: sea_orm::ActiveValue::Set(None),
             outcome: sea_orm::ActiveValue::Set(outcome.to_owned()),
             matched_at: sea_orm::ActiveValue::Set(None),
+            class: sea_orm::ActiveValue::Set(class),
         };
         let id = c.id;
         self.inner.tracker.spawn(async move {

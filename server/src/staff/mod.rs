@@ -12,6 +12,7 @@ mod auth;
 mod bulk;
 mod charts;
 mod events;
+mod incident;
 mod legacy;
 mod orgs;
 mod overview;
@@ -59,6 +60,7 @@ pub const STATE_CHANGING_ROUTES: &[(&str, Role)] = &[
     ("/admin/staff/{id}", Role::Admin),
     ("/admin/api-keys", Role::Admin),
     ("/admin/api-keys/{id}/revoke", Role::Admin),
+    ("/incident/resume", Role::Admin),
 ];
 
 pub(crate) fn router(state: &AppState) -> Router<AppState> {
@@ -71,6 +73,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/legacy", get(legacy::page))
         .route("/events", get(events::page))
         .route("/security", get(security::page))
+        .route("/incident", get(incident::page))
         .route("/events.csv", get(events::csv))
         .route("/jobs", get(bulk::list))
         .route("/jobs/{id}", get(bulk::page))
@@ -101,6 +104,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         )
         .route("/admin/api-keys/{id}/revoke", post(admin::revoke_api_key))
         .route("/admin/settings", get(admin::settings))
+        .route("/incident/resume", post(incident::resume))
         .route_layer(from_fn_with_state(state.clone(), require_admin));
     let sign_in = Router::new()
         .route("/login", get(auth::login_page).post(auth::login))

@@ -21,6 +21,7 @@ mod email_snapshots;
 mod errors;
 mod health;
 mod import;
+mod incident;
 mod ip_ranges;
 mod legacy;
 mod logs;

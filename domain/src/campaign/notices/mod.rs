@@ -64,8 +64,12 @@ pub async fn preview<C: ConnectionTrait>(
 }
 
 /// Raises one alert for each stuck notice (see [`stuck`]) that has none open yet: mail the
-/// pages said was on its way has not left.
+/// pages said was on its way has not left. None while the breaker holds every notice: its own
+/// alert says why.
 pub async fn alert_stuck<C: ConnectionTrait>(db: &C, now: DateTime<Utc>) -> Result<usize> {
+    if crate::security::incident::breaker::is_tripped(db).await? {
+        return Ok(0);
+    }
     let stuck = stuck(db, now, 1000).await?;
     if stuck.is_empty() {
         return Ok(0);

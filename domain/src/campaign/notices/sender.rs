@@ -48,15 +48,23 @@ pub struct SendReport {
     pub cancelled: u32,
     pub retried: u32,
     pub failed: u32,
+    /// Whether nothing was sent because the breaker is tripped (every notice waits).
+    pub held: bool,
 }
 
-/// Sends due notices, of every kind.
+/// Sends due notices, of every kind; none while the breaker is tripped.
 pub async fn send_due<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     s: &Sender<'_>,
     now: DateTime<Utc>,
     limit: u64,
 ) -> Result<SendReport> {
+    if crate::security::incident::breaker::check(db, &s.config.incident, now).await? {
+        return Ok(SendReport {
+            held: true,
+            ..SendReport::default()
+        });
+    }
     let due = notice::Entity::find()
         .filter(
             Condition::any()

@@ -256,6 +256,7 @@ async fn exchanges_missing_from_login_history_make_the_connection_blind(db: Test
             egress_ip: sea_orm::ActiveValue::Set(None),
             outcome: sea_orm::ActiveValue::Set("ok".into()),
             matched_at: sea_orm::ActiveValue::Set(None),
+            class: sea_orm::ActiveValue::Set(None),
         })
         .exec_without_returning(&w.db.db)
         .await
