@@ -286,7 +286,14 @@ async fn main() {
     );
     for round in 1..=rounds {
         let mut b = load(&client, bare_urls.clone(), None, concurrency, until).await;
-        let mut a = load(&client, api_urls.clone(), Some(key.clone()), concurrency, until).await;
+        let mut a = load(
+            &client,
+            api_urls.clone(),
+            Some(key.clone()),
+            concurrency,
+            until,
+        )
+        .await;
         println!(
             "  round {round}: bare {:>7.0} req/s, token API {:>7.0} req/s, ratio {:.2}; p99 {:.2} / {:.2} ms",
             b.rps(),
