@@ -19,6 +19,7 @@ mod m20261124_000006_dashboard;
 mod m20261201_000007_vault_integrity;
 mod m20261202_000008_legacy;
 mod m20261202_000009_monitor;
+mod m20261202_000012_compliance;
 
 /// Applies reauth's migrations in order.
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_vault_integrity::Migration),
             Box::new(m20261202_000008_legacy::Migration),
             Box::new(m20261202_000009_monitor::Migration),
+            Box::new(m20261202_000012_compliance::Migration),
         ]
     }
 }

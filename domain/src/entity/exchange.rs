@@ -21,6 +21,9 @@ pub struct Model {
     pub outcome: String,
     /// When the monitor found this exchange's LoginHistory row.
     pub matched_at: Option<DateTimeUtc>,
+    /// Whether Salesforce's answer carried a new refresh token (rotation observed); `None` for a
+    /// refusal or a failure, and on rows written before this was recorded.
+    pub rotated: Option<bool>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
