@@ -11,7 +11,7 @@
 //! | [`staff`] | staff users (passwords, TOTP, recovery codes), their sessions, the dashboard's aggregates, bulk jobs |
 //! | [`security`] | encryption at rest ([`security::crypto`]), key rotation, the token API's keys |
 //! | [`legacy`] | the cut-over from the legacy Connected App: importing and activating its tokens, retiring it, readiness |
-//! | [`compliance`] | the metadata audit of the partner's External Client App and Connected Apps |
+//! | [`compliance`] | the metadata audit of the partner's External Client App and Connected Apps, and the compliance report from reauth's own records |
 //! | [`alerts`] | things a person at the partner must look at, and their delivery by mail and webhook |
 //! | [`monitor`] | the token-use monitor: LoginHistory against the vault's own exchanges |
 //! | [`ip_ranges`] | the published egress ranges, the refresh-token allowlist they make, `ip_change` notices |

@@ -2,6 +2,7 @@
 
 mod api_keys;
 mod audit;
+mod compliance;
 mod config_cmd;
 mod db;
 mod demo;
@@ -93,6 +94,9 @@ pub enum Command {
     /// trail of events is `events list`).
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// The compliance report: evidence from what reauth did, for a Security Review submission.
+    #[command(subcommand)]
+    Compliance(compliance::ComplianceCommand),
     /// Read one org's LoginHistory as the token-use monitor does and print what Salesforce
     /// recorded for reauth's exchanges (confirms the monitor's calibration on a real org).
     Doctor(doctor::DoctorArgs),
@@ -133,6 +137,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Notices(cmd) => notices::run(config, cmd).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Audit(cmd) => audit::run(config, cmd).await,
+        Command::Compliance(cmd) => compliance::run(config, cmd).await,
         Command::Doctor(args) => doctor::run(config, args).await,
         Command::Egress(cmd) => egress::run(config, cmd).await,
         Command::IpRanges(cmd) => ip_ranges::run(&config, cmd),

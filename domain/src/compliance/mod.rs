@@ -4,6 +4,9 @@
 //!
 //! [`metadata`] lints the Salesforce metadata of the apps themselves (External Client App
 //! bundles and legacy Connected Apps in an SFDX project); it reads files only, and the registry
-//! just for one count.
+//! just for one count. [`report`] is the evidence from what reauth did (PKCE on every consent,
+//! rotation on every refresh, idle gaps, egress, sealing at rest, staff two-factor, secret and
+//! key ages, open critical alerts), as Markdown, HTML or JSON.
 
 pub mod metadata;
+pub mod report;

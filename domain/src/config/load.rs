@@ -454,6 +454,9 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
     if c.links.ttl.is_zero() {
         bad("links.ttl", "must be more than zero".into());
     }
+    if c.crypto.rotate_every < std::time::Duration::from_secs(86_400) {
+        bad("crypto.rotate_every", "must be at least 1d".into());
+    }
     let hb = &c.heartbeat;
     if hb.interval.is_zero() || hb.interval >= hb.idle_timeout {
         bad(

@@ -97,6 +97,7 @@ pub struct SalesforceConfig {
     /// A file with one secret per line, newest last.
     pub client_secrets_file: Option<PathBuf>,
     /// When the newest secret was put in place (`2026-11-01`), for the rotation policy.
+    #[serde(default, deserialize_with = "toml_date_opt")]
     pub secret_rotated_at: Option<chrono::NaiveDate>,
     /// How often the client secret should be rotated.
     #[serde(with = "duration")]
@@ -196,6 +197,7 @@ pub struct LegacyConfig {
     #[serde(serialize_with = "redact::secret_list")]
     pub client_secrets: Vec<SecretString>,
     pub client_secrets_file: Option<PathBuf>,
+    #[serde(default, deserialize_with = "toml_date_opt")]
     pub secret_rotated_at: Option<chrono::NaiveDate>,
     #[serde(with = "duration")]
     pub rotate_every: Duration,
@@ -283,23 +285,39 @@ pub struct UpcomingRange {
 }
 
 /// A TOML date (`2027-01-15`) or the same as a string.
-fn toml_date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<chrono::NaiveDate, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Text(String),
-        Toml(toml::value::Datetime),
-        Map(BTreeMap<String, String>),
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawDate {
+    Text(String),
+    Toml(toml::value::Datetime),
+    Map(BTreeMap<String, String>),
+}
+
+impl RawDate {
+    fn parse<E: serde::de::Error>(self) -> Result<chrono::NaiveDate, E> {
+        let text = match self {
+            Self::Text(s) => s,
+            Self::Toml(t) => t.to_string(),
+            // figment hands TOML datetimes on as a one-entry map.
+            Self::Map(m) => m.into_values().next().unwrap_or_default(),
+        };
+        text.trim()
+            .parse()
+            .map_err(|_| E::custom(format!("`{text}` is not a date such as 2027-01-15")))
     }
-    let text = match Raw::deserialize(d)? {
-        Raw::Text(s) => s,
-        Raw::Toml(t) => t.to_string(),
-        // figment hands TOML datetimes on as a one-entry map.
-        Raw::Map(m) => m.into_values().next().unwrap_or_default(),
-    };
-    text.trim()
-        .parse()
-        .map_err(|_| serde::de::Error::custom(format!("`{text}` is not a date such as 2027-01-15")))
+}
+
+fn toml_date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<chrono::NaiveDate, D::Error> {
+    RawDate::deserialize(d)?.parse()
+}
+
+/// An optional [`toml_date`].
+fn toml_date_opt<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<chrono::NaiveDate>, D::Error> {
+    Option::<RawDate>::deserialize(d)?
+        .map(RawDate::parse)
+        .transpose()
 }
 
 impl Default for PartnerConfig {
@@ -500,7 +518,7 @@ impl IncidentConfig {
 }
 
 /// `[crypto]`: keys that seal tokens at rest.
-#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CryptoConfig {
     /// `id:BASE64_32_BYTES`, newest last.
@@ -508,6 +526,23 @@ pub struct CryptoConfig {
     pub keys: Vec<SecretString>,
     /// A file with one `id:BASE64` key per line, newest last.
     pub key_file: Option<PathBuf>,
+    /// When the newest key was put in place (`2026-11-01`), for the rotation policy.
+    #[serde(default, deserialize_with = "toml_date_opt")]
+    pub key_rotated_at: Option<chrono::NaiveDate>,
+    /// How often a new encryption key should be introduced (and `reauth keys rotate` run).
+    #[serde(with = "duration")]
+    pub rotate_every: Duration,
+}
+
+impl Default for CryptoConfig {
+    fn default() -> Self {
+        Self {
+            keys: Vec::new(),
+            key_file: None,
+            key_rotated_at: None,
+            rotate_every: Duration::from_secs(365 * 86_400),
+        }
+    }
 }
 
 impl CryptoConfig {
@@ -592,6 +627,7 @@ impl Config {
         c.legacy.package_min_version = Some(String::new());
         c.legacy.install_url = Some(String::new());
         c.crypto.key_file = Some(PathBuf::new());
+        c.crypto.key_rotated_at = chrono::NaiveDate::from_ymd_opt(2026, 1, 1);
         c.salesforce.proxy = ProxyUrl::parse("http://proxy.example:3128").ok();
         c.salesforce.egress_check_url = Url::parse("https://ip.example/").ok();
         c.alerts.webhook_url = Url::parse("https://hooks.example.com/x").ok();

@@ -273,3 +273,39 @@ fn the_breaker_takes_a_percentage_and_a_floor_of_at_least_one() {
         assert_eq!(i.breaker_fraction(), None, "{bad}");
     }
 }
+
+#[test]
+fn the_encryption_key_rotation_policy_is_read_and_checked_and_a_misspelling_named() {
+    let (_dir, _path, loaded) = load_file(
+        "[crypto]\nkey_rotated_at = 2026-11-01\nrotate_every = \"180d\"\n[salesforce]\nsecret_rotated_at = 2026-10-01\n",
+    );
+    let c = loaded.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        c.crypto.key_rotated_at,
+        chrono::NaiveDate::from_ymd_opt(2026, 11, 1)
+    );
+    assert_eq!(c.crypto.rotate_every, Duration::from_secs(180 * 86_400));
+    assert_eq!(
+        c.salesforce.secret_rotated_at,
+        chrono::NaiveDate::from_ymd_opt(2026, 10, 1),
+        "a TOML date is taken for the client secret's rotation date too"
+    );
+    let (_dir, _path, loaded) = load_file("[crypto]\nrotate_every = \"1h\"\n");
+    let Err(e) = loaded else { panic!("accepted") };
+    assert!(
+        lines(&e)
+            .iter()
+            .any(|l| l == "crypto.rotate_every: must be at least 1d"),
+        "{:?}",
+        lines(&e)
+    );
+    let (_dir, path, loaded) = load_file("[crypto]\nkey_rotated = 2026-11-01\n");
+    let Err(e) = loaded else { panic!("accepted") };
+    assert_eq!(
+        lines(&e),
+        [format!(
+            "{}: [crypto] key_rotated: unknown key (did you mean key_rotated_at?)",
+            path.display()
+        )]
+    );
+}

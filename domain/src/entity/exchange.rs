@@ -24,6 +24,9 @@ pub struct Model {
     /// Why Salesforce refused it (`revoked`, `invalid_client`, or another error class); `None`
     /// when it succeeded. The breaker counts these.
     pub class: Option<String>,
+    /// Whether Salesforce's answer carried a new refresh token (rotation observed); `None` for a
+    /// refusal or a failure, and on rows written before this was recorded.
+    pub rotated: Option<bool>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 
 use super::lease::{Claim, Lease, Mark, Purpose};
 use super::{Answer, Trigger, Vault, VaultError, classify, rand_secs, reauth};
@@ -299,7 +299,7 @@ impl Vault {
                 detail: "timed out".into(),
             }),
         };
-        self.record_exchange(c, at, &answer);
+        self.record_exchange(c, at, rt, &answer);
         answer
     }
 
@@ -310,6 +310,7 @@ impl Vault {
         &self,
         c: &connection::Model,
         at: DateTime<Utc>,
+        rt: &SecretString,
         answer: &std::result::Result<TokenGrant, SfError>,
     ) {
         let outcome = match answer {
@@ -330,6 +331,15 @@ impl Vault {
             }
             _ => None,
         };
+        let rotated = match answer {
+            Ok(g) => Some(
+                g.refresh_token
+                    .as_ref()
+                    .is_some_and(|n| n.expose_secret() != rt.expose_secret()),
+            ),
+            Err(SfError::Salvaged { .. }) => Some(true),
+            Err(_) => None,
+        };
         let db = self.inner.db.clone();
         let row = crate::entity::exchange::ActiveModel {
             id: sea_orm::ActiveValue::NotSet,
@@ -341,6 +351,7 @@ impl Vault {
             outcome: sea_orm::ActiveValue::Set(outcome.to_owned()),
             matched_at: sea_orm::ActiveValue::Set(None),
             class: sea_orm::ActiveValue::Set(class),
+            rotated: sea_orm::ActiveValue::Set(rotated),
         };
         let id = c.id;
         self.inner.tracker.spawn(async move {

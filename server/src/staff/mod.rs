@@ -11,6 +11,7 @@ mod admin;
 mod auth;
 mod bulk;
 mod charts;
+mod compliance;
 mod events;
 mod incident;
 mod legacy;
@@ -74,6 +75,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/events", get(events::page))
         .route("/security", get(security::page))
         .route("/incident", get(incident::page))
+        .route("/compliance", get(compliance::page))
         .route("/events.csv", get(events::csv))
         .route("/jobs", get(bulk::list))
         .route("/jobs/{id}", get(bulk::page))

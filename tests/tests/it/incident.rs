@@ -307,6 +307,7 @@ async fn exchanges(db: &TestDb, n: usize, refused: usize) {
             outcome: sea_orm::ActiveValue::Set(if i < refused { "refused" } else { "ok" }.into()),
             matched_at: sea_orm::ActiveValue::Set(None),
             class: sea_orm::ActiveValue::Set((i < refused).then(|| "revoked".to_owned())),
+            rotated: sea_orm::ActiveValue::Set((i >= refused).then_some(true)),
         })
         .exec_without_returning(&db.db)
         .await

@@ -15,6 +15,7 @@ mod audit_metadata;
 mod browser;
 mod campaign;
 mod cli;
+mod compliance;
 mod dashboard;
 mod dashboard_auth;
 mod email_snapshots;

@@ -92,6 +92,7 @@ async fn rotation_reseals_staff_secrets(db: TestDb) {
     let both = domain::security::crypto::Sealer::from_config(&domain::config::CryptoConfig {
         keys: vec![k1, k2.clone()],
         key_file: None,
+        ..Default::default()
     })
     .unwrap();
     let report = domain::security::keys::rotate(&db.db, &both).await.unwrap();
@@ -101,6 +102,7 @@ async fn rotation_reseals_staff_secrets(db: TestDb) {
     let only_new = domain::security::crypto::Sealer::from_config(&domain::config::CryptoConfig {
         keys: vec![k2],
         key_file: None,
+        ..Default::default()
     })
     .unwrap();
     let user = domain::staff::find_by_email(&db.db, &who.email)

@@ -257,6 +257,7 @@ async fn exchanges_missing_from_login_history_make_the_connection_blind(db: Test
             outcome: sea_orm::ActiveValue::Set("ok".into()),
             matched_at: sea_orm::ActiveValue::Set(None),
             class: sea_orm::ActiveValue::Set(None),
+            rotated: sea_orm::ActiveValue::Set(Some(true)),
         })
         .exec_without_returning(&w.db.db)
         .await

@@ -248,6 +248,7 @@ async fn rotation_reseals_tokens_under_the_newest_key(db: TestDb) {
     let both = domain::config::CryptoConfig {
         keys: vec![old_key, new_key.clone()],
         key_file: None,
+        ..Default::default()
     };
     let sealer = domain::security::crypto::Sealer::from_config(&both).unwrap();
     let before = connections(&w).await.remove(0);
@@ -270,6 +271,7 @@ async fn rotation_reseals_tokens_under_the_newest_key(db: TestDb) {
     let only_new = domain::security::crypto::Sealer::from_config(&domain::config::CryptoConfig {
         keys: vec![new_key],
         key_file: None,
+        ..Default::default()
     })
     .unwrap();
     let token_after = domain::vault::store::refresh_token(&after, &only_new)

@@ -55,11 +55,13 @@ async fn key_rotation_never_races_a_refresh(db: TestDb) {
     let to_k1 = domain::security::crypto::Sealer::from_config(&domain::config::CryptoConfig {
         keys: vec![k2.clone(), k1.clone()],
         key_file: None,
+        ..Default::default()
     })
     .unwrap();
     let to_k2 = domain::security::crypto::Sealer::from_config(&domain::config::CryptoConfig {
         keys: vec![k1, k2],
         key_file: None,
+        ..Default::default()
     })
     .unwrap();
     let vs = vaults(&w, 8, VaultOptions::default());
@@ -159,6 +161,7 @@ async fn rotation_leaves_a_leased_row_to_its_holder(db: TestDb) {
     let both = domain::security::crypto::Sealer::from_config(&domain::config::CryptoConfig {
         keys: vec![k1, k2],
         key_file: None,
+        ..Default::default()
     })
     .unwrap();
     let report = domain::security::keys::rotate(&w.db.db, &both)
