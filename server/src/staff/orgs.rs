@@ -394,13 +394,6 @@ struct NoticeRow {
     last_error: String,
 }
 
-struct EventRow {
-    at: String,
-    actor: String,
-    kind: String,
-    details: String,
-}
-
 #[derive(Template)]
 #[template(path = "staff/org.html")]
 struct OrgPage {
@@ -420,7 +413,7 @@ struct OrgPage {
     connections: Vec<ConnectionRow>,
     links: Vec<LinkRow>,
     notices: Vec<NoticeRow>,
-    events: Vec<EventRow>,
+    events: Vec<domain::events::EventLine>,
     older: Option<String>,
 }
 
@@ -588,18 +581,7 @@ pub(crate) async fn page(
                 last_error: n.last_error.unwrap_or_default(),
             })
             .collect(),
-        events: events
-            .into_iter()
-            .map(|e| EventRow {
-                at: when(&e.at),
-                actor: match e.actor {
-                    Some(a) => format!("{} {a}", e.actor_kind),
-                    None => e.actor_kind,
-                },
-                kind: e.kind,
-                details: e.details.to_string(),
-            })
-            .collect(),
+        events: events.into_iter().map(Into::into).collect(),
         older,
     };
     Ok(render(StatusCode::OK, &page))

@@ -434,11 +434,15 @@ async fn org_page_and_actions(db: TestDb) {
             .unwrap()
             .contains("admin@acme.com")
     );
-    assert!(
-        text_of(&page, "#events")
-            .unwrap()
-            .contains("consent.completed")
-    );
+    // Each event reads as a sentence, with its kind and raw details one click away.
+    let timeline = text_of(&page, "#events").unwrap();
+    assert!(timeline.contains("Consented: connection #"), "{timeline}");
+    let raw = scraper::Html::parse_document(&page)
+        .select(&scraper::Selector::parse("#events details.raw pre").unwrap())
+        .count();
+    assert!(raw > 0, "no raw details under the sentences");
+    assert!(timeline.contains("consent.completed"));
+    assert!(!timeline.contains("customer customer admin"), "{timeline}");
     // Never a token on the page.
     let sealer = w.app.state.sealer.clone().unwrap();
     for c in crate::reconsent_flow::connections(&w).await {
@@ -463,7 +467,9 @@ async fn org_page_and_actions(db: TestDb) {
     let (_, _, page) = op.get(&format!("/orgs/{org}")).await;
     let timeline = text_of(&page, "#events").unwrap();
     assert!(timeline.contains("Spoke to Dana"), "{timeline}");
-    assert!(timeline.contains("staff op@partner.example"));
+    assert!(timeline.contains("Note: Spoke to Dana"), "{timeline}");
+    assert!(timeline.contains("op@partner.example"));
+    assert!(!timeline.contains("staff op@partner.example"), "{timeline}");
     let (s, _, body) = op
         .post(&format!("/orgs/{org}/notes"), &[("text", "   ")])
         .await;
