@@ -1,4 +1,7 @@
-//! The append-only audit trail: who did what to which org, and when.
+//! The append-only audit trail: who did what to which org, and when. [`line`] says each event
+//! in a sentence for the dashboard.
+
+mod line;
 
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::{NotSet, Set};
@@ -8,6 +11,8 @@ use serde::Serialize;
 use crate::entity::event;
 use crate::error::Result;
 use crate::types::OrgId;
+
+pub use line::{EventLine, actor_label, generic, sentence};
 
 /// Who caused an event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -300,29 +300,36 @@ pub async fn export_rows<C: ConnectionTrait>(db: &C) -> Result<Vec<ExportRow>> {
     }
     Ok(orgs
         .into_iter()
-        .map(|o| {
-            let p = contacts.get(&(o.id.clone(), "primary".into()));
-            let s = contacts.get(&(o.id.clone(), "secondary".into()));
-            ExportRow {
-                wave: o
-                    .wave_id
-                    .and_then(|w| waves.get(&w).cloned())
-                    .unwrap_or_default(),
-                admin_email: p.map(|c| c.email.clone()).unwrap_or_default(),
-                admin_name: p.and_then(|c| c.name.clone()).unwrap_or_default(),
-                timezone: p.and_then(|c| c.timezone.clone()).unwrap_or_default(),
-                secondary_email: s.map(|c| c.email.clone()).unwrap_or_default(),
-                csm_email: o.csm_email.unwrap_or_default(),
-                login_url: o.login_url.unwrap_or_default(),
-                environment: o.environment,
-                name: o.name,
-                org_id: o.id,
-            }
-        })
+        .map(|o| export_row(o, &waves, &contacts))
         .collect())
 }
 
-async fn wave_names<C: ConnectionTrait>(db: &C) -> Result<HashMap<i64, String>> {
+/// One org in import format.
+pub(super) fn export_row(
+    o: org::Model,
+    waves: &HashMap<i64, String>,
+    contacts: &HashMap<(OrgId, String), contact::Model>,
+) -> ExportRow {
+    let p = contacts.get(&(o.id.clone(), "primary".into()));
+    let s = contacts.get(&(o.id.clone(), "secondary".into()));
+    ExportRow {
+        wave: o
+            .wave_id
+            .and_then(|w| waves.get(&w).cloned())
+            .unwrap_or_default(),
+        admin_email: p.map(|c| c.email.clone()).unwrap_or_default(),
+        admin_name: p.and_then(|c| c.name.clone()).unwrap_or_default(),
+        timezone: p.and_then(|c| c.timezone.clone()).unwrap_or_default(),
+        secondary_email: s.map(|c| c.email.clone()).unwrap_or_default(),
+        csm_email: o.csm_email.unwrap_or_default(),
+        login_url: o.login_url.unwrap_or_default(),
+        environment: o.environment,
+        name: o.name,
+        org_id: o.id,
+    }
+}
+
+pub(super) async fn wave_names<C: ConnectionTrait>(db: &C) -> Result<HashMap<i64, String>> {
     Ok(wave::Entity::find()
         .all(db)
         .await?

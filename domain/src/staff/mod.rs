@@ -5,6 +5,7 @@
 mod admin;
 pub mod bulk;
 pub mod dashboard;
+pub mod org_page;
 mod password;
 mod recovery;
 pub mod sessions;

@@ -215,19 +215,12 @@ pub(crate) async fn page(
     let Some(job) = domain::staff::bulk::get(&state.db, id).await? else {
         return Err(AppError::not_found(format!("There is no job {id}.")));
     };
-    let bar = super::charts::state_bar(
-        &[
-            ("verified".into(), u64::try_from(job.done).unwrap_or(0)),
-            ("pending".into(), u64::try_from(job.skipped).unwrap_or(0)),
-            (
-                "needs_reauth".into(),
-                u64::try_from(job.failed).unwrap_or(0),
-            ),
-            (
-                "none".into(),
-                u64::try_from(job.total - job.done - job.skipped - job.failed).unwrap_or(0),
-            ),
-        ],
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    let bar = super::charts::progress_bar(
+        n(job.done),
+        n(job.skipped),
+        n(job.failed),
+        n(job.total - job.done - job.skipped - job.failed),
         480.0,
     );
     Ok(render(

@@ -54,7 +54,8 @@ pub(crate) fn burn_down(w: &WaveProgress, now: DateTime<Utc>) -> String {
         .unwrap_or(today)
         .max(start + chrono::Duration::days(1));
     let span = (end - start).num_days().max(1) as f64;
-    let top = w.total.max(1) as f64;
+    let (step, top_tick) = ticks(w.total);
+    let top = top_tick as f64;
     let x = |d: NaiveDate| LEFT + (d - start).num_days() as f64 / span * (W - LEFT - RIGHT);
     let y = |n: u64| TOP + (1.0 - n as f64 / top) * (H - TOP - BOTTOM);
     let mut s = String::new();
@@ -66,9 +67,8 @@ pub(crate) fn burn_down(w: &WaveProgress, now: DateTime<Utc>) -> String {
         rem = w.remaining,
         total = w.total
     );
-    // Axes and gridlines.
-    for frac in [0.0, 0.5, 1.0] {
-        let n = (top * frac).round() as u64;
+    // Axes and gridlines, at whole numbers of orgs.
+    for n in (0..=top_tick).step_by(usize::try_from(step).unwrap_or(1)) {
         let yy = y(n);
         let _ = write!(
             s,
@@ -123,8 +123,47 @@ pub(crate) fn burn_down(w: &WaveProgress, now: DateTime<Utc>) -> String {
             pts.trim_end()
         );
     }
+    // The latest point as a dot, so a wave's first day (one point) shows.
+    if let Some((d, n)) = w.series.last() {
+        let _ = write!(
+            s,
+            r##"<circle class="latest" cx="{cx:.1}" cy="{cy:.1}" r="4" fill="#0b5cab"><title>{d}: {n} remaining</title></circle>"##,
+            cx = x(*d),
+            cy = y(*n)
+        );
+    }
     s.push_str("</svg>");
     s
+}
+
+/// The y-axis step and top tick for `total` orgs: at most five steps of 1, 2 or 5 × 10ⁿ, so the
+/// axis reads 0, 1, 2, 3 or 0, 5, 10, 15 — never 0, 2, 3.
+pub(crate) fn ticks(total: u64) -> (u64, u64) {
+    let total = total.max(1);
+    let mut magnitude = 1u64;
+    loop {
+        for m in [1u64, 2, 5] {
+            let step = m.saturating_mul(magnitude);
+            if total.div_ceil(step) <= 5 {
+                return (step, total.div_ceil(step) * step);
+            }
+        }
+        magnitude = magnitude.saturating_mul(10);
+    }
+}
+
+/// A job's progress: changed, skipped and failed orgs and those still to do, each labelled.
+pub(crate) fn progress_bar(done: u64, skipped: u64, failed: u64, left: u64, width: f64) -> String {
+    labelled_bar(
+        &[
+            ("changed", "#1b7f3b", done),
+            ("skipped (nothing to do)", "#9aa5b1", skipped),
+            ("failed", "#b3261e", failed),
+            ("not yet", "#eef1f5", left),
+        ],
+        width,
+        "the job's orgs: changed, skipped, failed and not yet done",
+    )
 }
 
 /// Horizontal bars: how many orgs reached each stage, with the share of all.
@@ -166,11 +205,21 @@ pub(crate) fn funnel(stages: &[Stage]) -> String {
 
 /// One stacked bar of orgs by state (in the given order), `width` pixels wide.
 pub(crate) fn state_bar(parts: &[(String, u64)], width: f64) -> String {
-    let total: u64 = parts.iter().map(|p| p.1).sum();
+    let parts: Vec<(&str, &str, u64)> = parts
+        .iter()
+        .map(|(state, n)| (state.as_str(), state_colour(state), *n))
+        .collect();
+    labelled_bar(&parts, width, "orgs by state")
+}
+
+/// One stacked bar of `(label, colour, count)` parts, each with its label and count as a tooltip.
+fn labelled_bar(parts: &[(&str, &str, u64)], width: f64, aria: &str) -> String {
+    let total: u64 = parts.iter().map(|p| p.2).sum();
     let mut s = String::new();
     let _ = write!(
         s,
-        r##"<svg class="bar" viewBox="0 0 {width} 14" width="{width}" height="14" role="img" aria-label="orgs by state">"##
+        r##"<svg class="bar" viewBox="0 0 {width} 14" width="{width}" height="14" role="img" aria-label="{}">"##,
+        esc(aria)
     );
     if total == 0 {
         let _ = write!(
@@ -179,16 +228,15 @@ pub(crate) fn state_bar(parts: &[(String, u64)], width: f64) -> String {
         );
     }
     let mut x = 0.0;
-    for (state, n) in parts {
+    for (label, colour, n) in parts {
         if *n == 0 {
             continue;
         }
         let w = *n as f64 / total.max(1) as f64 * width;
         let _ = write!(
             s,
-            r##"<rect x="{x:.2}" width="{w:.2}" height="14" fill="{}"><title>{}: {n}</title></rect>"##,
-            state_colour(state),
-            esc(state)
+            r##"<rect x="{x:.2}" width="{w:.2}" height="14" fill="{colour}"><title>{}: {n}</title></rect>"##,
+            esc(label)
         );
         x += w;
     }
@@ -251,6 +299,64 @@ mod tests {
             .next()
             .unwrap();
         assert_eq!(pts.split(' ').count(), 10);
+    }
+
+    #[test]
+    fn the_y_axis_ticks_are_whole_even_steps() {
+        assert_eq!(ticks(3), (1, 3));
+        assert_eq!(ticks(1), (1, 1));
+        assert_eq!(ticks(7), (2, 8));
+        assert_eq!(ticks(12), (5, 15));
+        assert_eq!(ticks(100), (20, 100));
+        assert_eq!(ticks(0), (1, 1));
+    }
+
+    #[test]
+    fn the_burn_down_labels_its_axis_with_every_step() {
+        let w = WaveProgress {
+            name: "w".into(),
+            starts_at: None,
+            deadline: None,
+            paused: false,
+            total: 3,
+            remaining: 3,
+            by_state: Default::default(),
+            series: vec![],
+        };
+        let svg = burn_down(&w, Utc::now());
+        let labels: Vec<&str> = svg
+            .split(r##"fill="#5b6675">"##)
+            .skip(1)
+            .map(|t| t.split('<').next().unwrap())
+            .filter(|t| t.parse::<u64>().is_ok())
+            .collect();
+        assert_eq!(labels, ["0", "1", "2", "3"]);
+    }
+
+    #[test]
+    fn the_burn_down_on_a_waves_first_day_draws_a_visible_dot() {
+        let today = Utc::now();
+        let w = WaveProgress {
+            name: "w".into(),
+            starts_at: Some(today),
+            deadline: Some(today + chrono::Duration::days(14)),
+            paused: false,
+            total: 3,
+            remaining: 3,
+            by_state: Default::default(),
+            series: vec![(today.date_naive(), 3)],
+        };
+        let svg = burn_down(&w, today);
+        assert!(svg.contains(r#"<circle class="latest""#), "{svg}");
+    }
+
+    #[test]
+    fn the_job_bar_is_labelled_changed_skipped_failed() {
+        let svg = progress_bar(2, 1, 1, 0, 480.0);
+        for label in ["changed: 2", "skipped (nothing to do): 1", "failed: 1"] {
+            assert!(svg.contains(label), "{label} missing from {svg}");
+        }
+        assert!(!svg.contains("verified"), "{svg}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::CurrentStaff;
 use super::orgs::{cursor, parse_before};
-use super::view::{Nav, enc, when};
+use super::view::{Nav, enc};
 use crate::AppState;
 use crate::error::AppError;
 use crate::pages::render;
@@ -111,20 +111,12 @@ impl EventsQuery {
     }
 }
 
-struct Row {
-    at: String,
-    actor: String,
-    org_id: Option<String>,
-    kind: String,
-    details: String,
-}
-
 #[derive(Template)]
 #[template(path = "staff/events.html")]
 struct EventsPage {
     nav: Nav,
     q: EventsQuery,
-    rows: Vec<Row>,
+    rows: Vec<domain::events::EventLine>,
     older: Option<String>,
     csv: String,
 }
@@ -147,19 +139,7 @@ pub(crate) async fn page(
         StatusCode::OK,
         &EventsPage {
             nav: Nav::new(&state, &staff, "events"),
-            rows: events
-                .into_iter()
-                .map(|e| Row {
-                    at: when(&e.at),
-                    actor: match e.actor {
-                        Some(a) => format!("{} {a}", e.actor_kind),
-                        None => e.actor_kind,
-                    },
-                    org_id: e.org_id.map(|o| o.to_string()),
-                    kind: e.kind,
-                    details: e.details.to_string(),
-                })
-                .collect(),
+            rows: events.into_iter().map(Into::into).collect(),
             older,
             csv,
             q,

@@ -69,6 +69,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/", get(overview::page))
         .route("/orgs", get(orgs::list))
         .route("/orgs.csv", get(orgs::csv))
+        .route("/orgs-report.csv", get(orgs::report_csv))
         .route("/orgs/{org_id}", get(orgs::page))
         .route("/waves", get(waves::page))
         .route("/legacy", get(legacy::page))
@@ -84,6 +85,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/orgs/bulk", post(bulk::confirm))
         .route("/orgs/bulk/run", post(bulk::submit))
         .route("/orgs/{org_id}/links", post(orgs::new_link))
+        .route("/orgs/{org_id}/links/new", get(orgs::created_link))
         .route("/orgs/{org_id}/notes", post(orgs::add_note))
         .route("/orgs/{org_id}/notices", post(orgs::set_notices))
         .route(

@@ -127,6 +127,28 @@ async fn list_search_filter_sort_page(db: TestDb) {
     let recs: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
     assert_eq!(recs.len(), 10);
     assert_eq!(&recs[0][4], "w2");
+    // It is in the import format: the import reads it back with no problem.
+    let parsed = domain::registry::parse_csv(body.as_bytes(), "reauth-orgs.csv", &[], |_| {})
+        .expect("the export's header is the import's");
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    assert_eq!(parsed.rows.len(), 10);
+    // The wider report is a second, named export.
+    let r = v
+        .client
+        .get(format!("{}/orgs-report.csv?wave=w2", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("reauth-orgs-report.csv")
+    );
+    let body = r.text().await.unwrap();
+    let mut rows = csv::Reader::from_reader(body.as_bytes());
+    assert!(rows.headers().unwrap().iter().any(|h| h == "state"));
+    assert_eq!(rows.records().count(), 10);
 }
 both_backends!(
     the_org_list_searches_filters_sorts_and_pages,
@@ -293,7 +315,22 @@ async fn bulk_actions(db: TestDb) {
         )
         .await;
     assert_eq!(s, 400);
-    assert!(body.contains("exempt needs a reason"), "{body}");
+    assert!(
+        body.contains("The reason for the exemption is missing"),
+        "{body}"
+    );
+    // Review with no action chosen says what is missing.
+    let (s, _, body) = op
+        .post(
+            "/orgs/bulk",
+            &[("action", ""), ("scope", "filter"), ("wave", "w2")],
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert!(
+        body.contains("Choose an action from the Bulk action list"),
+        "{body}"
+    );
     let (s, _, body) = op
         .post(
             "/orgs/bulk/run",
@@ -434,11 +471,15 @@ async fn org_page_and_actions(db: TestDb) {
             .unwrap()
             .contains("admin@acme.com")
     );
-    assert!(
-        text_of(&page, "#events")
-            .unwrap()
-            .contains("consent.completed")
-    );
+    // Each event reads as a sentence, with its kind and raw details one click away.
+    let timeline = text_of(&page, "#events").unwrap();
+    assert!(timeline.contains("Consented: connection #"), "{timeline}");
+    let raw = scraper::Html::parse_document(&page)
+        .select(&scraper::Selector::parse("#events details.raw pre").unwrap())
+        .count();
+    assert!(raw > 0, "no raw details under the sentences");
+    assert!(timeline.contains("consent.completed"));
+    assert!(!timeline.contains("customer customer admin"), "{timeline}");
     // Never a token on the page.
     let sealer = w.app.state.sealer.clone().unwrap();
     for c in crate::reconsent_flow::connections(&w).await {
@@ -463,18 +504,27 @@ async fn org_page_and_actions(db: TestDb) {
     let (_, _, page) = op.get(&format!("/orgs/{org}")).await;
     let timeline = text_of(&page, "#events").unwrap();
     assert!(timeline.contains("Spoke to Dana"), "{timeline}");
-    assert!(timeline.contains("staff op@partner.example"));
+    assert!(timeline.contains("Note: Spoke to Dana"), "{timeline}");
+    assert!(timeline.contains("op@partner.example"));
+    assert!(!timeline.contains("staff op@partner.example"), "{timeline}");
     let (s, _, body) = op
         .post(&format!("/orgs/{org}/notes"), &[("text", "   ")])
         .await;
     assert_eq!(s, 400);
     assert!(body.contains("a note cannot be empty"));
 
-    // A new link to copy is shown once and works.
-    let (s, _, page) = op
+    // A new link to copy: post, redirect, get — shown once, naming the org, and it works.
+    let (s, location, _) = op
         .post(&format!("/orgs/{org}/links"), &[("mode", "copy")])
         .await;
+    assert_eq!(s, 303);
+    let location = location.unwrap();
+    assert_eq!(location, format!("/orgs/{org}/links/new"));
+    let (s, _, page) = op.get(&location).await;
     assert_eq!(s, 200);
+    let title = text_of(&page, "#notice-title").unwrap();
+    assert!(title.starts_with("New link created for "), "{title}");
+    assert!(!title.contains(org), "{title}");
     let doc = scraper::Html::parse_document(&page);
     let url = doc
         .select(&scraper::Selector::parse("#once").unwrap())
@@ -494,6 +544,17 @@ async fn org_page_and_actions(db: TestDb) {
             .status(),
         200
     );
+    // Reloading the page shows no link again and creates none.
+    let links_before = text_of(&op.get(&format!("/orgs/{org}")).await.2, "#links").unwrap();
+    let (s, _, page) = op.get(&location).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        text_of(&page, "#notice-title").unwrap(),
+        "This link was shown once"
+    );
+    assert!(!page.contains("id=\"once\""));
+    let links_after = text_of(&op.get(&format!("/orgs/{org}")).await.2, "#links").unwrap();
+    assert_eq!(links_before, links_after);
     // Sending is refused politely for an org that already consented.
     let (s, _, page) = op
         .post(&format!("/orgs/{org}/links"), &[("mode", "send")])

@@ -42,13 +42,21 @@ impl Action {
     pub fn parse(name: &str, argument: Option<&str>) -> Result<Self> {
         let arg = argument.map(str::trim).filter(|a| !a.is_empty());
         let need = |what: &str| {
-            arg.map(str::to_owned)
-                .ok_or_else(|| Error::Invalid(format!("{name} needs {what}")))
+            arg.map(str::to_owned).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "{what} is missing: type it in the field next to the action, then review again. Nothing was changed."
+                ))
+            })
         };
-        Ok(match name {
+        Ok(match name.trim() {
+            "" => {
+                return Err(Error::Invalid(
+                    "Choose an action from the Bulk action list, then review again. Nothing was changed.".into(),
+                ));
+            }
             "send_link" => Self::SendLink,
-            "move_wave" => Self::MoveWave(need("a wave")?),
-            "exempt" => Self::Exempt(need("a reason")?),
+            "move_wave" => Self::MoveWave(need("The wave to move the orgs to")?),
+            "exempt" => Self::Exempt(need("The reason for the exemption")?),
             "pause_notices" => Self::PauseNotices,
             "resume_notices" => Self::ResumeNotices,
             "assign_csm" => Self::AssignCsm(match arg {
@@ -57,7 +65,11 @@ impl Action {
                     Email::parse(a).map_err(|e| Error::Invalid(format!("CSM email `{a}`: {e}")))?,
                 ),
             }),
-            other => return Err(Error::Invalid(format!("unknown bulk action `{other}`"))),
+            other => {
+                return Err(Error::Invalid(format!(
+                    "There is no bulk action “{other}”; choose one from the list. Nothing was changed."
+                )));
+            }
         })
     }
 

@@ -1,0 +1,254 @@
+//! The actions on one org's page: new links (copied or sent), notes, pausing notices, and
+//! retrying or revoking a connection.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use domain::reconsent::Flow;
+use domain::types::OrgId;
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+use super::parse_org;
+use crate::AppState;
+use crate::error::AppError;
+use crate::pages::render;
+use crate::security::redirect;
+use crate::staff::view::{Nav, Notice, when};
+use crate::staff::{CurrentStaff, FormData};
+
+fn back_to(org: &OrgId) -> (String, String) {
+    (format!("/orgs/{org}"), "Back to the org".into())
+}
+
+/// Where a new link to copy waits, in the session, for the page that shows it once.
+const NEW_LINK_KEY: &str = "staff.new_link";
+
+/// A link just created to copy, on its way from the POST to the page that shows it.
+#[derive(Debug, Serialize, Deserialize)]
+struct NewLinkFlash {
+    org_id: String,
+    url: String,
+    expires: String,
+}
+
+/// A new link: created to copy (shown once, after a redirect, so a reload creates no second
+/// link), or sent to the primary contact.
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
+pub(crate) async fn new_link(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    session: Session,
+    Path(org_id): Path<String>,
+    form: FormData,
+) -> Result<Response, AppError> {
+    let id = parse_org(&org_id)?;
+    match form.get("mode") {
+        Some("copy") => copy_link(&state, &staff, &session, &id).await,
+        Some("send") => send_link(&state, &staff, &id).await,
+        other => Err(AppError::bad_request(format!(
+            "Choose whether to copy the link or send it (mode copy or send, not “{}”). Nothing was changed.",
+            other.unwrap_or("")
+        ))),
+    }
+}
+
+async fn copy_link(
+    state: &AppState,
+    staff: &CurrentStaff,
+    session: &Session,
+    id: &OrgId,
+) -> Result<Response, AppError> {
+    let new = domain::reconsent::links::NewLink {
+        org_id: id,
+        contact: None,
+        ttl: state.config.links.ttl,
+        notice_id: None,
+    };
+    let (secret, link) =
+        domain::reconsent::links::create(&state.db, new, &staff.actor(), state.clock.now()).await?;
+    let flash = NewLinkFlash {
+        org_id: id.to_string(),
+        url: secret.url(&state.config.base_url),
+        expires: when(&link.expires_at),
+    };
+    session.insert(NEW_LINK_KEY, &flash).await?;
+    Ok(redirect(&format!("/orgs/{id}/links/new")))
+}
+
+/// The link just created, shown once; a reload says so instead of showing it again.
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
+pub(crate) async fn created_link(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    session: Session,
+    Path(org_id): Path<String>,
+) -> Result<Response, AppError> {
+    let id = parse_org(&org_id)?;
+    let flash: Option<NewLinkFlash> = session.remove(NEW_LINK_KEY).await?;
+    let name = domain::registry::show(&state.db, &id).await?.org.name;
+    let nav = Nav::new(&state, &staff, "orgs");
+    let n = match flash.filter(|f| f.org_id == id.as_str()) {
+        Some(f) => {
+            let mut n = Notice::ok(nav, format!("New link created for {name}"), back_to(&id));
+            n.paragraphs.push(format!(
+                "It works until {} and only for {name} (org {id}). Anyone with the link can start the re-consent, so send it only to the org's administrator.",
+                f.expires
+            ));
+            n.once = Some(("The link".into(), f.url));
+            n
+        }
+        None => {
+            let mut n = Notice::ok(nav, "This link was shown once", back_to(&id));
+            n.tone = "warn";
+            n.paragraphs.push(format!(
+                "A new link is shown only once, so reloading the page neither shows it again nor creates another. If you need one for {name}, create a new link from the org page."
+            ));
+            n
+        }
+    };
+    Ok(render(StatusCode::OK, &n))
+}
+
+async fn send_link(
+    state: &AppState,
+    staff: &CurrentStaff,
+    id: &OrgId,
+) -> Result<Response, AppError> {
+    let now = state.clock.now();
+    let occasion = format!("staff-{}", now.timestamp_millis());
+    let queued =
+        domain::staff::bulk::send_link(&state.db, id, &occasion, &staff.actor(), now).await?;
+    let nav = Nav::new(state, staff, "orgs");
+    let mut n = if queued {
+        Notice::ok(nav, "The link is on its way", back_to(id))
+    } else {
+        Notice::ok(nav, "No link was sent", back_to(id))
+    };
+    if queued {
+        n.paragraphs.push(
+            "A notice with a new link is queued for the org's primary contact; the notices list on the org page shows when it is delivered.".into(),
+        );
+    } else {
+        n.tone = "warn";
+        n.paragraphs.push(
+            "This org has already consented, or its notices are paused. Resume notices first, or create a link to copy.".into(),
+        );
+    }
+    Ok(render(StatusCode::OK, &n))
+}
+
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
+pub(crate) async fn add_note(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Path(org_id): Path<String>,
+    form: FormData,
+) -> Result<Response, AppError> {
+    let id = parse_org(&org_id)?;
+    domain::registry::add_note(
+        &state.db,
+        &id,
+        form.get("text").unwrap_or_default(),
+        &staff.actor(),
+        state.clock.now(),
+    )
+    .await?;
+    Ok(redirect(&format!("/orgs/{id}#timeline")))
+}
+
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
+pub(crate) async fn set_notices(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Path(org_id): Path<String>,
+    form: FormData,
+) -> Result<Response, AppError> {
+    let id = parse_org(&org_id)?;
+    let paused = form.bool("paused")?;
+    domain::staff::bulk::set_notices_paused(
+        &state.db,
+        &id,
+        paused,
+        &staff.actor(),
+        state.clock.now(),
+    )
+    .await?;
+    Ok(redirect(&format!("/orgs/{id}")))
+}
+
+fn flow(state: &AppState) -> Result<Flow<'_>, AppError> {
+    Ok(Flow {
+        db: &state.db,
+        vault: state.vault()?,
+        config: &state.config,
+    })
+}
+
+/// The connection must belong to the org in the path.
+async fn owned(state: &AppState, org: &OrgId, id: i64) -> Result<(), AppError> {
+    if domain::staff::org_page::connection_belongs(&state.db, org, id).await? {
+        Ok(())
+    } else {
+        Err(AppError::not_found(format!(
+            "Org {org} has no connection {id}. Nothing was changed."
+        )))
+    }
+}
+
+#[tracing::instrument(skip_all, fields(org_id = %org_id, connection_id = cid))]
+pub(crate) async fn retry_verification(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Path((org_id, cid)): Path<(String, i64)>,
+) -> Result<Response, AppError> {
+    let id = parse_org(&org_id)?;
+    owned(&state, &id, cid).await?;
+    let outcome = domain::reconsent::retry_verification(
+        &flow(&state)?,
+        cid,
+        &staff.actor(),
+        state.clock.now(),
+    )
+    .await?;
+    let nav = Nav::new(&state, &staff, "orgs");
+    let n = match outcome {
+        domain::reconsent::Retry::Verified => {
+            let mut n = Notice::ok(nav, "The connection is verified", back_to(&id));
+            n.paragraphs
+                .push("Salesforce confirmed the org; the connection is now active.".into());
+            n
+        }
+        domain::reconsent::Retry::Failed(reason) => {
+            let mut n = Notice::ok(nav, "Verification failed again", back_to(&id));
+            n.tone = "bad";
+            n.paragraphs.push(format!("Salesforce said: {reason}"));
+            n
+        }
+    };
+    Ok(render(StatusCode::OK, &n))
+}
+
+#[tracing::instrument(skip_all, fields(org_id = %org_id, connection_id = cid))]
+pub(crate) async fn revoke(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Path((org_id, cid)): Path<(String, i64)>,
+) -> Result<Response, AppError> {
+    let id = parse_org(&org_id)?;
+    owned(&state, &id, cid).await?;
+    let outcome = domain::reconsent::revoke_connection(
+        &flow(&state)?,
+        cid,
+        &staff.actor(),
+        state.clock.now(),
+    )
+    .await?;
+    let mut n = Notice::ok(
+        Nav::new(&state, &staff, "orgs"),
+        format!("Connection {cid} is revoked"),
+        back_to(&id),
+    );
+    n.paragraphs.push(format!("Outcome: {outcome}."));
+    Ok(render(StatusCode::OK, &n))
+}
