@@ -322,3 +322,90 @@ async fn the_cli_prints_json_exits_1_on_a_failed_check_and_2_on_a_bad_from() {
     assert_eq!(code, 2);
     assert!(err.contains("must be before --to"), "{err}");
 }
+
+/// The `/compliance` page as staff see it, signed in through Chromium (the screenshot in
+/// `docs/screenshots/compliance-report.png`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_compliance_page_shows_the_report_in_chromium() {
+    use fantoccini::Locator;
+    let Some((_driver, url)) = crate::browser::start_driver().await else {
+        return;
+    };
+    let s = seed(TestDb::sqlite().await).await;
+    let otp = reauth_tests::staff::add(&s.w.app, "casey@partner.example", Role::Viewer).await;
+    let (client, _profile) = crate::browser::chromium(&url, "1280,900").await;
+    let shots = crate::browser::screenshots_dir();
+    std::fs::create_dir_all(&shots).unwrap();
+    let base = s.w.app.base.clone();
+    let app = &s.w.app;
+    let result: Result<(), fantoccini::error::CmdError> = async {
+        let type_into = |css: &'static str, text: String| {
+            let client = client.clone();
+            async move {
+                let e = client.find(Locator::Css(css)).await?;
+                e.clear().await?;
+                e.send_keys(&text).await
+            }
+        };
+        client.goto(&format!("{base}/compliance")).await?;
+        client.wait().for_element(Locator::Css("#email")).await?;
+        type_into("#email", "casey@partner.example".into()).await?;
+        type_into("#password", otp.clone()).await?;
+        client.find(Locator::Css("#sign-in")).await?.click().await?;
+        client
+            .wait()
+            .for_element(Locator::Css("#new-password"))
+            .await?;
+        type_into("#new-password", "a long and private passphrase".into()).await?;
+        type_into("#confirm-password", "a long and private passphrase".into()).await?;
+        client
+            .find(Locator::Css("#save-password"))
+            .await?
+            .click()
+            .await?;
+        let totp = client
+            .wait()
+            .for_element(Locator::Css("#totp-secret"))
+            .await?
+            .text()
+            .await?;
+        type_into("#code", reauth_tests::staff::code(app, &totp)).await?;
+        client
+            .find(Locator::Css("#verify-code"))
+            .await?
+            .click()
+            .await?;
+        client
+            .wait()
+            .for_element(Locator::Css("#continue"))
+            .await?
+            .click()
+            .await?;
+        client.goto(&format!("{base}/compliance")).await?;
+        let row = client
+            .wait()
+            .for_element(Locator::Css(
+                "tr[data-check='Consents that used PKCE S256'] td.figure",
+            ))
+            .await?;
+        assert_eq!(row.text().await?, "2 of 2 consents (100%); 1 not recorded");
+        let staff = client
+            .find(Locator::Css(
+                "tr[data-check='Staff with two-factor sign-in'] td.figure",
+            ))
+            .await?
+            .text()
+            .await?;
+        assert_eq!(staff, "2 of 3 staff; without: bob@partner.example");
+        std::fs::write(
+            shots.join("compliance-report.png"),
+            client.screenshot().await?,
+        )
+        .unwrap();
+        Ok(())
+    }
+    .await;
+    client.close().await.ok();
+    result.unwrap();
+    s.w.app.stop().await;
+}
