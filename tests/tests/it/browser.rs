@@ -16,7 +16,7 @@ use crate::reconsent_flow::{new_link, world_with};
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-struct Driver(Child);
+pub(crate) struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
@@ -25,7 +25,7 @@ impl Drop for Driver {
     }
 }
 
-async fn start_driver() -> Option<(Driver, String)> {
+pub(crate) async fn start_driver() -> Option<(Driver, String)> {
     if !std::path::Path::new(CHROMEDRIVER).exists() || !std::path::Path::new(CHROMIUM).exists() {
         eprintln!(
             "notice: {CHROMEDRIVER} or {CHROMIUM} is missing; skipping the browser test (apt-get install chromium chromium-driver)"
@@ -58,7 +58,7 @@ async fn start_driver() -> Option<(Driver, String)> {
 
 /// A headless Chromium session through chromedriver at `url`, with its own profile directory
 /// (kept alive by the returned guard).
-async fn chromium(url: &str, window: &str) -> (fantoccini::Client, tempfile::TempDir) {
+pub(crate) async fn chromium(url: &str, window: &str) -> (fantoccini::Client, tempfile::TempDir) {
     let profile = tempfile::tempdir().unwrap();
     let mut caps = serde_json::Map::new();
     caps.insert(
@@ -81,7 +81,7 @@ async fn chromium(url: &str, window: &str) -> (fantoccini::Client, tempfile::Tem
     (client, profile)
 }
 
-fn screenshots_dir() -> PathBuf {
+pub(crate) fn screenshots_dir() -> PathBuf {
     if std::env::var("REAUTH_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots")
     } else {

@@ -22,6 +22,7 @@ mod errors;
 mod health;
 mod import;
 mod ip_ranges;
+mod layout;
 mod legacy;
 mod logs;
 mod migrations;
