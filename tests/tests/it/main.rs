@@ -24,6 +24,7 @@ mod health;
 mod import;
 mod incident;
 mod ip_ranges;
+mod layout;
 mod legacy;
 mod logs;
 mod migrations;
