@@ -520,6 +520,17 @@ async fn org_page_and_actions(db: TestDb) {
     assert_eq!(s, 303);
     let location = location.unwrap();
     assert_eq!(location, format!("/orgs/{org}/links/new"));
+    // While it waits for the page, the link sits in a session row: sealed, never as written.
+    let stored: Vec<Vec<u8>> = {
+        use sea_orm::EntityTrait as _;
+        domain::entity::session::Entity::find()
+            .all(&w.db.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.data)
+            .collect()
+    };
     let (s, _, page) = op.get(&location).await;
     assert_eq!(s, 200);
     let title = text_of(&page, "#notice-title").unwrap();
@@ -535,6 +546,13 @@ async fn org_page_and_actions(db: TestDb) {
         .unwrap()
         .to_owned();
     assert!(url.starts_with(&format!("{}/r/", w.app.base)), "{url}");
+    let secret = url.rsplit('/').next().unwrap();
+    assert!(
+        !stored
+            .iter()
+            .any(|d| d.windows(secret.len()).any(|x| x == secret.as_bytes())),
+        "the link's secret is stored in plain text in the sessions table"
+    );
     assert_eq!(
         reauth_tests::http_client()
             .get(&url)

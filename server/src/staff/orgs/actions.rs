@@ -24,12 +24,19 @@ fn back_to(org: &OrgId) -> (String, String) {
 /// Where a new link to copy waits, in the session, for the page that shows it once.
 const NEW_LINK_KEY: &str = "staff.new_link";
 
-/// A link just created to copy, on its way from the POST to the page that shows it.
+/// A link just created to copy, on its way from the POST to the page that shows it. Session rows
+/// are stored as they are, so the link (a secret: it starts a re-consent) travels sealed.
 #[derive(Debug, Serialize, Deserialize)]
 struct NewLinkFlash {
     org_id: String,
-    url: String,
+    key_id: String,
+    sealed_url: Vec<u8>,
     expires: String,
+}
+
+/// What a sealed new link is bound to.
+fn flash_aad(org: &OrgId) -> String {
+    format!("staff/new_link/{org}")
 }
 
 /// A new link: created to copy (shown once, after a redirect, so a reload creates no second
@@ -65,11 +72,17 @@ async fn copy_link(
         ttl: state.config.links.ttl,
         notice_id: None,
     };
+    let sealer = state.sealer()?;
     let (secret, link) =
         domain::reconsent::links::create(&state.db, new, &staff.actor(), state.clock.now()).await?;
+    let sealed = sealer.seal(
+        secret.url(&state.config.base_url).as_bytes(),
+        &flash_aad(id),
+    );
     let flash = NewLinkFlash {
         org_id: id.to_string(),
-        url: secret.url(&state.config.base_url),
+        key_id: sealed.key_id,
+        sealed_url: sealed.bytes,
         expires: when(&link.expires_at),
     };
     session.insert(NEW_LINK_KEY, &flash).await?;
@@ -88,14 +101,22 @@ pub(crate) async fn created_link(
     let flash: Option<NewLinkFlash> = session.remove(NEW_LINK_KEY).await?;
     let name = domain::registry::show(&state.db, &id).await?.org.name;
     let nav = Nav::new(&state, &staff, "orgs");
-    let n = match flash.filter(|f| f.org_id == id.as_str()) {
-        Some(f) => {
+    let opened = flash.filter(|f| f.org_id == id.as_str()).and_then(|f| {
+        let url = state
+            .sealer()
+            .ok()?
+            .open(&f.key_id, &f.sealed_url, &flash_aad(&id))
+            .ok()?;
+        Some((String::from_utf8(url).ok()?, f.expires))
+    });
+    let n = match opened {
+        Some((url, expires)) => {
             let mut n = Notice::ok(nav, format!("New link created for {name}"), back_to(&id));
             n.paragraphs.push(format!(
                 "It works until {} and only for {name} (org {id}). Anyone with the link can start the re-consent, so send it only to the org's administrator.",
-                f.expires
+                expires
             ));
-            n.once = Some(("The link".into(), f.url));
+            n.once = Some(("The link".into(), url));
             n
         }
         None => {
