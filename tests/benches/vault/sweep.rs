@@ -1,0 +1,248 @@
+//! Heartbeat sweeps of N due connections, reauth in this process and sfsim in its own:
+//!
+//! - **throughput**: sfsim's latency off, so the figure is reauth's database path (claim,
+//!   exchange, persist, event) in refreshes per second; its baseline, in the same run, is the
+//!   same Salesforce client and concurrency exchanging refresh tokens against the same sfsim
+//!   with no database at all;
+//! - **sweep**: 50 ms on every answer, `concurrency = per_instance = 256`, against the ideal
+//!   `N × latency ÷ concurrency`;
+//! - **catch-up**: 50 ms, the production default `per_instance = 4` with the connections spread
+//!   at random over 50 instances (`concurrency = 256`), against the ideal
+//!   `N × latency ÷ min(concurrency, 4 × 50)`.
+//!
+//! RSS is this process's (reauth's): at rest with N connections, and the peak of each case
+//! (VmHWM, reset before each case through `/proc/self/clear_refs`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+use reauth_tests::TestDb;
+use sea_orm::{ConnectionTrait, DatabaseBackend};
+use secrecy::{ExposeSecret as _, SecretString};
+
+use super::sim::{self, SimProcess, USERS_PER_ORG};
+use super::status_kib;
+
+const CONCURRENCY: usize = 256;
+const LATENCY: Duration = Duration::from_millis(50);
+const INSTANCES: usize = 50;
+
+fn rss_kib() -> u64 {
+    status_kib("/proc/self/status", "VmRSS:")
+}
+
+fn peak_kib() -> u64 {
+    status_kib("/proc/self/status", "VmHWM:")
+}
+
+/// Starts a new peak: VmHWM becomes the current RSS.
+fn reset_peak() {
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.0} MiB", kib as f64 / 1024.0)
+}
+
+/// Every connection due now.
+async fn make_due(db: &TestDb) {
+    db.db
+        .execute_unprepared("UPDATE connections SET next_heartbeat_at = created_at")
+        .await
+        .unwrap();
+}
+
+/// Every connection on one of `INSTANCES` Salesforce instances, at random (the heartbeat groups
+/// by the stored instance URL; refreshes go to the login host whatever it says).
+async fn spread_over_instances(db: &TestDb) {
+    let pick = match db.db.get_database_backend() {
+        DatabaseBackend::Postgres => format!("CAST(floor(random() * {INSTANCES}) AS int)"),
+        _ => format!("abs(random()) % {INSTANCES}"),
+    };
+    db.db
+        .execute_unprepared(&format!(
+            "UPDATE connections SET instance_url = 'https://inst' || {pick} || '.my.salesforce.com'"
+        ))
+        .await
+        .unwrap();
+}
+
+fn vault(
+    db: &TestDb,
+    config: &domain::config::Config,
+    concurrency: usize,
+    per_instance: usize,
+) -> domain::vault::Vault {
+    let mut config = config.clone();
+    config.heartbeat.concurrency = concurrency;
+    config.heartbeat.per_instance = per_instance;
+    config.salesforce.http_timeout = Duration::from_secs(30);
+    domain::vault::Vault::from_config(
+        db.db.clone(),
+        Arc::new(config),
+        domain::time::Clock::system(),
+        "bench",
+    )
+    .unwrap()
+    .unwrap()
+}
+
+/// Bare exchanges per second: `CONCURRENCY` chains, each refreshing its own grant for `run`
+/// with the same Salesforce client reauth uses, and no database.
+async fn bare_exchanges(
+    sim: &mut SimProcess,
+    config: &domain::config::Config,
+    run: Duration,
+) -> f64 {
+    let tokens = sim.ask(&format!("mint {CONCURRENCY}")).await;
+    let sf = domain::salesforce::SfClient::from_config(config)
+        .unwrap()
+        .unwrap();
+    let login = domain::types::LoginUrl::parse(&sim.base_url, &config.salesforce.extra_login_hosts)
+        .unwrap();
+    let done = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let chains = tokens.split_whitespace().map(|t| {
+        let (sf, login, done) = (sf.clone(), login.clone(), done.clone());
+        let mut rt = SecretString::from(t.to_owned());
+        async move {
+            while start.elapsed() < run {
+                let g = sf.refresh(&login, &rt).await.unwrap();
+                rt = g.refresh_token.unwrap();
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    futures::stream::iter(chains)
+        .buffer_unordered(CONCURRENCY)
+        .collect::<Vec<()>>()
+        .await;
+    done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
+
+struct Run {
+    secs: f64,
+    report: domain::vault::heartbeat::SweepReport,
+    peak_kib: u64,
+}
+
+async fn sweep_all(db: &TestDb, v: &domain::vault::Vault, n: usize) -> Run {
+    reset_peak();
+    let t = Instant::now();
+    let report = domain::vault::heartbeat::sweep(v, n as u64).await.unwrap();
+    Run {
+        secs: t.elapsed().as_secs_f64(),
+        report,
+        peak_kib: peak_kib(),
+    }
+    .checked(db, n)
+    .await
+}
+
+impl Run {
+    /// Every connection was refreshed, and is due again only in 25 days.
+    async fn checked(self, db: &TestDb, n: usize) -> Self {
+        assert_eq!(self.report.refreshed, n, "{:?}", self.report);
+        let due = db
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.db.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM connections WHERE next_heartbeat_at <= created_at",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap();
+        assert_eq!(due, 0);
+        self
+    }
+}
+
+/// Which cases to run: `VAULT_BENCH_CASES=throughput,sweep,catchup` (default all).
+fn wanted(case: &str) -> bool {
+    std::env::var("VAULT_BENCH_CASES")
+        .map(|v| v.split(',').any(|c| c.trim() == case))
+        .unwrap_or(true)
+}
+
+pub async fn run(db: TestDb, label: &str, n: usize) {
+    let orgs = n.div_ceil(USERS_PER_ORG);
+    let mut csv = String::from("org_id,name,admin_email\n");
+    for o in 0..orgs {
+        csv.push_str(&format!("{},Org {o},admin@o{o}.example\n", sim::org_id(o)));
+    }
+    reauth_tests::import_csv(&db.db, &csv).await;
+    let mut sim = SimProcess::spawn(orgs).await;
+    let key = domain::security::crypto::Sealer::generate_key("k1");
+    let seeded = sim
+        .ask(&format!("seed {n} {} {}", db.url, key.expose_secret()))
+        .await;
+    let config = sim::config(&sim.base_url, &sim.host_port, &db.url, key);
+    println!(
+        "heartbeat ({label}): {n} connections; setup (code exchanges + inserts, in the sfsim process): {} s",
+        seeded.trim_start_matches("seeded ")
+    );
+
+    // At rest: a vault over N connections, nothing due.
+    let idle = vault(&db, &config, 16, 4);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    println!(
+        "  RSS of this process (reauth alone) at rest with {n} connections: {} (sfsim's process: {})",
+        mib(rss_kib()),
+        mib(sim.rss_kib())
+    );
+    drop(idle);
+
+    if wanted("throughput") {
+        sim.latency(Duration::ZERO).await;
+        let bare = bare_exchanges(&mut sim, &config, Duration::from_secs(3)).await;
+        make_due(&db).await;
+        let v = vault(&db, &config, CONCURRENCY, CONCURRENCY);
+        let r = sweep_all(&db, &v, n).await;
+        let rate = n as f64 / r.secs;
+        println!(
+            "  throughput, latency off, concurrency {CONCURRENCY}: {rate:.0} refreshes/s ({:.1} s); bare exchanges (same client, no database) {bare:.0}/s; ratio {:.2}; peak RSS {}",
+            r.secs,
+            rate / bare,
+            mib(r.peak_kib)
+        );
+    }
+    if wanted("sweep") {
+        sim.latency(LATENCY).await;
+        make_due(&db).await;
+        let v = vault(&db, &config, CONCURRENCY, CONCURRENCY);
+        let r = sweep_all(&db, &v, n).await;
+        let ideal = n as f64 * LATENCY.as_secs_f64() / CONCURRENCY as f64;
+        println!(
+            "  sweep, latency {LATENCY:?}, concurrency = per_instance = {CONCURRENCY}: {:.1} s; ideal {ideal:.1} s; ratio {:.2}; peak RSS {}",
+            r.secs,
+            r.secs / ideal,
+            mib(r.peak_kib)
+        );
+    }
+    if wanted("catchup") {
+        sim.latency(LATENCY).await;
+        make_due(&db).await;
+        spread_over_instances(&db).await;
+        let v = vault(&db, &config, CONCURRENCY, 4);
+        let r = sweep_all(&db, &v, n).await;
+        let slots = CONCURRENCY.min(4 * INSTANCES);
+        let ideal = n as f64 * LATENCY.as_secs_f64() / slots as f64;
+        println!(
+            "  catch-up, latency {LATENCY:?}, per_instance 4 over {INSTANCES} instances, concurrency {CONCURRENCY}: {:.1} s; ideal {ideal:.1} s ({slots} in flight); ratio {:.2}; peak RSS {}",
+            r.secs,
+            r.secs / ideal,
+            mib(r.peak_kib)
+        );
+    }
+    let st = sim.stats().await;
+    println!(
+        "  sfsim: refresh_ok {} reuse {} concurrent {}",
+        st.refresh_ok, st.reuse, st.concurrent
+    );
+    assert_eq!((st.reuse, st.concurrent), (0, 0));
+    sim.quit().await;
+}
