@@ -33,6 +33,7 @@ mod cache;
 mod classify;
 pub mod heartbeat;
 mod invalidate;
+mod journal;
 pub mod lease;
 mod legacy;
 mod outcome;
@@ -97,6 +98,10 @@ struct Inner {
     closing: AtomicBool,
     /// Tokens handed out, not yet written to `token_usage`.
     usage: usage::Usage,
+    /// Group commit for each exchange's record and event (`journal`).
+    journal: journal::Journal,
+    /// The client secret last recorded as accepted (`persist::AcceptedSecrets`).
+    accepted: persist::AcceptedSecrets,
 }
 
 impl Vault {
@@ -154,6 +159,7 @@ impl Vault {
         // Configuration was validated when it was loaded; a legacy client that cannot be built
         // here means no legacy app, and its connections say so when they are exchanged.
         let legacy_sf = SfClient::legacy_from_config(&config).ok().flatten();
+        let journal = journal::Journal::start(db.clone());
         let vault = Self {
             inner: Arc::new(Inner {
                 db,
@@ -169,6 +175,8 @@ impl Vault {
                 tracker: TaskTracker::new(),
                 closing: AtomicBool::new(false),
                 usage: usage::Usage::default(),
+                journal,
+                accepted: persist::AcceptedSecrets::default(),
             }),
         };
         vault.listen_for_invalidations();

@@ -68,16 +68,16 @@ impl Vault {
             }));
         }
         metrics::counter!("reauth_refresh_total", "outcome" => "ok").increment(1);
-        crate::events::record(
-            self.db(),
+        self.refreshed_event(
+            c,
             now,
-            &crate::events::Actor::System,
-            Some(&c.org_id.clone()),
-            "connection.refreshed",
             serde_json::json!({ "connection_id": c.id, "trigger": trigger.as_str(), "rotated": rotated, "anomaly": anomaly }),
         )
         .await?;
-        crate::security::secrets::record_accepted(self.db(), c.app, &grant, now).await?;
+        if self.inner.accepted.should_record(c.app, &grant, now) {
+            crate::security::secrets::record_accepted(self.db(), c.app, &grant, now).await?;
+            self.inner.accepted.recorded(c.app, &grant, now);
+        }
         if let Some(reason) = mismatch {
             self.invalidate(&c.org_id).await?;
             reauth::quarantined(self, c, &reason, now).await?;
@@ -121,12 +121,9 @@ impl Vault {
             }));
         }
         metrics::counter!("reauth_refresh_total", "outcome" => "salvaged").increment(1);
-        crate::events::record(
-            self.db(),
+        self.refreshed_event(
+            c,
             now,
-            &crate::events::Actor::System,
-            Some(&c.org_id.clone()),
-            "connection.refreshed",
             serde_json::json!({ "connection_id": c.id, "trigger": trigger.as_str(), "rotated": true, "anomaly": detail, "access_token": false }),
         )
         .await?;
@@ -136,6 +133,29 @@ impl Vault {
             class: ErrorClass::Ambiguous,
             detail: format!("{detail}; the new refresh token was kept"),
         }))
+    }
+
+    /// The `connection.refreshed` event, through the journal (written with the other refreshes'
+    /// events of the moment, before this call returns).
+    async fn refreshed_event(
+        &self,
+        c: &connection::Model,
+        at: DateTime<Utc>,
+        details: serde_json::Value,
+    ) -> Result<()> {
+        use sea_orm::ActiveValue::{NotSet, Set};
+        self.inner
+            .journal
+            .event(crate::entity::event::ActiveModel {
+                id: NotSet,
+                at: Set(at),
+                actor_kind: Set(crate::events::Actor::System.kind().to_owned()),
+                actor: Set(None),
+                org_id: Set(Some(c.org_id.clone())),
+                kind: Set("connection.refreshed".to_owned()),
+                details: Set(details),
+            })
+            .await
     }
 
     /// Writes a persist until it lands — the keeper holds the lease meanwhile — and never drops
@@ -207,5 +227,47 @@ impl Vault {
         )
         .await?;
         Ok(false)
+    }
+}
+
+/// How long an accepted client secret's `secret_usage.last_accepted_at` may lag behind.
+const SECRET_USAGE_EVERY: chrono::Duration = chrono::Duration::seconds(60);
+
+/// The client secret this vault last recorded as accepted, per app: every refresh used to upsert
+/// the same `secret_usage` row (one hot row that every refresh in flight waited on). Now a
+/// fingerprint is written when it differs from the last one written, when the last write is a
+/// minute old, and whenever the previous secret was accepted (its alert).
+#[derive(Default)]
+pub(super) struct AcceptedSecrets(
+    std::sync::Mutex<std::collections::HashMap<&'static str, (String, DateTime<Utc>)>>,
+);
+
+impl AcceptedSecrets {
+    fn should_record(
+        &self,
+        app: connection::ConnectionApp,
+        grant: &TokenGrant,
+        now: DateTime<Utc>,
+    ) -> bool {
+        let Some(fp) = &grant.accepted_secret else {
+            return false;
+        };
+        if grant.previous_secret_accepted {
+            return true;
+        }
+        let last = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        !matches!(last.get(<&'static str>::from(app)), Some((f, at)) if f == fp && *at <= now && now - *at < SECRET_USAGE_EVERY)
+    }
+
+    fn recorded(&self, app: connection::ConnectionApp, grant: &TokenGrant, now: DateTime<Utc>) {
+        if let Some(fp) = &grant.accepted_secret {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(app.into(), (fp.clone(), now));
+        }
     }
 }

@@ -340,7 +340,6 @@ impl Vault {
             Err(SfError::Salvaged { .. }) => Some(true),
             Err(_) => None,
         };
-        let db = self.inner.db.clone();
         let row = crate::entity::exchange::ActiveModel {
             id: sea_orm::ActiveValue::NotSet,
             org_id: sea_orm::ActiveValue::Set(c.org_id.clone()),
@@ -354,12 +353,10 @@ impl Vault {
             rotated: sea_orm::ActiveValue::Set(rotated),
         };
         let id = c.id;
+        let vault = self.clone();
         self.inner.tracker.spawn(async move {
-            use sea_orm::EntityTrait as _;
-            if let Err(e) = crate::entity::exchange::Entity::insert(row)
-                .exec_without_returning(&db)
-                .await
-            {
+            // Through the journal: written together with the other exchanges of the moment.
+            if let Err(e) = vault.inner.journal.exchange(row).await {
                 tracing::warn!(connection_id = id, error = %e, "could not record the exchange for the monitor");
             }
         });
