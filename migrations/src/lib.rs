@@ -20,6 +20,7 @@ mod m20261201_000007_vault_integrity;
 mod m20261202_000008_legacy;
 mod m20261202_000009_monitor;
 mod m20261202_000010_breaker;
+mod m20261202_000011_incidents;
 mod m20261202_000012_compliance;
 mod m20261202_000015_search;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000008_legacy::Migration),
             Box::new(m20261202_000009_monitor::Migration),
             Box::new(m20261202_000010_breaker::Migration),
+            Box::new(m20261202_000011_incidents::Migration),
             Box::new(m20261202_000015_search::Migration),
             Box::new(m20261202_000012_compliance::Migration),
         ]

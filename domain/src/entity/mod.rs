@@ -11,6 +11,8 @@ pub mod connection;
 pub mod contact;
 pub mod event;
 pub mod exchange;
+pub mod incident;
+pub mod incident_connection;
 pub mod link;
 pub mod monitor_count;
 pub mod monitor_state;

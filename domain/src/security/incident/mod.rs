@@ -4,3 +4,4 @@
 //! backup), until an operator resumes or starts an incident.
 
 pub mod breaker;
+pub mod incidents;

@@ -1,0 +1,122 @@
+//! `reauth incident start|close|status` through the binary: a blank reason, `--revoke` (not
+//! built yet), a second start and a close with none open are refused and change nothing;
+//! starting while the breaker is tripped ends its hold; every step is one event.
+
+use domain::security::incident::breaker;
+use reauth_tests::{TestDb, both_backends};
+use sea_orm::{
+    ColumnTrait as _, ConnectionTrait as _, EntityTrait as _, PaginatorTrait as _, QueryFilter as _,
+};
+
+async fn incident_rows(db: &TestDb) -> (u64, u64) {
+    use domain::entity::{event, incident};
+    (
+        incident::Entity::find().count(&db.db).await.unwrap(),
+        event::Entity::find()
+            .filter(event::Column::Kind.starts_with("incident."))
+            .count(&db.db)
+            .await
+            .unwrap(),
+    )
+}
+
+async fn trip_breaker(db: &TestDb) {
+    db.db
+        .execute_unprepared(
+            "UPDATE breaker SET tripped_at = CURRENT_TIMESTAMP, exchanges = 25, refused = 10",
+        )
+        .await
+        .unwrap();
+    assert!(breaker::is_tripped(&db.db).await.unwrap());
+}
+
+async fn start_close_and_bad_input(db: TestDb) {
+    let url = db.url.clone();
+    let run = move |args: Vec<&'static str>| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            let dir = tempfile::tempdir().unwrap();
+            let env = [("REAUTH_DATABASE_URL", url.as_str())];
+            reauth_tests::run_reauth(dir.path(), &args, &env)
+        })
+    };
+
+    let blank = run(vec!["incident", "start", "--reason", "  "])
+        .await
+        .unwrap();
+    assert_eq!(blank.0, 1, "{blank:?}");
+    assert!(blank.2.contains("needs a reason"), "{blank:?}");
+    let revoke = run(vec!["incident", "start", "--reason", "leak", "--revoke"])
+        .await
+        .unwrap();
+    assert_eq!(revoke.0, 1, "{revoke:?}");
+    assert!(revoke.2.contains("not built yet"), "{revoke:?}");
+    let close_none = run(vec!["incident", "close"]).await.unwrap();
+    assert_eq!(close_none.0, 1, "{close_none:?}");
+    assert!(
+        close_none.2.contains("no incident is open"),
+        "{close_none:?}"
+    );
+    assert_eq!(
+        incident_rows(&db).await,
+        (0, 0),
+        "bad input changes nothing"
+    );
+
+    trip_breaker(&db).await;
+    let started = run(vec![
+        "incident",
+        "start",
+        "--reason",
+        "secret leaked in a log",
+    ])
+    .await
+    .unwrap();
+    assert_eq!(started.0, 0, "{started:?}");
+    assert!(started.1.contains("incident 1 started"), "{started:?}");
+    assert!(
+        started.1.contains("its hold ends") && started.1.contains("Rotate the consumer secret"),
+        "the breaker's hold ends, and the unrotated secret is named: {started:?}"
+    );
+    assert!(!breaker::is_tripped(&db.db).await.unwrap());
+
+    let second = run(vec!["incident", "start", "--reason", "again"])
+        .await
+        .unwrap();
+    assert_eq!(second.0, 1, "{second:?}");
+    assert!(
+        second.2.contains("incident 1 is already open"),
+        "{second:?}"
+    );
+    assert_eq!(
+        incident_rows(&db).await,
+        (1, 1),
+        "the second start changes nothing"
+    );
+
+    let status = run(vec!["incident", "status", "--format", "json"])
+        .await
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&status.1).unwrap();
+    assert_eq!(json["incident"]["state"], "open", "{json}");
+    assert_eq!(
+        json["incident"]["reason"], "secret leaked in a log",
+        "{json}"
+    );
+    assert!(json["tripped_at"].is_null(), "{json}");
+
+    let closed = run(vec!["incident", "close"]).await.unwrap();
+    assert_eq!(closed.0, 0, "{closed:?}");
+    assert!(closed.1.contains("incident 1 closed"), "{closed:?}");
+    let again = run(vec!["incident", "close"]).await.unwrap();
+    assert_eq!(again.0, 1, "{again:?}");
+    assert_eq!(
+        incident_rows(&db).await,
+        (1, 2),
+        "started and closed, one event each"
+    );
+    let text = run(vec!["incident", "status"]).await.unwrap();
+    assert!(text.1.contains("none open (incident 1 closed"), "{text:?}");
+}
+
+both_backends!(start_close_and_bad_input_on, start_close_and_bad_input);
