@@ -45,9 +45,22 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 pub use session_store::DbStore;
 pub use staff::STATE_CHANGING_ROUTES;
 
-/// Everything a handler may use, built once at start-up.
+/// Everything a handler may use, built once at start-up. Cloned by every extractor and
+/// middleware of every request, so it is one reference count: the fields live in
+/// [`Services`], reached through `Deref`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The services behind [`AppState`].
+pub struct Services {
     pub db: DatabaseConnection,
     pub config: Arc<Config>,
     pub clock: Clock,
@@ -98,7 +111,7 @@ impl AppState {
         let csp = http::HeaderValue::from_str(&security::csp(&config.salesforce.extra_login_hosts))
             .map_err(|e| domain::Error::Internal(format!("salesforce.extra_login_hosts: {e}")))?;
         metrics::handle();
-        Ok(Self {
+        Ok(Self(Arc::new(Services {
             db,
             config,
             clock,
@@ -107,11 +120,11 @@ impl AppState {
             csp,
             api_keys: api_key_cache::ApiKeyCache::default(),
             sign_in_limiter: Arc::new(staff::rate_limiter()),
-        })
+        })))
     }
 }
 
-impl AppState {
+impl Services {
     /// The token vault, or the error that says what configuration it needs (logged once).
     pub(crate) fn vault(&self) -> Result<&domain::vault::Vault, error::AppError> {
         self.vault.as_ref().ok_or_else(|| {

@@ -581,6 +581,9 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
     if i.breaker_floor == 0 {
         bad("incident.breaker_floor", "must be at least 1".into());
     }
+    if c.api.deadline.is_zero() {
+        bad("api.deadline", "must be more than zero".into());
+    }
     let mut ids = std::collections::BTreeSet::new();
     for k in &c.crypto.keys {
         match parse_key(k.expose_secret()) {

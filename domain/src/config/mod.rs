@@ -5,6 +5,7 @@
 //! flows that need `[salesforce]` or `[crypto]` ask for those keys through the `require_*`
 //! accessors, whose errors name the missing key.
 
+mod api;
 mod duration;
 mod load;
 mod proxy;
@@ -23,6 +24,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+pub use api::ApiConfig;
 pub use duration::format_duration;
 pub use load::{ConfigError, KeyProblem, LoadOptions, load};
 pub use proxy::{ProxyUrl, ProxyUrlError};
@@ -56,6 +58,7 @@ pub struct Config {
     pub alerts: AlertsConfig,
     pub monitor: MonitorConfig,
     pub incident: IncidentConfig,
+    pub api: ApiConfig,
 }
 
 impl Default for Config {
@@ -77,6 +80,7 @@ impl Default for Config {
             alerts: AlertsConfig::default(),
             monitor: MonitorConfig::default(),
             incident: IncidentConfig::default(),
+            api: ApiConfig::default(),
         }
     }
 }

@@ -6,9 +6,14 @@
 //! Each org has a generation, bumped by every removal. A caller reads it before it looks up the
 //! connection to serve and may store what it got only if the generation is unchanged: a token
 //! from the legacy connection read just before a cut-over can never be stored after it.
+//!
+//! The token API reads this on every call, so a read takes no lock every request shares for
+//! writing: the map is sharded (a read takes its shard's read lock) and a hit hands out the
+//! token behind an `Arc` instead of copying its strings.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::Arc;
+
+use dashmap::DashMap;
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
@@ -43,56 +48,69 @@ impl std::fmt::Debug for AccessToken {
     }
 }
 
+/// A cached token, and the token API's answer for it once rendered: an answer is the same
+/// bytes for as long as the token is cached, so it is written once, not on every call. Both
+/// go when the entry goes.
+pub struct Cached {
+    pub token: AccessToken,
+    rendered: std::sync::OnceLock<bytes::Bytes>,
+}
+
+impl Cached {
+    fn new(token: AccessToken) -> Self {
+        Self {
+            token,
+            rendered: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The answer's bytes, rendered by `render` on first use.
+    pub fn rendered(&self, render: impl FnOnce(&AccessToken) -> bytes::Bytes) -> bytes::Bytes {
+        self.rendered.get_or_init(|| render(&self.token)).clone()
+    }
+}
+
 #[derive(Default)]
 struct Entry {
-    token: Option<AccessToken>,
+    token: Option<Arc<Cached>>,
     generation: u64,
 }
 
-/// The per-process cache.
+/// The per-process cache. Each method holds one shard's lock for one lookup or one write, so
+/// a generation check and the store it guards are one step.
 #[derive(Default)]
 pub struct TokenCache {
-    by_org: Mutex<HashMap<String, Entry>>,
+    by_org: DashMap<String, Entry>,
 }
 
 impl TokenCache {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        // Every change is a single insert or field write, so a poisoned map is still consistent.
-        self.by_org
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     /// The org's token if it is still fresh at `now`.
-    pub fn get(&self, org: &OrgId, now: DateTime<Utc>) -> Option<AccessToken> {
-        self.map()
+    pub fn get(&self, org: &OrgId, now: DateTime<Utc>) -> Option<Arc<Cached>> {
+        self.by_org
             .get(org.as_str())
-            .and_then(|e| e.token.as_ref())
-            .filter(|t| t.fresh_until > now)
-            .cloned()
+            .and_then(|e| e.token.clone())
+            .filter(|c| c.token.fresh_until > now)
     }
 
     /// The org's generation: read it before choosing a connection, pass it to [`Self::put`].
     pub fn generation(&self, org: &OrgId) -> u64 {
-        self.map().get(org.as_str()).map_or(0, |e| e.generation)
+        self.by_org.get(org.as_str()).map_or(0, |e| e.generation)
     }
 
     /// Stores a token unless the org's entries were invalidated since `generation` was read.
     /// Returns whether it was stored.
     pub fn put(&self, t: &AccessToken, generation: u64) -> bool {
-        let mut map = self.map();
-        let e = map.entry(t.org_id.as_str().to_owned()).or_default();
+        let mut e = self.by_org.entry(t.org_id.as_str().to_owned()).or_default();
         if e.generation != generation {
             return false;
         }
-        e.token = Some(t.clone());
+        e.token = Some(Arc::new(Cached::new(t.clone())));
         true
     }
 
     /// Drops the org's token and bumps its generation.
     pub fn forget(&self, org: &str) {
-        let mut map = self.map();
-        let e = map.entry(org.to_owned()).or_default();
+        let mut e = self.by_org.entry(org.to_owned()).or_default();
         e.token = None;
         e.generation = e.generation.wrapping_add(1);
     }
@@ -127,7 +145,7 @@ mod tests {
         let after = cache.generation(&org);
         assert!(cache.put(&token(&org, ConnectionApp::Eca), after));
         assert_eq!(
-            cache.get(&org, Utc::now()).map(|t| t.app),
+            cache.get(&org, Utc::now()).map(|c| c.token.app),
             Some(ConnectionApp::Eca)
         );
     }

@@ -31,6 +31,7 @@
 
 mod cache;
 mod classify;
+mod drain;
 pub mod heartbeat;
 mod invalidate;
 mod journal;
@@ -41,33 +42,34 @@ mod persist;
 mod protocol;
 mod reauth;
 mod retire;
+mod serve;
 pub mod store;
+mod stored;
 mod usage;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
-use secrecy::ExposeSecret;
+use sea_orm::DatabaseConnection;
 use tokio_util::task::TaskTracker;
 
-pub use cache::AccessToken;
+pub use cache::{AccessToken, Cached};
 pub use classify::{ErrorClass, classify};
 pub use legacy::{REVOKE_ALERT_AFTER, RevokeOutcome, revoke_backoff};
 pub use outcome::{Answer, Trigger, VaultError, VaultOptions};
 pub use retire::Retired;
+pub use serve::serving_connection;
 
 use crate::config::Config;
-use crate::entity::connection::{self, ConnectionApp, ConnectionStatus};
-use crate::error::{Error, Result};
+use crate::entity::connection::ConnectionApp;
+use crate::error::Result;
 use crate::salesforce::SfClient;
 use crate::security::crypto::Sealer;
 use crate::time::Clock;
 use crate::types::OrgId;
-use crate::vault::store::aad;
 use lease::Leases;
 
 /// An access token is trusted until `session_timeout` minus this margin.
@@ -102,6 +104,8 @@ struct Inner {
     journal: journal::Journal,
     /// The client secret last recorded as accepted (`persist::AcceptedSecrets`).
     accepted: persist::AcceptedSecrets,
+    /// Token-API answers that missed `api.deadline` (their work went on in the background).
+    deadline_missed: std::sync::atomic::AtomicU64,
 }
 
 impl Vault {
@@ -177,6 +181,7 @@ impl Vault {
                 usage: usage::Usage::default(),
                 journal,
                 accepted: persist::AcceptedSecrets::default(),
+                deadline_missed: std::sync::atomic::AtomicU64::new(0),
             }),
         };
         vault.listen_for_invalidations();
@@ -240,6 +245,12 @@ impl Vault {
 
     /// A cached, still-fresh access token for an org (no database, no Salesforce).
     pub fn cached(&self, org: &OrgId) -> Option<AccessToken> {
+        self.cached_shared(org).map(|c| c.token.clone())
+    }
+
+    /// As [`Self::cached`], sharing the cached token instead of copying it: the token API's
+    /// hot path.
+    pub fn cached_shared(&self, org: &OrgId) -> Option<Arc<Cached>> {
         self.inner.cache.get(org, self.now())
     }
 
@@ -248,285 +259,10 @@ impl Vault {
         self.inner.cache.forget(org);
     }
 
-    /// The connection the token API serves an org from: its best working credential — a working
-    /// External Client App connection, else an activated legacy one — or, when neither works,
-    /// the one whose state explains why (so the answer can say "consent again" or "held").
-    async fn connection_for(&self, org: &OrgId) -> Result<Option<connection::Model>> {
-        let rows = connection::Entity::find()
-            .filter(connection::Column::OrgId.eq(org.as_str()))
-            .filter(connection::Column::Status.is_in([
-                ConnectionStatus::Active,
-                ConnectionStatus::Refreshing,
-                ConnectionStatus::NeedsReauth,
-                ConnectionStatus::Quarantined,
-                ConnectionStatus::Held,
-            ]))
-            .order_by_desc(connection::Column::Id)
-            .all(&self.inner.db)
-            .await?;
-        Ok(serving(rows))
-    }
-
-    /// A usable access token for an org, refreshing through the vault when needed.
-    #[tracing::instrument(skip_all, fields(org_id = %org))]
-    pub async fn access_token(&self, org: &OrgId) -> Result<Answer> {
-        if let Some(t) = self.cached(org) {
-            return Ok(Ok(t));
-        }
-        // Read before choosing the connection: a cut-over after this makes the put below a no-op.
-        let generation = self.inner.cache.generation(org);
-        let Some(c) = self.connection_for(org).await? else {
-            return Ok(Err(VaultError::NoConnection {
-                org_id: org.clone(),
-            }));
-        };
-        let deadline = tokio::time::Instant::now() + self.inner.opts.max_wait;
-        let lock = self.lock_for(c.id);
-        let Ok(_guard) = tokio::time::timeout_at(deadline, lock.lock()).await else {
-            return Ok(Err(VaultError::Busy {
-                org_id: org.clone(),
-            }));
-        };
-        // Whoever held the lock before us may have refreshed: look again.
-        if let Some(t) = self.cached(org) {
-            return Ok(Ok(t));
-        }
-        let c = self.reload(c.id).await?;
-        if let Some(t) = self.fresh_token(&c)? {
-            self.inner.cache.put(&t, generation);
-            return Ok(Ok(t));
-        }
-        let answer = self.refresh_locked(c.id, Trigger::Demand, deadline).await?;
-        if let Ok(t) = &answer {
-            self.inner.cache.put(t, generation);
-        }
-        Ok(answer)
-    }
-
-    /// A forced refresh after the partner saw a 401. If the rejected token is given and the current
-    /// one is already newer, or the last exchange is within `heartbeat.min_gap`, the current
-    /// token is returned without a new exchange (every exchange is a login in the customer's org).
-    #[tracing::instrument(skip_all, fields(org_id = %org))]
-    pub async fn force_refresh(&self, org: &OrgId, rejected: Option<&str>) -> Result<Answer> {
-        let generation = self.inner.cache.generation(org);
-        let Some(c) = self.connection_for(org).await? else {
-            return Ok(Err(VaultError::NoConnection {
-                org_id: org.clone(),
-            }));
-        };
-        let deadline = tokio::time::Instant::now() + self.inner.opts.max_wait;
-        let lock = self.lock_for(c.id);
-        let Ok(_guard) = tokio::time::timeout_at(deadline, lock.lock()).await else {
-            return Ok(Err(VaultError::Busy {
-                org_id: org.clone(),
-            }));
-        };
-        let c = self.reload(c.id).await?;
-        if c.status == ConnectionStatus::Active
-            && let Some(t) = self.decrypt_access(&c)?
-        {
-            let newer = rejected.is_some_and(|r| r != t.token.expose_secret());
-            let gap =
-                chrono::Duration::from_std(self.inner.config.heartbeat.min_gap).unwrap_or_default();
-            if newer || self.now() - c.last_exchange_at < gap {
-                self.inner.cache.put(&t, generation);
-                return Ok(Ok(t));
-            }
-        }
-        self.forget(org.as_str());
-        let generation = self.inner.cache.generation(org);
-        let answer = self.refresh_locked(c.id, Trigger::Forced, deadline).await?;
-        if let Ok(t) = &answer {
-            self.inner.cache.put(t, generation);
-        }
-        Ok(answer)
-    }
-
-    /// Refreshes one connection now (the heartbeat's entry point). A heartbeat refresh happens
-    /// only if the connection is still due when its lease is taken.
-    pub async fn refresh(&self, connection_id: i64, trigger: Trigger) -> Result<Answer> {
-        let deadline = tokio::time::Instant::now() + self.inner.opts.max_wait;
-        let lock = self.lock_for(connection_id);
-        let _guard = if trigger == Trigger::Heartbeat {
-            // This process is already refreshing it for someone: nothing for the heartbeat to do.
-            match lock.try_lock() {
-                Ok(g) => g,
-                Err(_) => return self.busy(connection_id).await,
-            }
-        } else {
-            match tokio::time::timeout_at(deadline, lock.lock()).await {
-                Ok(g) => g,
-                Err(_) => return self.busy(connection_id).await,
-            }
-        };
-        self.refresh_locked(connection_id, trigger, deadline).await
-    }
-
-    async fn busy(&self, connection_id: i64) -> Result<Answer> {
-        let c = self.reload(connection_id).await?;
-        Ok(Err(VaultError::Busy {
-            org_id: c.org_id.clone(),
-        }))
-    }
-
-    /// A usable access token for one connection, whatever its status: the stored one while it
-    /// is fresh, else a refresh (verification of a `verifying` connection uses this).
-    pub async fn access_token_for(&self, connection_id: i64) -> Result<Answer> {
-        let c = self.reload(connection_id).await?;
-        if matches!(
-            c.status,
-            ConnectionStatus::Active | ConnectionStatus::Verifying
-        ) && let Some(t) = self
-            .decrypt_access(&c)?
-            .filter(|t| t.fresh_until > self.now())
-        {
-            return Ok(Ok(t));
-        }
-        self.refresh(connection_id, Trigger::Verification).await
-    }
-
-    /// The connection's stored access token if it is still fresh, else `None`: never an exchange
-    /// (the token-use monitor reads LoginHistory only with a token it already has).
-    pub async fn fresh_access_for(&self, connection_id: i64) -> Result<Option<AccessToken>> {
-        let c = self.reload(connection_id).await?;
-        if c.status != ConnectionStatus::Active {
-            return Ok(None);
-        }
-        Ok(self
-            .decrypt_access(&c)?
-            .filter(|t| t.fresh_until > self.now()))
-    }
-
     /// The vault's clock.
     pub fn clock(&self) -> &Clock {
         &self.inner.clock
     }
-
-    /// Stops starting exchanges and waits (at most `timeout`) for those in flight and their
-    /// writes. Returns how many were still running when it gave up (0: all finished).
-    pub async fn drain(&self, timeout: Duration) -> usize {
-        self.inner.closing.store(true, Ordering::SeqCst);
-        if let Err(e) = self.flush_usage().await {
-            tracing::warn!(error = %e, "could not write the last token usage counts");
-        }
-        self.inner.tracker.close();
-        let running = self.inner.tracker.len();
-        if running > 0 {
-            tracing::info!(running, "waiting for refreshes in flight to finish");
-        }
-        if tokio::time::timeout(timeout, self.inner.tracker.wait())
-            .await
-            .is_err()
-        {
-            let left = self.inner.tracker.len();
-            tracing::error!(
-                left,
-                "shutdown: refreshes still in flight after {timeout:?}; their rotations may be lost"
-            );
-            return left;
-        }
-        0
-    }
-
-    /// How long `drain` should wait: one exchange, its probe, and its write.
-    pub fn drain_timeout(&self) -> Duration {
-        self.exchange_limit() * 2 + self.inner.opts.probe_delay + Duration::from_secs(10)
-    }
-
-    fn closing(&self) -> bool {
-        self.inner.closing.load(Ordering::SeqCst)
-    }
-
-    /// The exchange's time limit: well inside the lease, so a lease never expires under a live
-    /// exchange even if an extension is late.
-    fn exchange_limit(&self) -> Duration {
-        (self.inner.opts.lease / 3).min(self.inner.config.salesforce.http_timeout)
-    }
-
-    async fn reload(&self, id: i64) -> Result<connection::Model> {
-        connection::Entity::find_by_id(id)
-            .one(&self.inner.db)
-            .await?
-            .ok_or_else(|| Error::Internal(format!("connection {id} vanished")))
-    }
-
-    fn decrypt_access(&self, c: &connection::Model) -> Result<Option<AccessToken>> {
-        let (Some(ct), Some(key), Some(at)) = (&c.access_token_ct, &c.key_id, c.access_token_at)
-        else {
-            return Ok(None);
-        };
-        let token = self
-            .inner
-            .sealer
-            .open_str(key, ct, &aad(c.id, "access_token"))
-            .map_err(|e| Error::Internal(format!("connection {}: {e}", c.id)))?;
-        Ok(Some(self.token(c, token, c.instance_url.clone(), at)?))
-    }
-
-    fn token(
-        &self,
-        c: &connection::Model,
-        token: secrecy::SecretString,
-        instance_url: String,
-        at: DateTime<Utc>,
-    ) -> Result<AccessToken> {
-        let timeout = chrono::Duration::from_std(self.inner.config.salesforce.session_timeout)
-            .unwrap_or_default();
-        Ok(AccessToken {
-            org_id: c.org_id.clone(),
-            connection_id: c.id,
-            app: c.app,
-            sf_user_id: c.sf_user_id.clone(),
-            token,
-            instance_url,
-            issued_at: at,
-            fresh_until: at + timeout - FRESHNESS_MARGIN,
-        })
-    }
-
-    fn fresh_token(&self, c: &connection::Model) -> Result<Option<AccessToken>> {
-        if c.status != ConnectionStatus::Active {
-            return Ok(None);
-        }
-        Ok(self
-            .decrypt_access(c)?
-            .filter(|t| t.fresh_until > self.now()))
-    }
-}
-
-/// Whether the token API may serve from a connection (active, or active under a refresh).
-fn works(c: &connection::Model) -> bool {
-    c.status == ConnectionStatus::Active
-        || (c.status == ConnectionStatus::Refreshing
-            && lease::resting_status(c) == ConnectionStatus::Active)
-}
-
-/// The connection the token API serves an org from, among its rows: a working External Client
-/// App connection, else a working legacy one (the org page marks it).
-pub fn serving_connection(rows: &[connection::Model]) -> Option<&connection::Model> {
-    let newest = |app| {
-        rows.iter()
-            .filter(|c| c.app == app && works(c))
-            .max_by_key(|c| c.id)
-    };
-    newest(ConnectionApp::Eca).or_else(|| newest(ConnectionApp::Legacy))
-}
-
-/// Picks the connection to serve from an org's rows (newest first); see `connection_for`.
-fn serving(rows: Vec<connection::Model>) -> Option<connection::Model> {
-    let pick = |app: ConnectionApp, ok: &dyn Fn(&connection::Model) -> bool| {
-        rows.iter().position(|c| c.app == app && ok(c))
-    };
-    let i = pick(ConnectionApp::Eca, &works)
-        .or_else(|| pick(ConnectionApp::Legacy, &works))
-        .or_else(|| {
-            pick(ConnectionApp::Eca, &|c| {
-                c.status != ConnectionStatus::Refreshing
-            })
-        })
-        .or_else(|| pick(ConnectionApp::Legacy, &|_| true))
-        .or_else(|| (!rows.is_empty()).then_some(0))?;
-    rows.into_iter().nth(i)
 }
 
 /// `interval` minus up to 5% at random, so connections made together spread out and none

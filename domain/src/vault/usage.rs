@@ -5,10 +5,12 @@
 //! vault's drain flushes what is left. Metrics carry the app and the key, never the org.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, Utc};
+use dashmap::DashMap;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{ActiveValue::Set, EntityTrait};
 
@@ -23,59 +25,85 @@ const FLUSH_EVERY: Duration = Duration::from_secs(5);
 
 type Key = (DateTime<Utc>, OrgId, i64, ConnectionApp);
 
-/// Counts not yet written.
+/// Counts not yet written. Every token-API answer counts here, so counting takes no lock every
+/// request shares for writing: a sharded map whose cells are atomics (a new hour, org or key
+/// takes its shard's write lock once), and the metric's handle is kept per key and app instead
+/// of being looked up (and its label formatted) on every call.
 #[derive(Default)]
 pub(super) struct Usage {
-    pending: Mutex<HashMap<Key, i64>>,
+    pending: DashMap<Key, AtomicI64>,
+    /// `reauth_tokens_served_total{app, api_key}`, registered once per label pair.
+    served: DashMap<(i64, ConnectionApp), metrics::Counter>,
 }
 
 impl Usage {
-    fn take(&self) -> HashMap<Key, i64> {
-        std::mem::take(
-            &mut *self
-                .pending
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
+    fn count(&self, hour: DateTime<Utc>, t: &AccessToken, api_key_id: i64) {
+        let key = (hour, t.org_id.clone(), api_key_id, t.app);
+        if let Some(n) = self.pending.get(&key) {
+            n.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.pending
+            .entry(key)
+            .or_default()
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn metric(&self, app: ConnectionApp, api_key_id: i64) {
+        if let Some(c) = self.served.get(&(api_key_id, app)) {
+            c.increment(1);
+            return;
+        }
+        let c = metrics::counter!(
+            "reauth_tokens_served_total",
+            "app" => app.as_str(),
+            "api_key" => api_key_id.to_string()
+        );
+        c.increment(1);
+        self.served.insert((api_key_id, app), c);
+    }
+
+    /// Takes every count gathered so far; cells of past hours that are now empty are dropped.
+    fn take(&self, hour: DateTime<Utc>) -> HashMap<Key, i64> {
+        let mut out = HashMap::new();
+        for cell in &self.pending {
+            let n = cell.value().swap(0, Ordering::Relaxed);
+            if n != 0 {
+                out.insert(cell.key().clone(), n);
+            }
+        }
+        self.pending
+            .retain(|k, n| k.0 >= hour || n.load(Ordering::Relaxed) != 0);
+        out
     }
 
     fn give_back(&self, counts: HashMap<Key, i64>) {
-        let mut p = self
-            .pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for (k, n) in counts {
-            *p.entry(k).or_default() += n;
+            self.pending
+                .entry(k)
+                .or_default()
+                .fetch_add(n, Ordering::Relaxed);
         }
     }
 }
 
 impl Vault {
+    fn this_hour(&self) -> DateTime<Utc> {
+        let now = self.now();
+        now.duration_trunc(chrono::Duration::hours(1))
+            .unwrap_or(now)
+    }
+
     /// Counts one token handed out to `api_key_id`.
     pub fn count_served(&self, t: &AccessToken, api_key_id: i64) {
-        let hour = self
-            .now()
-            .duration_trunc(chrono::Duration::hours(1))
-            .unwrap_or_else(|_| self.now());
-        metrics::counter!(
-            "reauth_tokens_served_total",
-            "app" => t.app.as_str(),
-            "api_key" => api_key_id.to_string()
-        )
-        .increment(1);
-        let mut p = self
-            .inner
-            .usage
-            .pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *p.entry((hour, t.org_id.clone(), api_key_id, t.app))
-            .or_default() += 1;
+        let usage = &self.inner.usage;
+        usage.metric(t.app, api_key_id);
+        usage.count(self.this_hour(), t, api_key_id);
     }
 
     /// Writes the counts gathered so far. On failure they are kept for the next flush.
     pub async fn flush_usage(&self) -> Result<()> {
-        let counts = self.inner.usage.take();
+        let counts = self.inner.usage.take(self.this_hour());
         if counts.is_empty() {
             return Ok(());
         }
