@@ -72,6 +72,8 @@ pub struct Services {
     pub vault: Option<domain::vault::Vault>,
     /// Recently verified API keys (by hash), so the token API's hot path skips the database.
     api_keys: api_key_cache::ApiKeyCache,
+    /// The overview's figures, shared by every staff user for a few seconds.
+    pub(crate) overview: domain::staff::overview_cache::OverviewCache,
     /// Staff sign-in attempts per client address.
     sign_in_limiter: Arc<staff::RateLimiter>,
     csp: http::HeaderValue,
@@ -120,6 +122,7 @@ impl AppState {
             csp,
             api_keys: api_key_cache::ApiKeyCache::default(),
             sign_in_limiter: Arc::new(staff::rate_limiter()),
+            overview: Default::default(),
         })))
     }
 }

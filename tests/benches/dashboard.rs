@@ -284,6 +284,7 @@ async fn run(db: TestDb, name: &str) {
     let seeded = seed(&db, orgs, events).await;
     let mut config = domain::config::Config::default();
     config.crypto.keys = vec![domain::security::crypto::Sealer::generate_key("k1")];
+    config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     let app = TestApp::spawn(&db, config).await;
     let staff =
         reauth_tests::staff::first_sign_in(&app, "bench@partner.example", Role::Viewer).await;
@@ -400,8 +401,22 @@ async fn concurrent(app: &TestApp, orgs: usize, rng: &mut rand::rngs::StdRng) {
     let users = size("REAUTH_BENCH_USERS", 20);
     let mut staff = Vec::with_capacity(users);
     for u in 0..users {
+        // Each user from an address of their own (behind the trusted proxy the bench's config
+        // names), as twenty people are: sign-in attempts are limited per address.
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            http::HeaderValue::from_str(&format!("10.0.{}.{}", u / 250, u % 250 + 1)).unwrap(),
+        );
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers)
+            .build()
+            .unwrap();
         let email = format!("concurrent{u}@partner.example");
-        staff.push(reauth_tests::staff::first_sign_in(app, &email, Role::Viewer).await);
+        staff
+            .push(reauth_tests::staff::first_sign_in_with(app, &email, Role::Viewer, client).await);
     }
     let base = app.base.clone();
     // Baseline: the same number of clients and requests, all on /healthz.

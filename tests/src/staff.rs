@@ -96,8 +96,17 @@ pub async fn add(app: &TestApp, email: &str, role: domain::staff::Role) -> Strin
 /// Creates a staff user and completes the first sign-in: one-time password, a new password,
 /// TOTP enrollment; returns the signed-in browser.
 pub async fn first_sign_in(app: &TestApp, email: &str, role: domain::staff::Role) -> StaffClient {
+    first_sign_in_with(app, email, role, http_client()).await
+}
+
+/// As [`first_sign_in`], in a browser of the caller's (one that sends its own headers, say).
+pub async fn first_sign_in_with(
+    app: &TestApp,
+    email: &str,
+    role: domain::staff::Role,
+    client: reqwest::Client,
+) -> StaffClient {
     let otp = add(app, email, role).await;
-    let client = http_client();
     let base = app.base.clone();
     let (_, _, login) = get(&client, &format!("{base}/login")).await;
     let (s, loc, _) = post(

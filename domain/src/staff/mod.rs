@@ -6,6 +6,7 @@ mod admin;
 pub mod bulk;
 pub mod dashboard;
 pub mod org_page;
+pub mod overview_cache;
 mod password;
 mod recovery;
 pub mod sessions;

@@ -127,6 +127,18 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .merge(admin)
         .merge(sign_in)
         .layer(from_fn(csrf_guard))
+        .layer(from_fn_with_state(state.clone(), forget_overview))
+}
+
+/// After any state-changing request, the shared overview is computed again, so a staff user
+/// sees their own change at once (changes made by the worker show within its maximum age).
+async fn forget_overview(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let changes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let res = next.run(req).await;
+    if changes {
+        state.overview.invalidate();
+    }
+    res
 }
 
 /// A parsed `application/x-www-form-urlencoded` body; keys may repeat (checkbox lists).

@@ -68,7 +68,9 @@ pub(crate) async fn page(
     staff: CurrentStaff,
 ) -> Result<Response, AppError> {
     let now = state.clock.now();
-    let o = domain::staff::dashboard::overview(&state.db, now, state.config.heartbeat.idle_timeout)
+    let o = state
+        .overview
+        .get(&state.db, now, state.config.heartbeat.idle_timeout)
         .await?;
     let page = OverviewPage {
         nav: Nav::new(&state, &staff, "overview"),

@@ -32,6 +32,7 @@ mod migrations;
 mod monitor;
 mod notices;
 mod other_oauth;
+mod overview_cache;
 mod processes;
 mod quick_start;
 mod reconsent_flow;
