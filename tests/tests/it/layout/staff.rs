@@ -28,33 +28,14 @@ async fn staff_pages_fit_1280_by_900_and_errors_keep_the_navigation() {
     let base = w.app.base.clone();
     let app = &w.app;
     let result: Result<(), fantoccini::error::CmdError> = async {
-        let type_into = |css: &'static str, text: String| {
-            let client = client.clone();
-            async move {
-                let e = client.find(Locator::Css(css)).await?;
-                e.clear().await?;
-                e.send_keys(&text).await
-            }
-        };
-        client.goto(&format!("{base}/")).await?;
-        client.wait().for_element(Locator::Css("#email")).await?;
-        type_into("#email", "ada@partner.example".into()).await?;
-        type_into("#password", otp.clone()).await?;
-        client.find(Locator::Css("#sign-in")).await?.click().await?;
-        client.wait().for_element(Locator::Css("#new-password")).await?;
-        type_into("#new-password", "a long and private passphrase".into()).await?;
-        type_into("#confirm-password", "a long and private passphrase".into()).await?;
-        client.find(Locator::Css("#save-password")).await?.click().await?;
-        let secret = client
-            .wait()
-            .for_element(Locator::Css("#totp-secret"))
-            .await?
-            .text()
-            .await?;
-        type_into("#code", reauth_tests::staff::code(app, &secret)).await?;
-        client.find(Locator::Css("#verify-code")).await?.click().await?;
-        client.wait().for_element(Locator::Css("#recovery-codes")).await?;
-        client.find(Locator::Css("#continue")).await?.click().await?;
+        crate::browser::first_sign_in(
+            &client,
+            app,
+            &format!("{base}/"),
+            "ada@partner.example",
+            &otp,
+        )
+        .await?;
         client.wait().for_element(Locator::Css("#state-counts")).await?;
 
         // The overview's tiles: at most two rows.
