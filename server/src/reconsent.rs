@@ -10,7 +10,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use domain::reconsent::landing::{LandingView, Opened};
 use domain::reconsent::links::Lookup;
-use domain::reconsent::{CallbackParams, Finish, Flow, Pending, Start};
+use domain::reconsent::{CallbackParams, Finish, Flow, Pending, Start, StateProblem};
 use domain::registry::state::OrgState;
 use http::StatusCode;
 use serde::Deserialize;
@@ -69,7 +69,7 @@ pub(crate) enum Outcome {
     },
     NoRefreshToken,
     BadState {
-        why: String,
+        why: StateProblem,
     },
     LinkGone,
     Unavailable,
@@ -154,9 +154,7 @@ impl Outcome {
             },
             Finish::Refused { error, description } => Self::Refused { error, description },
             Finish::NoRefreshToken { .. } => Self::NoRefreshToken,
-            Finish::BadState(why) => Self::BadState {
-                why: domain::wording::sentence(why),
-            },
+            Finish::BadState(why) => Self::BadState { why },
             Finish::LinkGone => Self::LinkGone,
             Finish::Unavailable(detail) => {
                 tracing::warn!(%detail, "code exchange failed");

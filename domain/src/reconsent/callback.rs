@@ -56,11 +56,28 @@ pub enum Finish {
     /// Salesforce issued no refresh token (the app's policy or scopes).
     NoRefreshToken { org_id: OrgId },
     /// No flow was in progress in this browser, the state did not match, or it was too old.
-    BadState(&'static str),
+    BadState(StateProblem),
     /// The link was used, revoked or expired while the admin was at Salesforce.
     LinkGone,
     /// Salesforce could not be reached or answered nonsense.
     Unavailable(String),
+}
+
+/// Why a callback could not be matched to a sign-in started in this browser; the page says
+/// each in its own words (`templates/reconsent/outcome.html`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateProblem {
+    /// No sign-in is in progress in this browser (the callback was reloaded, or opened in
+    /// another browser).
+    NoSignIn,
+    /// The answer carried no state.
+    NoState,
+    /// The answer's state or ID-token nonce belongs to another sign-in.
+    Mismatch,
+    /// The sign-in took longer than the flow may.
+    TooOld,
+    /// The answer carried neither a code nor an error.
+    NoAnswer,
 }
 
 /// Completes the flow. `pending` is what the session held (already removed from it: one-shot).
@@ -92,9 +109,7 @@ pub async fn complete(
         });
     }
     let Some(code) = params.code.as_deref() else {
-        return Ok(Finish::BadState(
-            "the answer carried neither a code nor an error",
-        ));
+        return Ok(Finish::BadState(StateProblem::NoAnswer));
     };
     let login = LoginUrl::parse(&p.login_url, &flow.config.salesforce.extra_login_hosts)
         .map_err(|e| Error::Internal(e.to_string()))?;
@@ -284,20 +299,16 @@ fn check_state(
     now: DateTime<Utc>,
 ) -> std::result::Result<Pending, Finish> {
     let Some(p) = pending else {
-        return Err(Finish::BadState(
-            "no sign-in is in progress in this browser",
-        ));
+        return Err(Finish::BadState(StateProblem::NoSignIn));
     };
     let Some(state) = params.state.as_deref() else {
-        return Err(Finish::BadState("the answer carried no state"));
+        return Err(Finish::BadState(StateProblem::NoState));
     };
     if !bool::from(state.as_bytes().ct_eq(p.state.as_bytes())) {
-        return Err(Finish::BadState(
-            "the answer does not belong to the sign-in started here",
-        ));
+        return Err(Finish::BadState(StateProblem::Mismatch));
     }
     if now - p.started_at > chrono::Duration::from_std(MAX_FLOW_AGE).unwrap_or_default() {
-        return Err(Finish::BadState("the sign-in took too long"));
+        return Err(Finish::BadState(StateProblem::TooOld));
     }
     Ok(p)
 }
@@ -357,9 +368,7 @@ async fn exchange(
         if !matches {
             let revoked = revoke_grant(flow, login, &grant).await;
             failed(serde_json::json!({ "error": "the ID token's nonce does not match", "revoked": revoked })).await?;
-            return Ok(Err(Finish::BadState(
-                "the answer does not belong to the sign-in started here",
-            )));
+            return Ok(Err(Finish::BadState(StateProblem::Mismatch)));
         }
     }
     Ok(Ok(grant))

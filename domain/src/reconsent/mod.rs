@@ -17,7 +17,7 @@ pub mod landing;
 pub mod links;
 mod verify;
 
-pub use callback::{CallbackParams, Finish, complete};
+pub use callback::{CallbackParams, Finish, StateProblem, complete};
 pub use verify::{Retry, retry_verification, revoke_connection, verify_due};
 
 use std::time::Duration;

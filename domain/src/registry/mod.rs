@@ -3,6 +3,7 @@
 mod csv_format;
 mod export;
 mod import;
+mod page;
 mod query;
 pub mod state;
 
@@ -12,6 +13,7 @@ pub use import::{
     DEFAULT_STEPS, FieldChange, ImportPlan, ImportReport, Planned, Progress, apply_plan,
     plan_import,
 };
+pub use page::{OrgPage, list_page};
 pub use query::{
     ContactView, ExportRow, ListFilter, OrgDetail, OrgSummary, Sort, add_note, count, export_rows,
     ids_after, list, show, summaries,

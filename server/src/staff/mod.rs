@@ -86,6 +86,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/orgs/bulk/run", post(bulk::submit))
         .route("/orgs/{org_id}/links", post(orgs::new_link))
         .route("/orgs/{org_id}/links/new", get(orgs::created_link))
+        .route("/orgs/{org_id}/links/sent", get(orgs::sent_link))
         .route("/orgs/{org_id}/notes", post(orgs::add_note))
         .route("/orgs/{org_id}/notices", post(orgs::set_notices))
         .route(

@@ -89,6 +89,74 @@ pub(crate) fn screenshots_dir() -> PathBuf {
     }
 }
 
+/// Types `text` into the field `css`, replacing what it held.
+pub(crate) async fn type_into(
+    client: &fantoccini::Client,
+    css: &str,
+    text: &str,
+) -> Result<(), fantoccini::error::CmdError> {
+    let e = client.find(Locator::Css(css)).await?;
+    e.clear().await?;
+    e.send_keys(text).await
+}
+
+/// A staff member's first sign-in in Chromium, from `start` (any dashboard URL, which sends the
+/// browser to the sign-in page): the one-time password, a new password, TOTP enrollment (a QR
+/// code and its secret), the recovery codes, then Continue. Returns the TOTP secret and the
+/// recovery codes' text.
+pub(crate) async fn first_sign_in(
+    client: &fantoccini::Client,
+    app: &reauth_tests::TestApp,
+    start: &str,
+    email: &str,
+    otp: &str,
+) -> Result<(String, String), fantoccini::error::CmdError> {
+    client.goto(start).await?;
+    client.wait().for_element(Locator::Css("#email")).await?;
+    type_into(client, "#email", email).await?;
+    type_into(client, "#password", otp).await?;
+    client.find(Locator::Css("#sign-in")).await?.click().await?;
+    client
+        .wait()
+        .for_element(Locator::Css("#new-password"))
+        .await?;
+    type_into(client, "#new-password", "a long and private passphrase").await?;
+    type_into(client, "#confirm-password", "a long and private passphrase").await?;
+    client
+        .find(Locator::Css("#save-password"))
+        .await?
+        .click()
+        .await?;
+    let secret = client
+        .wait()
+        .for_element(Locator::Css("#totp-secret"))
+        .await?
+        .text()
+        .await?;
+    assert!(
+        client.find(Locator::Css(".qr svg")).await.is_ok(),
+        "a QR code to scan"
+    );
+    type_into(client, "#code", &reauth_tests::staff::code(app, &secret)).await?;
+    client
+        .find(Locator::Css("#verify-code"))
+        .await?
+        .click()
+        .await?;
+    let codes = client
+        .wait()
+        .for_element(Locator::Css("#recovery-codes"))
+        .await?
+        .text()
+        .await?;
+    client
+        .find(Locator::Css("#continue"))
+        .await?
+        .click()
+        .await?;
+    Ok((secret, codes))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_reconnects_through_the_real_pages_in_chromium() {
     let Some((_driver, url)) = start_driver().await else {
@@ -270,54 +338,20 @@ async fn staff_sign_in_search_bulk_action_and_org_page_in_chromium() {
             }
         };
         // First sign-in: the dashboard sends us to the sign-in page.
-        client.goto(&format!("{base}/orgs")).await?;
-        client.wait().for_element(Locator::Css("#email")).await?;
-        type_into("#email", "casey@partner.example".into()).await?;
-        type_into("#password", otp.clone()).await?;
-        client.find(Locator::Css("#sign-in")).await?.click().await?;
-        client
-            .wait()
-            .for_element(Locator::Css("#new-password"))
-            .await?;
-        type_into("#new-password", "a long and private passphrase".into()).await?;
-        type_into("#confirm-password", "a long and private passphrase".into()).await?;
-        client
-            .find(Locator::Css("#save-password"))
-            .await?
-            .click()
-            .await?;
-        let secret = client
-            .wait()
-            .for_element(Locator::Css("#totp-secret"))
-            .await?
-            .text()
-            .await?;
-        assert!(
-            client.find(Locator::Css(".qr svg")).await.is_ok(),
-            "a QR code to scan"
-        );
-        type_into("#code", code(&secret)).await?;
-        client
-            .find(Locator::Css("#verify-code"))
-            .await?
-            .click()
-            .await?;
-        let codes = client
-            .wait()
-            .for_element(Locator::Css("#recovery-codes"))
-            .await?
-            .text()
-            .await?;
+        let (secret, codes) = first_sign_in(
+            &client,
+            app,
+            &format!("{base}/orgs"),
+            "casey@partner.example",
+            &otp,
+        )
+        .await?;
         assert_eq!(
             codes.lines().filter(|l| !l.trim().is_empty()).count(),
             10,
             "{codes}"
         );
-        client
-            .find(Locator::Css("#continue"))
-            .await?
-            .click()
-            .await?;
+
         // Back where we were going.
         client
             .wait()
@@ -545,40 +579,14 @@ async fn the_legacy_to_eca_switch_is_seen_on_the_org_page_in_chromium() {
                 e.send_keys(&text).await
             }
         };
-        client.goto(&format!("{base}/orgs/00D4c0000008cs2")).await?;
-        client.wait().for_element(Locator::Css("#email")).await?;
-        type_into("#email", "casey@partner.example".into()).await?;
-        type_into("#password", otp.clone()).await?;
-        client.find(Locator::Css("#sign-in")).await?.click().await?;
-        client
-            .wait()
-            .for_element(Locator::Css("#new-password"))
-            .await?;
-        type_into("#new-password", "a long and private passphrase".into()).await?;
-        type_into("#confirm-password", "a long and private passphrase".into()).await?;
-        client
-            .find(Locator::Css("#save-password"))
-            .await?
-            .click()
-            .await?;
-        let totp = client
-            .wait()
-            .for_element(Locator::Css("#totp-secret"))
-            .await?
-            .text()
-            .await?;
-        type_into("#code", reauth_tests::staff::code(app, &totp)).await?;
-        client
-            .find(Locator::Css("#verify-code"))
-            .await?
-            .click()
-            .await?;
-        client
-            .wait()
-            .for_element(Locator::Css("#continue"))
-            .await?
-            .click()
-            .await?;
+        first_sign_in(
+            &client,
+            app,
+            &format!("{base}/orgs/00D4c0000008cs2"),
+            "casey@partner.example",
+            &otp,
+        )
+        .await?;
         let serving = client
             .wait()
             .for_element(Locator::Css("#connections tr.serving"))

@@ -339,48 +339,14 @@ async fn the_compliance_page_shows_the_report_in_chromium() {
     let base = s.w.app.base.clone();
     let app = &s.w.app;
     let result: Result<(), fantoccini::error::CmdError> = async {
-        let type_into = |css: &'static str, text: String| {
-            let client = client.clone();
-            async move {
-                let e = client.find(Locator::Css(css)).await?;
-                e.clear().await?;
-                e.send_keys(&text).await
-            }
-        };
-        client.goto(&format!("{base}/compliance")).await?;
-        client.wait().for_element(Locator::Css("#email")).await?;
-        type_into("#email", "casey@partner.example".into()).await?;
-        type_into("#password", otp.clone()).await?;
-        client.find(Locator::Css("#sign-in")).await?.click().await?;
-        client
-            .wait()
-            .for_element(Locator::Css("#new-password"))
-            .await?;
-        type_into("#new-password", "a long and private passphrase".into()).await?;
-        type_into("#confirm-password", "a long and private passphrase".into()).await?;
-        client
-            .find(Locator::Css("#save-password"))
-            .await?
-            .click()
-            .await?;
-        let totp = client
-            .wait()
-            .for_element(Locator::Css("#totp-secret"))
-            .await?
-            .text()
-            .await?;
-        type_into("#code", reauth_tests::staff::code(app, &totp)).await?;
-        client
-            .find(Locator::Css("#verify-code"))
-            .await?
-            .click()
-            .await?;
-        client
-            .wait()
-            .for_element(Locator::Css("#continue"))
-            .await?
-            .click()
-            .await?;
+        crate::browser::first_sign_in(
+            &client,
+            app,
+            &format!("{base}/compliance"),
+            "casey@partner.example",
+            &otp,
+        )
+        .await?;
         client.goto(&format!("{base}/compliance")).await?;
         let row = client
             .wait()

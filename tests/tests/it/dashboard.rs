@@ -574,10 +574,11 @@ async fn org_page_and_actions(db: TestDb) {
     let links_after = text_of(&op.get(&format!("/orgs/{org}")).await.2, "#links").unwrap();
     assert_eq!(links_before, links_after);
     // Sending is refused politely for an org that already consented.
-    let (s, _, page) = op
+    let (s, location, _) = op
         .post(&format!("/orgs/{org}/links"), &[("mode", "send")])
         .await;
-    assert_eq!(s, 200);
+    assert_eq!(s, 303);
+    let (_, _, page) = op.get(&location.unwrap()).await;
     assert_eq!(text_of(&page, "#notice-title").unwrap(), "No link was sent");
 
     // A connection whose verification failed can be retried from the page. (Set up as a failed

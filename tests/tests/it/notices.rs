@@ -162,3 +162,55 @@ both_backends!(
     a_notice_pending_far_past_its_time_raises_one_alert,
     unsent_notices_are_alerted
 );
+
+/// The org page's "Send a new link" is post/redirect/get: the POST queues one notice and
+/// redirects; reloading the page it lands on sends nothing more, so the sink receives one mail.
+async fn send_a_new_link_then_reload_sends_one_mail(db: TestDb) {
+    reauth_tests::import_csv(
+        &db.db,
+        "org_id,name,admin_email\n00D4c0000008cs2,Acme Corp,admin@acme.example\n",
+    )
+    .await;
+    let sink = SmtpSink::start().await;
+    let config = sink_config(&sink).await;
+    let app = reauth_tests::TestApp::spawn(&db, config.clone()).await;
+    let op = reauth_tests::staff::first_sign_in(
+        &app,
+        "op@partner.example",
+        domain::staff::Role::Operator,
+    )
+    .await;
+    let (s, location, _) = op
+        .post(&format!("/orgs/{ACME}/links"), &[("mode", "send")])
+        .await;
+    assert_eq!(s, 303);
+    let location = location.unwrap();
+    assert_eq!(location, format!("/orgs/{ACME}/links/sent"));
+    let title = |page: &str| {
+        let doc = scraper::Html::parse_document(page);
+        let sel = scraper::Selector::parse("#notice-title").unwrap();
+        doc.select(&sel)
+            .next()
+            .map(|e| e.text().collect::<String>())
+    };
+    let (s, _, page) = op.get(&location).await;
+    assert_eq!(s, 200);
+    assert_eq!(title(&page).as_deref(), Some("The link is on its way"));
+    let (s, _, page) = op.get(&location).await;
+    assert_eq!(s, 200);
+    assert_eq!(title(&page).as_deref(), Some("This page was shown once"));
+    send(
+        &db,
+        &config,
+        chrono::Utc::now() + chrono::Duration::minutes(1),
+    )
+    .await;
+    let to: Vec<String> = sink.messages().iter().map(|m| m.to[0].clone()).collect();
+    assert_eq!(to, ["admin@acme.example"]);
+    app.stop().await;
+}
+
+both_backends!(
+    a_reloaded_send_a_new_link_page_sends_no_second_mail,
+    send_a_new_link_then_reload_sends_one_mail
+);

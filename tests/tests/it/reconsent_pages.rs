@@ -234,10 +234,7 @@ async fn callback_without_a_flow_or_with_a_forged_state_changes_nothing(db: Test
     let app = TestApp::spawn(&db, config).await;
     let (s, doc, _) = page(&app, "/oauth/callback?code=abc&state=xyz").await;
     assert_eq!(s, 400);
-    assert_eq!(
-        text(&doc, "h1#title"),
-        "This sign-in could not be completed"
-    );
+    assert_eq!(text(&doc, "h1#title"), "There is no sign-in to finish here");
     let (s, _, _) = page(&app, "/oauth/callback").await;
     assert_eq!(s, 400);
 
@@ -262,7 +259,11 @@ async fn callback_without_a_flow_or_with_a_forged_state_changes_nothing(db: Test
     assert_eq!(q["redirect_uri"], format!("{}/oauth/callback", app.base));
     let (s, doc, _) = page(&app, "/oauth/callback?code=abc&state=forged").await;
     assert_eq!(s, 400);
-    assert!(text(&doc, "main").contains("does not belong to the sign-in started here"));
+    assert_eq!(
+        text(&doc, "h1#title"),
+        "This sign-in could not be completed"
+    );
+    assert!(text(&doc, "#error-message").contains("does not belong to the sign-in started here"));
     // One-shot: even the right state fails once a callback has consumed the flow.
     let (s, _, _) = page(
         &app,

@@ -52,7 +52,7 @@ pub(crate) async fn new_link(
     let id = parse_org(&org_id)?;
     match form.get("mode") {
         Some("copy") => copy_link(&state, &staff, &session, &id).await,
-        Some("send") => send_link(&state, &staff, &id).await,
+        Some("send") => send_link(&state, &staff, &session, &id).await,
         other => Err(AppError::bad_request(format!(
             "Choose whether to copy the link or send it (mode copy or send, not “{}”). Nothing was changed.",
             other.unwrap_or("")
@@ -131,31 +131,63 @@ pub(crate) async fn created_link(
     Ok(render(StatusCode::OK, &n))
 }
 
+/// Where the outcome of "Send a new link" waits for the page that reports it.
+const LINK_SENT_KEY: &str = "staff.link_sent";
+
+/// "Send a new link": queues the notice, then redirects to the page that reports it, so a
+/// reload sends no second mail.
 async fn send_link(
     state: &AppState,
     staff: &CurrentStaff,
+    session: &Session,
     id: &OrgId,
 ) -> Result<Response, AppError> {
     let now = state.clock.now();
     let occasion = format!("staff-{}", now.timestamp_millis());
     let queued =
         domain::staff::bulk::send_link(&state.db, id, &occasion, &staff.actor(), now).await?;
-    let nav = Nav::new(state, staff, "orgs");
-    let mut n = if queued {
-        Notice::ok(nav, "The link is on its way", back_to(id))
-    } else {
-        Notice::ok(nav, "No link was sent", back_to(id))
+    session
+        .insert(LINK_SENT_KEY, (id.to_string(), queued))
+        .await?;
+    Ok(redirect(&format!("/orgs/{id}/links/sent")))
+}
+
+/// What "Send a new link" did, shown once; a reload says so and sends nothing.
+#[tracing::instrument(skip_all, fields(org_id = %org_id))]
+pub(crate) async fn sent_link(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    session: Session,
+    Path(org_id): Path<String>,
+) -> Result<Response, AppError> {
+    let id = parse_org(&org_id)?;
+    let flash: Option<(String, bool)> = session.remove(LINK_SENT_KEY).await?;
+    let nav = Nav::new(&state, &staff, "orgs");
+    let n = match flash.filter(|(org, _)| org == id.as_str()) {
+        Some((_, true)) => {
+            let mut n = Notice::ok(nav, "The link is on its way", back_to(&id));
+            n.paragraphs.push(
+                "A notice with a new link is queued for the org's primary contact; the notices list on the org page shows when it is delivered.".into(),
+            );
+            n
+        }
+        Some((_, false)) => {
+            let mut n = Notice::ok(nav, "No link was sent", back_to(&id));
+            n.tone = "warn";
+            n.paragraphs.push(
+                "This org has already consented, or its notices are paused. Resume notices first, or create a link to copy.".into(),
+            );
+            n
+        }
+        None => {
+            let mut n = Notice::ok(nav, "This page was shown once", back_to(&id));
+            n.tone = "warn";
+            n.paragraphs.push(
+                "Reloading it sends nothing. The notices list on the org page shows every link that was sent.".into(),
+            );
+            n
+        }
     };
-    if queued {
-        n.paragraphs.push(
-            "A notice with a new link is queued for the org's primary contact; the notices list on the org page shows when it is delivered.".into(),
-        );
-    } else {
-        n.tone = "warn";
-        n.paragraphs.push(
-            "This org has already consented, or its notices are paused. Resume notices first, or create a link to copy.".into(),
-        );
-    }
     Ok(render(StatusCode::OK, &n))
 }
 

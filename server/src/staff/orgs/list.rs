@@ -60,42 +60,24 @@ pub(crate) async fn list(
     staff: CurrentStaff,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, AppError> {
-    let now = state.clock.now();
-    let spec = query.spec(now)?;
+    let spec = query.spec(state.clock.now())?;
     let sort = query.sort()?;
-    let per = query.per();
-    let page = query.page();
+    let (per, page) = (query.per(), query.page());
     let mut filter: ListFilter = spec.to_filter()?;
     filter.sort = sort;
     filter.descending = query.descending();
-    filter.limit = Some(per);
-    let skip = (page - 1).saturating_mul(per);
-    filter.offset = Some(skip);
-    let orgs = domain::registry::list(&state.db, &filter).await?;
-    // A first page that is not full is the whole result: no second pass to count it (a
-    // search scans names and emails, so this halves its cost).
-    let total = if page == 1 && (orgs.len() as u64) < per {
-        orgs.len() as u64
-    } else {
-        domain::registry::count(&state.db, &filter).await?
-    };
-    let waves = domain::campaign::all_waves(&state.db)
-        .await?
-        .into_iter()
-        .map(|w| w.name)
-        .collect();
-    let first = if orgs.is_empty() { 0 } else { skip + 1 };
-    let last = skip + orgs.len() as u64;
+    let found = domain::registry::list_page(&state.db, filter, page, per).await?;
+    let (total, last) = (found.total, found.last);
     let sorts = sort_links(&query, sort);
     let all = query.href(&[("page", None), ("sort", None), ("dir", None), ("per", None)]);
     let page_html = OrgsPage {
         nav: Nav::new(&state, &staff, "orgs"),
         states: OrgState::ALL.map(|s| s.as_str()).to_vec(),
-        waves,
+        waves: found.waves,
         total,
-        rows: orgs.into_iter().map(row).collect(),
+        rows: found.orgs.into_iter().map(row).collect(),
         sorts,
-        first,
+        first: found.first,
         last,
         prev: (page > 1).then(|| query.href(&[("page", Some((page - 1).to_string()))])),
         next: (last < total).then(|| query.href(&[("page", Some((page + 1).to_string()))])),

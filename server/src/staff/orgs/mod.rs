@@ -16,7 +16,7 @@ use http::StatusCode;
 use serde::Deserialize;
 
 pub(crate) use actions::{
-    add_note, created_link, new_link, retry_verification, revoke, set_notices,
+    add_note, created_link, new_link, retry_verification, revoke, sent_link, set_notices,
 };
 pub(crate) use csv::{csv, report_csv};
 pub(crate) use list::list;

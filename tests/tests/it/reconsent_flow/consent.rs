@@ -328,3 +328,38 @@ both_backends!(
     a_grant_without_refresh_token_is_not_kept,
     no_refresh_token_stores_nothing_and_explains
 );
+
+/// The callback reloaded after a finished sign-in: the customer error design (title, a human
+/// sentence, what to do), not a raw clause; and nothing changes.
+async fn reloading_the_callback_explains_and_says_what_to_do(db: TestDb) {
+    let w = world(db).await;
+    let secret = new_link(&w, "00D4c0000008cs2").await;
+    let cb = authorize_as(start(&w, &secret).await, "admin@acme.com").await;
+    assert_eq!(callback(&w, &cb).await.0, 200);
+    let (status, doc) = callback(&w, &cb).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        sel(&doc, "h1#title.bad"),
+        "There is no sign-in to finish here"
+    );
+    let message = sel(&doc, "#error-message");
+    assert!(
+        message.starts_with("This page finishes a sign-in started from your link")
+            && message.ends_with("Nothing was changed."),
+        "{message}"
+    );
+    assert!(
+        sel(&doc, "#error-advice")
+            .starts_with("To approve the app, open the link from our email again"),
+        "{}",
+        sel(&doc, "#error-advice")
+    );
+    assert!(!sel(&doc, "main").contains("no sign-in is in progress"));
+    assert_eq!(connections(&w).await.len(), 1);
+    w.app.stop().await;
+}
+
+both_backends!(
+    a_reloaded_callback_renders_the_customer_error_design_with_what_to_do,
+    reloading_the_callback_explains_and_says_what_to_do
+);
