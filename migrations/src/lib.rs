@@ -23,6 +23,7 @@ mod m20261202_000010_breaker;
 mod m20261202_000011_incidents;
 mod m20261202_000012_compliance;
 mod m20261202_000015_search;
+mod m20261202_000016_org_list;
 
 /// Applies reauth's migrations in order.
 pub struct Migrator;
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000011_incidents::Migration),
             Box::new(m20261202_000015_search::Migration),
             Box::new(m20261202_000012_compliance::Migration),
+            Box::new(m20261202_000016_org_list::Migration),
         ]
     }
 }
