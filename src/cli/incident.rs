@@ -99,7 +99,7 @@ pub async fn run(config: Config, cmd: IncidentCommand) -> anyhow::Result<ExitCod
                         Some(i) if i.state == "open" => println!(
                             "incident {}: OPEN since {} by {}: {} ({} connections revoked)",
                             i.id,
-                            i.started_at.to_rfc3339(),
+                            i.started_at.format("%Y-%m-%d %H:%M UTC"),
                             i.started_by,
                             i.reason,
                             i.revoked
@@ -107,7 +107,9 @@ pub async fn run(config: Config, cmd: IncidentCommand) -> anyhow::Result<ExitCod
                         Some(i) => println!(
                             "incident: none open (incident {} closed {} by {})",
                             i.id,
-                            i.closed_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                            i.closed_at
+                                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                                .unwrap_or_default(),
                             i.closed_by.as_deref().unwrap_or_default()
                         ),
                         None => println!("incident: none"),
