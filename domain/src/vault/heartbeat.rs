@@ -95,41 +95,52 @@ async fn sweep_page(v: &Vault, due: Vec<connection::Model>, report: &mut SweepRe
     let per_instance = hb.per_instance.max(1);
     let mut instances: HashMap<String, Arc<Semaphore>> = HashMap::new();
     let jobs: Vec<_> = due
-        .iter()
+        .into_iter()
         .map(|c| {
-            (
-                c.id,
-                instances
-                    .entry(c.instance_url.clone())
-                    .or_insert_with(|| Arc::new(Semaphore::new(per_instance)))
-                    .clone(),
-            )
+            let instance = instances
+                .entry(c.instance_url.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(per_instance)))
+                .clone();
+            (c, instance)
         })
         .collect();
     report.due += jobs.len();
     let tripped = &AtomicBool::new(false);
-    let results: Vec<_> = futures::stream::iter(jobs)
-        .map(|(id, instance)| async move {
-            let _permit = instance.acquire_owned().await;
-            if tripped.load(Ordering::Relaxed) {
-                return None;
-            }
-            let r = v.refresh(id, Trigger::Heartbeat).await;
-            // A refusal may be one too many: the breaker judges the hour before the next one.
-            if matches!(
-                r,
-                Ok(Err(
-                    VaultError::NeedsReauth { .. } | VaultError::Unavailable { .. }
-                ))
-            ) && judge(v).await
-            {
-                tripped.store(true, Ordering::Relaxed);
-            }
-            Some(r)
-        })
-        .buffer_unordered(hb.concurrency.max(1))
-        .collect()
-        .await;
+    // Rows are claimed as their refreshes start, many in one statement (`sweep_claim`).
+    let (claims, to_claim) = tokio::sync::mpsc::unbounded_channel();
+    let refreshes = async move {
+        let claims = &claims;
+        futures::stream::iter(jobs)
+            .map(|(c, instance)| async move {
+                let _permit = instance.acquire_owned().await;
+                if tripped.load(Ordering::Relaxed) {
+                    return None;
+                }
+                let r = if v.inner.opts.per_row_claims {
+                    v.refresh(c.id, Trigger::Heartbeat).await
+                } else {
+                    v.heartbeat_refresh(c, claims).await
+                };
+                // A refusal may be one too many: the breaker judges the hour before the next one.
+                if matches!(
+                    r,
+                    Ok(Err(
+                        VaultError::NeedsReauth { .. } | VaultError::Unavailable { .. }
+                    ))
+                ) && judge(v).await
+                {
+                    tripped.store(true, Ordering::Relaxed);
+                }
+                Some(r)
+            })
+            .buffer_unordered(hb.concurrency.max(1))
+            .collect::<Vec<_>>()
+            .await
+    };
+    let ((), results) = tokio::join!(
+        super::sweep_claim::claimer(v.leases().clone(), to_claim),
+        refreshes
+    );
     for r in results {
         let Some(r) = r else {
             report.paused += 1;

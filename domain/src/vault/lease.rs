@@ -25,6 +25,8 @@ use crate::error::{Error, Result};
 use crate::security::crypto::Sealed;
 use crate::time::Clock;
 
+mod claim_page;
+
 /// A held lease on one connection row.
 #[derive(Debug, Clone)]
 pub struct Lease {

@@ -148,7 +148,7 @@ impl Vault {
     }
 
     /// Runs one exchange under a held lease, to its end.
-    async fn exchange_claimed(
+    pub(super) async fn exchange_claimed(
         &self,
         c: connection::Model,
         lease: Lease,

@@ -3,8 +3,10 @@
 //!
 //! `cargo bench -p reauth-tests --bench vault` (SQLite; set `REAUTH_TEST_POSTGRES_URL` to run the
 //! sweeps on PostgreSQL as well). `VAULT_BENCH_CONNECTIONS` overrides the 100,000 connections,
-//! `VAULT_BENCH_BACKENDS=sqlite|postgres` runs one backend, `VAULT_BENCH_CASES=throughput,sweep,catchup`
-//! runs only those heartbeat cases (and skips the token API case).
+//! `VAULT_BENCH_BACKENDS=sqlite|postgres` runs one backend, `VAULT_BENCH_CASES=throughput,statements,sweep,catchup`
+//! runs only those heartbeat cases (and skips the token API case); `statements` repeats the
+//! throughput case counting every SQL statement ([`stmts`]). `VAULT_BENCH_CALLGRIND=1` under
+//! `valgrind --tool=callgrind --collect-atstart=no` profiles the sweeps alone.
 //!
 //! 1. Token API throughput for cached tokens, against a bare axum handler in the same run.
 //! 2. Heartbeat sweeps of N due connections with sfsim in a process of its own ([`sweep`]):
@@ -29,6 +31,7 @@ use reauth_tests::{TestApp, TestDb};
 use secrecy::ExposeSecret;
 
 mod sim;
+mod stmts;
 mod sweep;
 
 use sim::org_id;
@@ -165,6 +168,7 @@ async fn main() {
     if sim::child().await {
         return;
     }
+    stmts::install();
     let backends = std::env::var("VAULT_BENCH_BACKENDS").unwrap_or_default();
     let backend = |b: &str| backends.is_empty() || backends.split(',').any(|x| x.trim() == b);
     if std::env::var("VAULT_BENCH_CASES").is_err() {

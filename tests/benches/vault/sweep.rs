@@ -75,18 +75,35 @@ fn vault(
     concurrency: usize,
     per_instance: usize,
 ) -> domain::vault::Vault {
+    vault_with(db, config, concurrency, per_instance, false)
+}
+
+/// As [`vault`]; `per_row_claims`: the heartbeat's path before its claims were grouped.
+fn vault_with(
+    db: &TestDb,
+    config: &domain::config::Config,
+    concurrency: usize,
+    per_instance: usize,
+    per_row_claims: bool,
+) -> domain::vault::Vault {
     let mut config = config.clone();
     config.heartbeat.concurrency = concurrency;
     config.heartbeat.per_instance = per_instance;
     config.salesforce.http_timeout = Duration::from_secs(30);
-    domain::vault::Vault::from_config(
+    domain::vault::Vault::with_options(
         db.db.clone(),
+        domain::salesforce::SfClient::from_config(&config)
+            .unwrap()
+            .unwrap(),
+        domain::security::crypto::Sealer::from_config(&config.crypto).unwrap(),
         Arc::new(config),
         domain::time::Clock::system(),
         "bench",
+        domain::vault::VaultOptions {
+            per_row_claims,
+            ..Default::default()
+        },
     )
-    .unwrap()
-    .unwrap()
 }
 
 /// Bare exchanges per second: `CONCURRENCY` chains, each refreshing its own grant for `run`
@@ -130,10 +147,13 @@ struct Run {
 
 async fn sweep_all(db: &TestDb, v: &domain::vault::Vault, n: usize) -> Run {
     reset_peak();
+    callgrind("on");
     let t = Instant::now();
     let report = domain::vault::heartbeat::sweep(v, n as u64).await.unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    callgrind("off");
     Run {
-        secs: t.elapsed().as_secs_f64(),
+        secs,
         report,
         peak_kib: peak_kib(),
     }
@@ -161,7 +181,20 @@ impl Run {
     }
 }
 
-/// Which cases to run: `VAULT_BENCH_CASES=throughput,sweep,catchup` (default all).
+/// Under `valgrind --tool=callgrind --collect-atstart=no`, with `VAULT_BENCH_CALLGRIND=1`:
+/// collects only while a sweep runs (setup, seeding and the bare baseline stay out of the profile).
+fn callgrind(state: &str) {
+    if std::env::var("VAULT_BENCH_CALLGRIND").is_ok() {
+        let ok = std::process::Command::new("callgrind_control")
+            .args(["-i", state, &std::process::id().to_string()])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        eprintln!("callgrind instrumentation {state}: {ok}");
+    }
+}
+
+/// Which cases to run: `VAULT_BENCH_CASES=throughput,statements,sweep,catchup` (default all).
 fn wanted(case: &str) -> bool {
     std::env::var("VAULT_BENCH_CASES")
         .map(|v| v.split(',').any(|c| c.trim() == case))
@@ -199,16 +232,48 @@ pub async fn run(db: TestDb, label: &str, n: usize) {
     if wanted("throughput") {
         sim.latency(Duration::ZERO).await;
         let bare = bare_exchanges(&mut sim, &config, Duration::from_secs(3)).await;
-        make_due(&db).await;
-        let v = vault(&db, &config, CONCURRENCY, CONCURRENCY);
-        let r = sweep_all(&db, &v, n).await;
-        let rate = n as f64 / r.secs;
-        println!(
-            "  throughput, latency off, concurrency {CONCURRENCY}: {rate:.0} refreshes/s ({:.1} s); bare exchanges (same client, no database) {bare:.0}/s; ratio {:.2}; peak RSS {}",
-            r.secs,
-            rate / bare,
-            mib(r.peak_kib)
-        );
+        let mut before = 0.0;
+        // The path before the grouped claims first (the baseline), then today's, on the same
+        // rows in the same run.
+        for per_row in [true, false] {
+            make_due(&db).await;
+            let v = vault_with(&db, &config, CONCURRENCY, CONCURRENCY, per_row);
+            let r = sweep_all(&db, &v, n).await;
+            let rate = n as f64 / r.secs;
+            let path = if per_row {
+                before = rate;
+                "per-row claims (before)".to_owned()
+            } else {
+                format!("grouped claims, {:.2}× the per-row path", rate / before)
+            };
+            println!(
+                "  throughput, latency off, concurrency {CONCURRENCY}, {path}: {rate:.0} refreshes/s ({:.1} s); bare exchanges (same client, no database) {bare:.0}/s; ratio {:.2}; peak RSS {}",
+                r.secs,
+                rate / bare,
+                mib(r.peak_kib)
+            );
+        }
+    }
+    if wanted("statements") {
+        // The throughput case again, counting every SQL statement (`stmts`).
+        sim.latency(Duration::ZERO).await;
+        for per_row in [true, false] {
+            make_due(&db).await;
+            let v = vault_with(&db, &config, CONCURRENCY, CONCURRENCY, per_row);
+            super::stmts::count();
+            let r = sweep_all(&db, &v, n).await;
+            println!(
+                "  statements, latency off, concurrency {CONCURRENCY}, {}: {:.0} refreshes/s while counting ({:.1} s)",
+                if per_row {
+                    "per-row claims (before)"
+                } else {
+                    "grouped claims"
+                },
+                n as f64 / r.secs,
+                r.secs
+            );
+            super::stmts::report(r.report.refreshed);
+        }
     }
     if wanted("sweep") {
         sim.latency(LATENCY).await;

@@ -134,5 +134,6 @@ async fn many(db: TestDb, n: usize, tweak: impl FnOnce(&mut Config)) -> (World, 
 }
 
 mod answers;
+mod claim_page;
 mod leases;
 mod recovery;
