@@ -104,3 +104,67 @@ fn legacy_import_from_the_command_line_seals_and_never_logs_the_token() {
     assert_ne!(code, 0);
     assert!(err.contains("unknown scope `tokens:write`"), "{err}");
 }
+
+/// A directory with a migrated database, the orgs of [`ORGS`] and a legacy app configured.
+fn legacy_dir() -> tempfile::TempDir {
+    use secrecy::ExposeSecret as _;
+    let dir = tempfile::tempdir().unwrap();
+    let key = domain::security::crypto::Sealer::generate_key("k1");
+    std::fs::write(
+        dir.path().join("reauth.toml"),
+        format!(
+            "database_url = \"sqlite://reauth.db?mode=rwc\"\n[salesforce]\nclient_id = \"eca\"\n[legacy]\nclient_id = \"legacy\"\n[crypto]\nkeys = [\"{}\"]\n",
+            key.expose_secret()
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("orgs.csv"), ORGS).unwrap();
+    assert_eq!(run_reauth(dir.path(), &["migrate"], &[]).0, 0);
+    assert_eq!(
+        run_reauth(dir.path(), &["orgs", "import", "orgs.csv"], &[]).0,
+        0
+    );
+    dir
+}
+
+const HEADER: &str = "org_id,refresh_token,instance_url,sf_user_id\n";
+const UNKNOWN_ORG_ROW: &str =
+    "00D000000000009,5Aep861A,https://x.my.salesforce.com,005000000000001\n";
+
+#[test]
+fn a_legacy_import_with_no_valid_row_does_not_offer_skip_invalid() {
+    let dir = legacy_dir();
+    std::fs::write(
+        dir.path().join("bad.csv"),
+        format!("{HEADER}{UNKNOWN_ORG_ROW}"),
+    )
+    .unwrap();
+    let (code, _, err) = run_reauth(dir.path(), &["legacy", "import", "bad.csv"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        err.lines().last(),
+        Some("nothing imported: 1 problem and no valid row (fix it)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_legacy_import_with_valid_and_invalid_rows_offers_skip_invalid_for_the_valid_ones() {
+    let dir = legacy_dir();
+    std::fs::write(
+        dir.path().join("mixed.csv"),
+        format!(
+            "{HEADER}00D4c0000008cs2,5Aep861B,https://acme.my.salesforce.com,005000000000001\n{UNKNOWN_ORG_ROW}"
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = run_reauth(dir.path(), &["legacy", "import", "mixed.csv"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        err.lines().last(),
+        Some(
+            "nothing imported: 1 problem (fix it, or pass --skip-invalid to import the other 1 row)"
+        ),
+        "{err}"
+    );
+}
