@@ -1,5 +1,6 @@
 //! `reauth`: the single binary. Parses the command line, loads configuration and hands over to
-//! the library crates; nothing here decides anything.
+//! the library crates; nothing here decides anything. Its one module, `cli`, lists the commands
+//! and the module of each.
 
 mod cli;
 

@@ -3,13 +3,13 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`registry`] | the org registry (CSV import, lists, the org page's data) and the org state machine ([`registry::state`]) |
+//! | [`registry`] | the org registry (CSV import, lists and search, one org in detail, CSV export, the org list page) and the org state machine ([`registry::state`]) |
 //! | [`campaign`] | waves and their notice schedules, the scheduler, the notice outbox and its sender ([`campaign::notices`]) |
-//! | [`reconsent`] | the customer's re-consent: links ([`reconsent::links`]), the PKCE flow, the callback's checks, verification |
-//! | [`vault`] | the single owner of every refresh token: the fenced lease API, the refresh protocol, the heartbeat, the row store |
+//! | [`reconsent`] | the customer's re-consent: links ([`reconsent::links`]), the landing page, the PKCE flow, the callback's checks, verification |
+//! | [`vault`] | the single owner of every refresh token: the fenced lease, the refresh protocol (write-ahead, probe), serving and caching tokens, the journal, the heartbeat, legacy connections and their retirement, the row store |
 //! | [`salesforce`] | the Salesforce client: authorize URLs, code and refresh exchanges, identity, revocation |
-//! | [`staff`] | staff users (passwords, TOTP, recovery codes), their sessions, the dashboard's aggregates, bulk jobs |
-//! | [`security`] | encryption at rest ([`security::crypto`]), key rotation, the token API's keys |
+//! | [`staff`] | staff users (passwords, TOTP, recovery codes, admin), their sessions, the dashboard's aggregates and shared overview figures, the org page's view model, bulk jobs ([`staff::bulk`]) |
+//! | [`security`] | encryption at rest ([`security::crypto`]), key rotation, the token API's keys, which client secret Salesforce accepts, the breaker and incidents ([`security::incident`]) |
 //! | [`legacy`] | the cut-over from the legacy Connected App: importing and activating its tokens, retiring it, readiness |
 //! | [`compliance`] | the metadata audit of the partner's External Client App and Connected Apps, and the compliance report from reauth's own records |
 //! | [`alerts`] | things a person at the partner must look at, and their delivery by mail and webhook |

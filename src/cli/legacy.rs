@@ -124,6 +124,9 @@ pub async fn run(config: Config, cmd: LegacyCommand) -> anyhow::Result<ExitCode>
                 force,
                 activate,
             };
+            // The lines of the rows that read well, to tell how many would import once the
+            // problems are fixed or skipped (the import may refuse some of them too).
+            let row_lines: Vec<u64> = parsed.rows.iter().map(|r| r.line).collect();
             let bar = super::orgs::Bar::new();
             match import::import(&vault, &name, parsed, opts, &actor, &bar).await? {
                 Ok(r) => {
@@ -147,11 +150,19 @@ pub async fn run(config: Config, cmd: LegacyCommand) -> anyhow::Result<ExitCode>
                     for e in &errors {
                         eprintln!("{e}");
                     }
-                    eprintln!(
-                        "nothing imported: {} (fix {}, or pass --skip-invalid to import the valid rows)",
-                        domain::wording::count(errors.len() as u64, "problem"),
-                        if errors.len() == 1 { "it" } else { "them" }
-                    );
+                    let problems = domain::wording::count(errors.len() as u64, "problem");
+                    let them = if errors.len() == 1 { "it" } else { "them" };
+                    let bad: std::collections::BTreeSet<u64> =
+                        errors.iter().map(|e| e.line).collect();
+                    match row_lines.iter().filter(|l| !bad.contains(l)).count() {
+                        0 => {
+                            eprintln!("nothing imported: {problems} and no valid row (fix {them})")
+                        }
+                        valid => eprintln!(
+                            "nothing imported: {problems} (fix {them}, or pass --skip-invalid to import the other {})",
+                            domain::wording::count(valid as u64, "row")
+                        ),
+                    }
                     Ok(ExitCode::from(2))
                 }
             }

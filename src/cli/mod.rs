@@ -1,4 +1,18 @@
-//! The command line: argument types and dispatch.
+//! The command line: argument types and dispatch. One module a command group, each a few lines
+//! over one domain call:
+//!
+//! | module | commands |
+//! |---|---|
+//! | `run` | `serve`, `worker`, `migrate` (the roles a process runs) |
+//! | `demo` | `demo`: everything in one process on a fresh SQLite file |
+//! | `orgs`, `waves`, `notices`, `links`, `events` | the registry, waves, notices, re-auth links, the audit trail |
+//! | `legacy` | the cut-over from the legacy Connected App |
+//! | `staff`, `api_keys` | staff users; the token API's keys |
+//! | `keys`, `secrets`, `egress`, `ip_ranges` | encryption keys, client secrets, the egress address and ranges |
+//! | `incident` | incidents and the breaker |
+//! | `audit`, `compliance`, `doctor` | the metadata audit, the compliance report, the monitor's calibration |
+//! | `config_cmd` | `config check` |
+//! | `db`, `output` | opening the database (and saying when it is the wrong one); tables, JSON, CSV |
 
 mod api_keys;
 mod audit;

@@ -6,12 +6,29 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde::Serialize;
 
-use super::query::{ExportRow, ListFilter, export_row, ids_after, summaries, wave_names};
+use super::query::{ListFilter, ids_after, summaries, wave_names};
 use crate::entity::{contact, org};
 use crate::error::{Error, Result};
 use crate::events::{self, Actor};
-use crate::types::OrgId;
+use crate::types::{Environment, OrgId};
+
+/// One row of `orgs export`: exactly the import columns, so an export can be edited and
+/// imported again.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportRow {
+    pub org_id: OrgId,
+    pub name: String,
+    pub environment: Environment,
+    pub login_url: String,
+    pub wave: String,
+    pub admin_email: String,
+    pub admin_name: String,
+    pub secondary_email: String,
+    pub csm_email: String,
+    pub timezone: String,
+}
 
 /// Orgs per database round trip while exporting.
 const CHUNK: u64 = 2000;
@@ -137,4 +154,46 @@ async fn import_rows<C: ConnectionTrait>(db: &C, ids: &[String]) -> Result<Vec<E
 
 fn csv_err(e: csv::Error) -> Error {
     Error::Internal(format!("writing the org CSV: {e}"))
+}
+
+/// Every org in import format, ordered by org id.
+pub async fn export_rows<C: ConnectionTrait>(db: &C) -> Result<Vec<ExportRow>> {
+    let waves = wave_names(db).await?;
+    let orgs = org::Entity::find()
+        .order_by_asc(org::Column::Id)
+        .all(db)
+        .await?;
+    let mut contacts: HashMap<(OrgId, String), contact::Model> = HashMap::new();
+    for c in contact::Entity::find().all(db).await? {
+        contacts.insert((c.org_id.clone(), c.role.clone()), c);
+    }
+    Ok(orgs
+        .into_iter()
+        .map(|o| export_row(o, &waves, &contacts))
+        .collect())
+}
+
+/// One org in import format.
+fn export_row(
+    o: org::Model,
+    waves: &HashMap<i64, String>,
+    contacts: &HashMap<(OrgId, String), contact::Model>,
+) -> ExportRow {
+    let p = contacts.get(&(o.id.clone(), "primary".into()));
+    let s = contacts.get(&(o.id.clone(), "secondary".into()));
+    ExportRow {
+        wave: o
+            .wave_id
+            .and_then(|w| waves.get(&w).cloned())
+            .unwrap_or_default(),
+        admin_email: p.map(|c| c.email.clone()).unwrap_or_default(),
+        admin_name: p.and_then(|c| c.name.clone()).unwrap_or_default(),
+        timezone: p.and_then(|c| c.timezone.clone()).unwrap_or_default(),
+        secondary_email: s.map(|c| c.email.clone()).unwrap_or_default(),
+        csm_email: o.csm_email.unwrap_or_default(),
+        login_url: o.login_url.unwrap_or_default(),
+        environment: o.environment,
+        name: o.name,
+        org_id: o.id,
+    }
 }

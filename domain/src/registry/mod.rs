@@ -1,20 +1,20 @@
 //! The org registry: importing the org list from CSV, listing, showing and exporting it.
 
 mod csv_format;
+mod detail;
 mod export;
 mod import;
 mod page;
 mod query;
+mod search;
 pub mod state;
 
 pub use csv_format::{Column, HeaderError, ImportRow, ParsedCsv, RowError, parse_csv};
-pub use export::{ExportFormat, export_csv};
+pub use detail::{ContactView, OrgDetail, add_note, show};
+pub use export::{ExportFormat, ExportRow, export_csv, export_rows};
 pub use import::{
     DEFAULT_STEPS, FieldChange, ImportPlan, ImportReport, Planned, Progress, apply_plan,
     plan_import,
 };
 pub use page::{OrgPage, list_page};
-pub use query::{
-    ContactView, ExportRow, ListFilter, OrgDetail, OrgSummary, Sort, add_note, count, export_rows,
-    ids_after, list, show, summaries,
-};
+pub use query::{ListFilter, OrgSummary, Sort, count, ids_after, list, summaries};

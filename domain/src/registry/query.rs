@@ -3,13 +3,12 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 
+use super::search::search_matches;
 use crate::entity::{contact, org, wave};
 use crate::error::{Error, Result};
-use crate::events::{self, EventView};
 use crate::registry::state::OrgState;
 use crate::types::{Environment, OrgId};
 
@@ -78,43 +77,6 @@ pub struct OrgSummary {
     pub state_changed_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-}
-
-/// A contact as shown to operators.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct ContactView {
-    pub role: String,
-    pub email: String,
-    pub name: Option<String>,
-    pub timezone: Option<String>,
-    pub bounce_status: String,
-}
-
-/// One org with its contacts and recent history.
-#[derive(Debug, Clone, Serialize)]
-pub struct OrgDetail {
-    #[serde(flatten)]
-    pub org: OrgSummary,
-    pub attention_reason: Option<String>,
-    pub attention_owner: Option<String>,
-    pub contacts: Vec<ContactView>,
-    pub recent_events: Vec<EventView>,
-}
-
-/// One row of `orgs export`: exactly the import columns, so an export can be edited and
-/// imported again.
-#[derive(Debug, Clone, Serialize)]
-pub struct ExportRow {
-    pub org_id: OrgId,
-    pub name: String,
-    pub environment: Environment,
-    pub login_url: String,
-    pub wave: String,
-    pub admin_email: String,
-    pub admin_name: String,
-    pub secondary_email: String,
-    pub csm_email: String,
-    pub timezone: String,
 }
 
 /// Orgs matching a filter, in the filter's order (name, then id, by default).
@@ -241,94 +203,6 @@ async fn filtered<C: ConnectionTrait>(
     Ok(q)
 }
 
-/// One org in detail.
-pub async fn show<C: ConnectionTrait>(db: &C, id: &OrgId) -> Result<OrgDetail> {
-    let o = org::Entity::find_by_id(id.clone())
-        .one(db)
-        .await?
-        .ok_or_else(|| Error::UnknownOrg(id.clone()))?;
-    let waves = wave_names(db).await?;
-    let contacts = contact::Entity::find()
-        .filter(contact::Column::OrgId.eq(id.as_str()))
-        .order_by_asc(contact::Column::Id)
-        .all(db)
-        .await?;
-    let primaries: HashMap<OrgId, String> = contacts
-        .iter()
-        .filter(|c| c.role == "primary")
-        .map(|c| (c.org_id.clone(), c.email.clone()))
-        .collect();
-    let recent_events = events::list(
-        db,
-        &events::EventFilter {
-            org: Some(id.clone()),
-            limit: 20,
-            ..Default::default()
-        },
-    )
-    .await?;
-    let (attention_reason, attention_owner) =
-        (o.attention_reason.clone(), o.attention_owner.clone());
-    Ok(OrgDetail {
-        org: summary(o, &waves, &primaries),
-        attention_reason,
-        attention_owner,
-        contacts: contacts
-            .into_iter()
-            .map(|c| ContactView {
-                role: c.role,
-                email: c.email,
-                name: c.name,
-                timezone: c.timezone,
-                bounce_status: c.bounce_status,
-            })
-            .collect(),
-        recent_events,
-    })
-}
-
-/// Every org in import format, ordered by org id.
-pub async fn export_rows<C: ConnectionTrait>(db: &C) -> Result<Vec<ExportRow>> {
-    let waves = wave_names(db).await?;
-    let orgs = org::Entity::find()
-        .order_by_asc(org::Column::Id)
-        .all(db)
-        .await?;
-    let mut contacts: HashMap<(OrgId, String), contact::Model> = HashMap::new();
-    for c in contact::Entity::find().all(db).await? {
-        contacts.insert((c.org_id.clone(), c.role.clone()), c);
-    }
-    Ok(orgs
-        .into_iter()
-        .map(|o| export_row(o, &waves, &contacts))
-        .collect())
-}
-
-/// One org in import format.
-pub(super) fn export_row(
-    o: org::Model,
-    waves: &HashMap<i64, String>,
-    contacts: &HashMap<(OrgId, String), contact::Model>,
-) -> ExportRow {
-    let p = contacts.get(&(o.id.clone(), "primary".into()));
-    let s = contacts.get(&(o.id.clone(), "secondary".into()));
-    ExportRow {
-        wave: o
-            .wave_id
-            .and_then(|w| waves.get(&w).cloned())
-            .unwrap_or_default(),
-        admin_email: p.map(|c| c.email.clone()).unwrap_or_default(),
-        admin_name: p.and_then(|c| c.name.clone()).unwrap_or_default(),
-        timezone: p.and_then(|c| c.timezone.clone()).unwrap_or_default(),
-        secondary_email: s.map(|c| c.email.clone()).unwrap_or_default(),
-        csm_email: o.csm_email.unwrap_or_default(),
-        login_url: o.login_url.unwrap_or_default(),
-        environment: o.environment,
-        name: o.name,
-        org_id: o.id,
-    }
-}
-
 pub(super) async fn wave_names<C: ConnectionTrait>(db: &C) -> Result<HashMap<i64, String>> {
     Ok(wave::Entity::find()
         .all(db)
@@ -354,7 +228,7 @@ async fn primary_emails<C: ConnectionTrait>(
     Ok(out)
 }
 
-fn summary(
+pub(super) fn summary(
     o: org::Model,
     waves: &HashMap<i64, String>,
     primaries: &HashMap<OrgId, String>,
@@ -373,84 +247,4 @@ fn summary(
         created_at: o.created_at,
         updated_at: o.updated_at,
     }
-}
-
-/// A LIKE pattern with `\\` as its escape character, said explicitly: PostgreSQL assumes it,
-/// SQLite has no escape character unless told.
-/// Orgs whose name, or one of whose contacts' emails, contains `text` (case-insensitive).
-///
-/// Each side is its own indexed subquery (`id IN (… UNION …)`) rather than an `OR` across a
-/// join, which no planner turns into index lookups. On SQLite a text of three characters or more
-/// is a phrase query on the trigram index `org_search` (the migration `…_search` keeps it); a
-/// shorter one, which trigrams cannot match, scans. On PostgreSQL the `pg_trgm` indexes serve
-/// `LIKE '%…%'` when the extension is installed; without it the same query scans.
-fn search_matches(backend: sea_orm::DatabaseBackend, text: &str) -> sea_orm::sea_query::SimpleExpr {
-    let lower = text.to_lowercase();
-    if backend == sea_orm::DatabaseBackend::Sqlite && lower.chars().count() >= 3 {
-        // An FTS5 string: double quotes doubled; the trigram tokenizer matches it as a substring.
-        let phrase = format!("\"{}\"", lower.replace('"', "\"\""));
-        return Expr::cust_with_values(
-            "\"orgs\".\"id\" IN (SELECT org_id FROM org_search WHERE org_search MATCH ?)",
-            [phrase],
-        );
-    }
-    let pattern = format!("%{}%", escape_like(&lower));
-    let mut by_name = Query::select()
-        .column(org::Column::Id)
-        .from(org::Entity)
-        .and_where(org::Column::NameLower.like(like(&pattern)))
-        .to_owned();
-    let by_contact = Query::select()
-        .column(contact::Column::OrgId)
-        .from(contact::Entity)
-        .and_where(contact::Column::Email.like(like(&pattern)))
-        .to_owned();
-    by_name.union(sea_orm::sea_query::UnionType::Distinct, by_contact);
-    org::Column::Id.in_subquery(by_name)
-}
-
-fn like(pattern: &str) -> sea_orm::sea_query::LikeExpr {
-    sea_orm::sea_query::LikeExpr::new(pattern).escape('\\')
-}
-
-/// Escapes `%` and `_` so user text matches literally in LIKE (see [`like`]).
-fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
-}
-
-/// Longest note a staff member may add to an org's timeline.
-pub const MAX_NOTE_LEN: usize = 2000;
-
-/// Adds a staff note to an org's timeline.
-pub async fn add_note<C: ConnectionTrait>(
-    db: &C,
-    id: &OrgId,
-    text: &str,
-    actor: &crate::events::Actor,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(Error::Invalid("a note cannot be empty".into()));
-    }
-    if text.chars().count() > MAX_NOTE_LEN {
-        return Err(Error::Invalid(format!(
-            "a note holds at most {MAX_NOTE_LEN} characters"
-        )));
-    }
-    org::Entity::find_by_id(id.clone())
-        .one(db)
-        .await?
-        .ok_or_else(|| Error::UnknownOrg(id.clone()))?;
-    events::record(
-        db,
-        now,
-        actor,
-        Some(id),
-        "org.note",
-        serde_json::json!({ "text": text }),
-    )
-    .await
 }

@@ -11,19 +11,24 @@
 //! plus the alert's fields. With `alerts.webhook_secret` set, `X-Reauth-Signature` is
 //! `sha256=` + hex HMAC-SHA256 of `"{X-Reauth-Timestamp}.{body}"` under the secret.
 
+mod channel;
+mod message;
+
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     TransactionSession, TransactionTrait,
 };
-use secrecy::ExposeSecret;
 
 use crate::config::Config;
 use crate::entity::{alert, alert_delivery, org};
 use crate::error::Result;
+
+pub use channel::webhook_client;
+use channel::{send_mail, send_webhook};
+pub use message::{headline, payload, signature, text};
 
 /// How long a claimed delivery stays ours.
 const LEASE: chrono::Duration = chrono::Duration::minutes(2);
@@ -43,16 +48,6 @@ pub struct Dispatcher<'a> {
     pub http: &'a reqwest::Client,
     /// This process, in leases.
     pub owner: &'a str,
-}
-
-/// A client for webhooks: no redirects, a short time limit.
-pub fn webhook_client() -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(std::time::Duration::from_secs(5))
-        .timeout(std::time::Duration::from_secs(10))
-        .user_agent(concat!("reauth/", env!("CARGO_PKG_VERSION")))
-        .build()
 }
 
 /// What one pass did.
@@ -278,178 +273,4 @@ fn due_condition(now: DateTime<Utc>) -> Condition {
 enum Failure {
     Retry(String),
     GiveUp(String),
-}
-
-/// One line a person reads first: severity, kind, where, what.
-pub fn headline(a: &alert::Model, org_name: Option<&str>) -> String {
-    let r#where = match (&a.org_id, org_name) {
-        (Some(id), Some(name)) => format!("{name} ({id})"),
-        (Some(id), None) => id.to_string(),
-        (None, _) => match a.affected_orgs {
-            Some(n) => format!(
-                "partner-wide, {}",
-                crate::wording::count(u64::try_from(n).unwrap_or(0), "org")
-            ),
-            None => "partner-wide".to_owned(),
-        },
-    };
-    format!("[{}] {} — {}", a.severity.as_str(), a.kind, r#where)
-}
-
-/// The alert as a person reads it (mail body and the webhook's `text`).
-pub fn text(config: &Config, a: &alert::Model, org_name: Option<&str>) -> String {
-    let mut t = format!("{}\n\n{}\n", headline(a, org_name), a.message);
-    if a.occurrences > 1 {
-        t.push_str(&format!(
-            "\nSeen {} times, last at {}.\n",
-            a.occurrences,
-            a.last_seen_at
-                .unwrap_or(a.created_at)
-                .format("%Y-%m-%d %H:%M UTC")
-        ));
-    }
-    t.push_str(&format!(
-        "\nResolves: {}\nDashboard: {}/security\n",
-        super::resolves_when(&a.kind),
-        config.base_url.as_str().trim_end_matches('/')
-    ));
-    t
-}
-
-/// The webhook body.
-pub fn payload(config: &Config, a: &alert::Model, org_name: Option<&str>) -> serde_json::Value {
-    serde_json::json!({
-        "text": text(config, a, org_name),
-        "alert": {
-            "id": a.id,
-            "kind": a.kind,
-            "severity": a.severity.as_str(),
-            "org_id": a.org_id.as_ref().map(|o| o.as_str()),
-            "org_name": org_name,
-            "affected_orgs": a.affected_orgs,
-            "message": a.message,
-            "details": a.details,
-            "occurrences": a.occurrences,
-            "created_at": a.created_at.to_rfc3339(),
-            "last_seen_at": a.last_seen_at.map(|t| t.to_rfc3339()),
-            "resolves": super::resolves_when(&a.kind),
-        },
-    })
-}
-
-/// `sha256=HEX` of HMAC-SHA256(secret, "{timestamp}.{body}").
-pub fn signature(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
-    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret)
-        .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
-    mac.update(timestamp.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    let bytes = mac.finalize().into_bytes();
-    let mut hex = String::with_capacity(7 + bytes.len() * 2);
-    hex.push_str("sha256=");
-    for b in bytes {
-        hex.push_str(&format!("{b:02x}"));
-    }
-    hex
-}
-
-async fn send_webhook(
-    d: &Dispatcher<'_>,
-    row: &alert_delivery::Model,
-    a: &alert::Model,
-    org_name: Option<&str>,
-    now: DateTime<Utc>,
-) -> std::result::Result<(), Failure> {
-    let Some(url) = &d.config.alerts.webhook_url else {
-        return Err(Failure::GiveUp(
-            "alerts.webhook_url is no longer configured".into(),
-        ));
-    };
-    let body = serde_json::to_vec(&payload(d.config, a, org_name))
-        .map_err(|e| Failure::GiveUp(e.to_string()))?;
-    let ts = now.timestamp().to_string();
-    let mut req = d
-        .http
-        .post(url.clone())
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .header("X-Reauth-Delivery", row.id.to_string())
-        .header("X-Reauth-Timestamp", &ts);
-    if let Some(secret) = &d.config.alerts.webhook_secret {
-        req = req.header(
-            "X-Reauth-Signature",
-            signature(secret.expose_secret().as_bytes(), &ts, &body),
-        );
-    }
-    // The URL is the credential of Slack-style webhooks: errors name the host only.
-    let host = url.host_str().unwrap_or_default().to_owned();
-    match req.body(body).send().await {
-        Ok(r) if r.status().is_success() => Ok(()),
-        Ok(r) => {
-            let s = r.status();
-            let msg = format!("the webhook at {host} answered {s}");
-            if s.is_client_error()
-                && s != http::StatusCode::REQUEST_TIMEOUT
-                && s != http::StatusCode::TOO_MANY_REQUESTS
-            {
-                Err(Failure::GiveUp(msg))
-            } else {
-                Err(Failure::Retry(msg))
-            }
-        }
-        Err(e) => Err(Failure::Retry(format!(
-            "the webhook at {host} could not be reached ({})",
-            if e.is_timeout() {
-                "timed out"
-            } else if e.is_connect() {
-                "connection failed"
-            } else {
-                "request failed"
-            }
-        ))),
-    }
-}
-
-async fn send_mail(
-    d: &Dispatcher<'_>,
-    row: &alert_delivery::Model,
-    a: &alert::Model,
-    org_name: Option<&str>,
-) -> std::result::Result<(), Failure> {
-    let text = text(d.config, a, org_name);
-    let html = format!(
-        "<!doctype html><html><body><pre style=\"font-family: sans-serif; white-space: pre-wrap\">{}</pre></body></html>",
-        escape_html(&text)
-    );
-    let host = d.config.base_url.host_str().unwrap_or("reauth");
-    let message_id = format!("<alert-{}-{}-{}@{host}>", a.id, row.round, row.id);
-    let msg = crate::mail::build(
-        &d.config.mail.from,
-        &row.target,
-        &message_id,
-        crate::mail::Rendered {
-            subject: headline(a, org_name),
-            text,
-            html,
-        },
-    )
-    .map_err(Failure::GiveUp)?;
-    d.mailer.send(msg).await.map_err(|e| match e {
-        crate::mail::SendError::Transient(m) => Failure::Retry(m),
-        crate::mail::SendError::Permanent(m) => Failure::GiveUp(m),
-    })
-}
-
-fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }

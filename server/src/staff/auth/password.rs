@@ -1,0 +1,91 @@
+//! The first sign-in's forced password change (or after an admin reset).
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::Response;
+use domain::staff;
+use http::StatusCode;
+use secrecy::SecretString;
+use tower_sessions::Session;
+
+use super::{PENDING_KEY, Stage, pending, stage_path};
+use crate::AppState;
+use crate::error::AppError;
+use crate::pages::render;
+use crate::security::{csrf_token, redirect};
+use crate::staff::FormData;
+
+#[derive(Template)]
+#[template(path = "staff/login_password.html")]
+struct PasswordPage {
+    partner: String,
+    csrf: String,
+    email: String,
+    min_len: usize,
+    error: Option<String>,
+}
+
+pub(crate) async fn password_page(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Response, AppError> {
+    let (_, user) =
+        match pending(&state, &session, Stage::ChangePassword, state.clock.now()).await? {
+            Ok(p) => p,
+            Err(r) => return Ok(r),
+        };
+    Ok(render(
+        StatusCode::OK,
+        &PasswordPage {
+            partner: state.config.partner.name.clone(),
+            csrf: csrf_token(&session).await?,
+            email: user.email,
+            min_len: staff::MIN_PASSWORD_LEN,
+            error: None,
+        },
+    ))
+}
+
+pub(crate) async fn change_password(
+    State(state): State<AppState>,
+    session: Session,
+    form: FormData,
+) -> Result<Response, AppError> {
+    let now = state.clock.now();
+    let (mut p, user) = match pending(&state, &session, Stage::ChangePassword, now).await? {
+        Ok(p) => p,
+        Err(r) => return Ok(r),
+    };
+    let new = form.get("password").unwrap_or_default();
+    let error = if new != form.get("confirm").unwrap_or_default() {
+        Some("The two passwords differ.".to_owned())
+    } else {
+        match staff::change_password(&state.db, &user, &SecretString::from(new.to_owned()), now)
+            .await
+        {
+            Ok(()) => None,
+            Err(domain::Error::Invalid(m)) => Some(m),
+            Err(e) => return Err(e.into()),
+        }
+    };
+    if let Some(error) = error {
+        return Ok(render(
+            StatusCode::BAD_REQUEST,
+            &PasswordPage {
+                partner: state.config.partner.name.clone(),
+                csrf: csrf_token(&session).await?,
+                email: user.email,
+                min_len: staff::MIN_PASSWORD_LEN,
+                error: Some(error),
+            },
+        ));
+    }
+    p.stage = if user.totp_enrolled_at.is_none() {
+        Stage::Enroll
+    } else {
+        Stage::SecondFactor
+    };
+    let path = stage_path(p.stage);
+    session.insert(PENDING_KEY, p).await?;
+    Ok(redirect(path))
+}
