@@ -7,12 +7,14 @@
 //! it). The same reqwest client and the same number of concurrent callers then alternate between
 //! a bare axum handler that builds the same JSON body and reauth's real router
 //! (`GET /api/v1/orgs/{id}/access-token` with an API key), `ROUNDS` times each, so the two share
-//! the machine's noise. Logging is set up as `reauth serve` sets it up (fmt, `info`), writing to
+//! the machine's noise. Both sides get the same requests (path and `Authorization` header). Logging is set up as `reauth serve` sets it up (fmt, `info`), writing to
 //! nowhere, so per-request span work is paid as in production.
 //!
 //! Switches: `TOKEN_API_BENCH_SECS` (per round, default 3), `TOKEN_API_BENCH_ROUNDS` (default 3),
 //! `TOKEN_API_BENCH_CONCURRENCY` (default 64), and `TOKEN_API_BENCH_REQUESTS=N` to send exactly
-//! N requests per side instead (for `valgrind --tool=callgrind`, where time means nothing).
+//! N requests per side instead (for `valgrind --tool=callgrind`, where time means nothing), and
+//! `TOKEN_API_BENCH_SIDE=bare|api` to run one side only (two callgrind runs of one side with
+//! different N give that side's instructions per request, free of the set-up's).
 #![expect(
     clippy::disallowed_methods,
     reason = "tests and benchmarks read their own switches (REAUTH_TEST_*, REAUTH_UPDATE_*, bench sizes) from the environment"
@@ -155,6 +157,9 @@ impl Side {
     }
 
     fn pct(&mut self, p: usize) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
         self.latencies.sort_unstable();
         self.latencies[(self.latencies.len() * p / 100).min(self.latencies.len() - 1)]
     }
@@ -204,10 +209,12 @@ async fn load(
     side
 }
 
-/// A bare axum handler building a JSON body of the token API's shape and size.
+/// A bare axum handler building a JSON body of the token API's shape and size, at the token
+/// API's path (so the client builds, sends and the router matches the same request line); the
+/// answer is the base URL to append `/api/v1/orgs/{id}/access-token` to.
 async fn bare_server() -> String {
     let bare = axum::Router::new().route(
-        "/token",
+        "/api/v1/orgs/{org}/access-token",
         axum::routing::get(|| async {
             axum::Json(serde_json::json!({
                 "org_id": "00D000000000001EAA",
@@ -220,9 +227,9 @@ async fn bare_server() -> String {
         }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/token", listener.local_addr().unwrap());
+    let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, bare).await.unwrap() });
-    url
+    base
 }
 
 fn print(label: &str, s: &mut Side) {
@@ -243,6 +250,9 @@ async fn main() {
     let _already = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
         .with_writer(std::io::sink)
+        // `reauth serve` colours its log only at a terminal (`log_colours`); a service's log goes
+        // to a file or a pipe, so no ANSI codes are written here either.
+        .with_ansi(false)
         .try_init();
     let secs: u64 = env("TOKEN_API_BENCH_SECS").unwrap_or(3);
     let rounds: usize = env("TOKEN_API_BENCH_ROUNDS").unwrap_or(3);
@@ -259,12 +269,17 @@ async fn main() {
             .await
             .unwrap();
     let key: Arc<str> = key.expose_secret().into();
-    let api_urls: Arc<Vec<String>> = Arc::new(
-        (0..ORGS)
-            .map(|o| format!("{}/api/v1/orgs/{}/access-token", app.base, org_id(o)))
-            .collect(),
-    );
-    let bare_urls = Arc::new(vec![bare_server().await]);
+    let urls = |base: &str| -> Arc<Vec<String>> {
+        Arc::new(
+            (0..ORGS)
+                .map(|o| format!("{base}/api/v1/orgs/{}/access-token", org_id(o)))
+                .collect(),
+        )
+    };
+    let api_urls = urls(&app.base);
+    // The same requests (path and `Authorization` header) go to the bare handler, which ignores
+    // the key: the client's work is the same on both sides, only the server's differs.
+    let bare_urls = urls(&bare_server().await);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()
@@ -273,7 +288,7 @@ async fn main() {
     // opens the client's connections to both servers.
     let warm = Until::Requests(2 * ORGS as u64);
     load(&client, api_urls.clone(), Some(key.clone()), 8, warm).await;
-    load(&client, bare_urls.clone(), None, 8, warm).await;
+    load(&client, bare_urls.clone(), Some(key.clone()), 8, warm).await;
     let exchanges_before = sim.stats().refresh_ok;
 
     let (mut bare, mut api) = (Side::default(), Side::default());
@@ -284,16 +299,33 @@ async fn main() {
             Until::Requests(n) => format!("{n} requests per side"),
         }
     );
+    let side = std::env::var("TOKEN_API_BENCH_SIDE").unwrap_or_default();
+    let (run_bare, run_api) = (side != "api", side != "bare");
     for round in 1..=rounds {
-        let mut b = load(&client, bare_urls.clone(), None, concurrency, until).await;
-        let mut a = load(
-            &client,
-            api_urls.clone(),
-            Some(key.clone()),
-            concurrency,
-            until,
-        )
-        .await;
+        let mut b = if run_bare {
+            load(
+                &client,
+                bare_urls.clone(),
+                Some(key.clone()),
+                concurrency,
+                until,
+            )
+            .await
+        } else {
+            Side::default()
+        };
+        let mut a = if run_api {
+            load(
+                &client,
+                api_urls.clone(),
+                Some(key.clone()),
+                concurrency,
+                until,
+            )
+            .await
+        } else {
+            Side::default()
+        };
         println!(
             "  round {round}: bare {:>7.0} req/s, token API {:>7.0} req/s, ratio {:.2}; p99 {:.2} / {:.2} ms",
             b.rps(),
