@@ -41,6 +41,17 @@ pub struct EmailContext {
     pub package_version: String,
 }
 
+impl EmailContext {
+    /// The re-auth link's host (`reauth.example.com`), so a message can tell the reader which
+    /// address a genuine link starts with; empty without a link.
+    pub fn link_host(&self) -> String {
+        url::Url::parse(&self.link_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+}
+
 /// One kind's three templates.
 macro_rules! kind_templates {
     ($module:ident, $subject:literal, $text:literal, $html:literal) => {
@@ -126,6 +137,13 @@ kind_templates!(
 );
 
 kind_templates!(
+    incident,
+    "email/incident/subject.txt",
+    "email/incident/body.txt",
+    "email/incident/body.html"
+);
+
+kind_templates!(
     ip_change,
     "email/ip_change/subject.txt",
     "email/ip_change/body.txt",
@@ -154,5 +172,6 @@ pub fn render(kind: NoticeKind, c: &EmailContext) -> Result<Rendered, askama::Er
         NoticeKind::ReauthNeeded => with!(reauth_needed),
         NoticeKind::IpChange => with!(ip_change),
         NoticeKind::InstallPackage => with!(install_package),
+        NoticeKind::Incident => with!(incident),
     })
 }
