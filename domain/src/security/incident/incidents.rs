@@ -223,6 +223,44 @@ pub async fn start(
     })
 }
 
+/// The word an operator types on the dashboard to confirm starting an incident.
+pub const CONFIRM_WORD: &str = "START";
+
+/// Starts an incident from the dashboard: as [`start`], once the operator typed
+/// [`CONFIRM_WORD`]; any other word is refused and changes nothing.
+pub async fn start_confirmed(
+    db: &DatabaseConnection,
+    config: &Config,
+    actor: &Actor,
+    reason: &str,
+    revoke: bool,
+    typed: &str,
+    now: DateTime<Utc>,
+) -> Result<Started> {
+    if typed.trim() != CONFIRM_WORD {
+        return Err(Error::Invalid(format!(
+            "to start an incident, type {CONFIRM_WORD} in the confirmation box: the word typed was not {CONFIRM_WORD}, so nothing was started"
+        )));
+    }
+    start(db, config, actor, reason, revoke, now).await
+}
+
+/// What the dashboard's Incident page shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Dashboard {
+    pub breaker: super::breaker::BreakerStatus,
+    /// The open incident, else the latest closed one.
+    pub incident: Option<IncidentView>,
+}
+
+/// The breaker and the current incident with its progress.
+pub async fn dashboard<C: ConnectionTrait>(db: &C, now: DateTime<Utc>) -> Result<Dashboard> {
+    Ok(Dashboard {
+        breaker: super::breaker::status(db, now).await?,
+        incident: current(db).await?,
+    })
+}
+
 fn already_open(open: &incident::Model) -> Error {
     Error::Conflict(format!(
         "incident {} is already open (started {} by {}): close it with `reauth incident close` before starting another",
