@@ -42,12 +42,13 @@ pub struct EmailContext {
 }
 
 impl EmailContext {
-    /// The re-auth link's host (`reauth.example.com`), so a message can tell the reader which
-    /// address a genuine link starts with; empty without a link.
-    pub fn link_host(&self) -> String {
+    /// The re-auth link's origin (`https://reauth.example.com`), so a message can tell the
+    /// reader which address a genuine link starts with; empty without a link.
+    pub fn link_origin(&self) -> String {
         url::Url::parse(&self.link_url)
             .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
+            .map(|u| u.origin().ascii_serialization())
+            .filter(|o| o != "null")
             .unwrap_or_default()
     }
 }
