@@ -24,6 +24,7 @@ mod m20261202_000011_incidents;
 mod m20261202_000012_compliance;
 mod m20261202_000015_search;
 mod m20261202_000016_org_list;
+mod m20261202_000017_incident_progress;
 
 /// Applies reauth's migrations in order.
 pub struct Migrator;
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000015_search::Migration),
             Box::new(m20261202_000012_compliance::Migration),
             Box::new(m20261202_000016_org_list::Migration),
+            Box::new(m20261202_000017_incident_progress::Migration),
         ]
     }
 }

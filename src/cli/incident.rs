@@ -19,7 +19,9 @@ pub enum IncidentCommand {
         /// What happened (recorded in the incident and its event).
         #[arg(long)]
         reason: String,
-        /// Revoke every refresh token reauth holds at Salesforce (not built yet: refused).
+        /// Also revoke every refresh token reauth holds at Salesforce (for a public client or a
+        /// secret that cannot be rotated: every customer must consent again). The worker
+        /// revokes them, a few at a time per instance; `reauth incident status` shows progress.
         #[arg(long)]
         revoke: bool,
     },
@@ -59,6 +61,15 @@ pub async fn run(config: Config, cmd: IncidentCommand) -> anyhow::Result<ExitCod
                 "incident {} started: {}",
                 started.incident.id, started.incident.reason
             );
+            if let Some(w) = &started.incident.wave {
+                println!("emergency wave: {w} (every affected org joins it)");
+            }
+            if started.incident.revoke {
+                println!(
+                    "{} connections to revoke: the worker revokes them and moves their orgs to needs_reauth; follow with `reauth incident status`",
+                    started.to_revoke
+                );
+            }
             if started.breaker_resumed {
                 println!("the breaker was tripped: its hold ends with the incident");
             }
@@ -96,14 +107,16 @@ pub async fn run(config: Config, cmd: IncidentCommand) -> anyhow::Result<ExitCod
                 }
                 Format::Table | Format::Csv => {
                     match &incident {
-                        Some(i) if i.state == "open" => println!(
-                            "incident {}: OPEN since {} by {}: {} ({} connections revoked)",
-                            i.id,
-                            i.started_at.format("%Y-%m-%d %H:%M UTC"),
-                            i.started_by,
-                            i.reason,
-                            i.revoked
-                        ),
+                        Some(i) if i.state == "open" => {
+                            println!(
+                                "incident {}: OPEN since {} by {}: {}",
+                                i.id,
+                                i.started_at.format("%Y-%m-%d %H:%M UTC"),
+                                i.started_by,
+                                i.reason,
+                            );
+                            println!("{}", progress_line(i));
+                        }
                         Some(i) => println!(
                             "incident: none open (incident {} closed {} by {})",
                             i.id,
@@ -150,4 +163,28 @@ pub async fn run(config: Config, cmd: IncidentCommand) -> anyhow::Result<ExitCod
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `revocation: [#####.....] 512/1000 revoked, 3 failed, 485 pending` and the wave's counts.
+fn progress_line(i: &incidents::IncidentView) -> String {
+    let p = &i.progress;
+    let wave = format!(
+        "{} orgs affected, {} notified, {} re-consented",
+        i.affected, i.notified, i.reconsented
+    );
+    if !i.revoke {
+        return format!("no revocation (secret-rotation path); {wave}");
+    }
+    let total = p.total().max(1);
+    let done = usize::try_from((p.revoked + p.failed) * 20 / total).unwrap_or(20);
+    format!(
+        "revocation: [{}{}] {}/{} revoked, {} failed, {} pending ({} in flight); {wave}",
+        "#".repeat(done),
+        ".".repeat(20 - done.min(20)),
+        p.revoked,
+        p.total(),
+        p.failed,
+        p.pending + p.revoking,
+        p.revoking,
+    )
 }

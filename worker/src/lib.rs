@@ -12,12 +12,14 @@
 //! | `monitor` | the token-use monitor over LoginHistory |
 //! | `alerts` | delivers alerts by mail and webhook |
 //! | `housekeeping` | expired sessions, overdue secret rotation |
+//! | `incident` | an open incident's `--revoke` pass and its emergency wave's enrolment |
 
 mod alerts;
 mod bulk;
 mod campaign;
 mod heartbeat;
 mod housekeeping;
+mod incident;
 mod legacy;
 mod monitor;
 mod notices;
@@ -155,6 +157,9 @@ async fn run_jobs(
     let legacy_ctx = ctx.clone();
     let legacy_every =
         cron::Schedule::from_str(&heartbeat::schedule_for(ctx.config.legacy.check_every))?;
+    let incident_name = worker_name("incident");
+    let incident_ctx = ctx.clone();
+    let incident_every = bulk_every.clone();
     let monitor = Monitor::new()
         .register(move |_restarts| {
             WorkerBuilder::new(housekeeping_name.as_str())
@@ -203,6 +208,12 @@ async fn run_jobs(
                 .backend(CronScheduler::new(monitor_every.clone()))
                 .data(monitor_ctx.clone())
                 .build(monitor::run)
+        })
+        .register(move |_restarts| {
+            WorkerBuilder::new(incident_name.as_str())
+                .backend(CronScheduler::new(incident_every.clone()))
+                .data(incident_ctx.clone())
+                .build(incident::run)
         })
         .register(move |_restarts| {
             WorkerBuilder::new(legacy_name.as_str())

@@ -1,7 +1,8 @@
 //! A wave's notice schedule: `announce@start,remind@-14d,remind@-7d,remind@-2d,final@deadline,escalate@+1d`.
 //!
 //! Each step is `KIND@WHEN`. `KIND` is `announce`, `remind`, `final` or `escalate` (escalations go
-//! to the org's customer-success manager, not the customer). `WHEN` is `start`, `deadline`,
+//! to the org's customer-success manager, not the customer), or `incident` (an incident's
+//! emergency wave: what happened and what to do, see `incident.steps`). `WHEN` is `start`, `deadline`,
 //! `start+DUR`, `start-DUR`, `deadline+DUR`, `deadline-DUR`, or a bare `+DUR`/`-DUR` relative to the
 //! deadline. Durations are human (`14d`, `90s`), so a whole campaign can run in a minute.
 
@@ -17,6 +18,8 @@ pub enum StepKind {
     Remind,
     Final,
     Escalate,
+    /// The incident's message (an emergency wave's steps).
+    Incident,
 }
 
 impl From<StepKind> for crate::entity::notice::NoticeKind {
@@ -26,6 +29,7 @@ impl From<StepKind> for crate::entity::notice::NoticeKind {
             StepKind::Remind => Self::Remind,
             StepKind::Final => Self::Final,
             StepKind::Escalate => Self::Escalate,
+            StepKind::Incident => Self::Incident,
         }
     }
 }
@@ -38,6 +42,7 @@ impl StepKind {
             Self::Remind => "remind",
             Self::Final => "final",
             Self::Escalate => "escalate",
+            Self::Incident => "incident",
         }
     }
 
@@ -47,6 +52,7 @@ impl StepKind {
             "remind" => Self::Remind,
             "final" => Self::Final,
             "escalate" => Self::Escalate,
+            "incident" => Self::Incident,
             _ => return None,
         })
     }
@@ -106,7 +112,7 @@ impl Steps {
                 .split_once('@')
                 .ok_or_else(|| err("expected KIND@WHEN, e.g. remind@-7d"))?;
             let kind = StepKind::parse(kind.trim())
-                .ok_or_else(|| err("KIND is announce, remind, final or escalate"))?;
+                .ok_or_else(|| err("KIND is announce, remind, final, escalate or incident"))?;
             let when = when.trim();
             let (anchor, rest) = if let Some(r) = when.strip_prefix("start") {
                 (Anchor::Start, r)

@@ -568,19 +568,7 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
             "must be more than zero and at most 1h".into(),
         );
     }
-    let i = &c.incident;
-    if i.breaker_fraction().is_none() {
-        bad(
-            "incident.breaker",
-            format!(
-                "`{}` must be a percentage above 0% and at most 100%, such as `20%`",
-                i.breaker
-            ),
-        );
-    }
-    if i.breaker_floor == 0 {
-        bad("incident.breaker_floor", "must be at least 1".into());
-    }
+    super::incident::validate(&c.incident, &mut bad);
     if c.api.deadline.is_zero() {
         bad("api.deadline", "must be more than zero".into());
     }

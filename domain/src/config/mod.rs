@@ -7,6 +7,7 @@
 
 mod api;
 mod duration;
+mod incident;
 mod load;
 mod proxy;
 mod redact;
@@ -33,6 +34,7 @@ use url::Url;
 
 pub use api::ApiConfig;
 pub use duration::format_duration;
+pub use incident::IncidentConfig;
 pub use load::{ConfigError, KeyProblem, LoadOptions, load};
 pub use proxy::{ProxyUrl, ProxyUrlError};
 pub use redact::hide_password as redact_url;
@@ -158,37 +160,6 @@ impl Default for MonitorConfig {
             volume_floor: 20,
             match_window: Duration::from_secs(120),
         }
-    }
-}
-
-/// `[incident]`: the breaker that pauses the heartbeat and notices when too many exchanges come
-/// back revoked or `invalid_client`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct IncidentConfig {
-    /// `20%`: the breaker trips when more than this share of an hour's exchanges come back
-    /// revoked or `invalid_client`…
-    pub breaker: String,
-    /// …and the hour has at least this many exchanges (a handful of failures is not a fault of
-    /// ours).
-    pub breaker_floor: u32,
-}
-
-impl Default for IncidentConfig {
-    fn default() -> Self {
-        Self {
-            breaker: "20%".into(),
-            breaker_floor: 20,
-        }
-    }
-}
-
-impl IncidentConfig {
-    /// `incident.breaker` as a fraction (`20%` → 0.2), if it is a percentage above 0 and at
-    /// most 100.
-    pub fn breaker_fraction(&self) -> Option<f64> {
-        let n: f64 = self.breaker.trim().strip_suffix('%')?.trim().parse().ok()?;
-        (n.is_finite() && n > 0.0 && n <= 100.0).then_some(n / 100.0)
     }
 }
 

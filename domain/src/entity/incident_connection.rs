@@ -1,5 +1,6 @@
 //! `incident_connections`: the write-ahead progress of revoking each connection in an incident
-//! (`revoking` before the call to Salesforce, `revoked` after it).
+//! (`pending` when the incident starts, `revoking` once a worker claimed it and before the call
+//! to Salesforce, then `revoked` or `failed` with the reason).
 
 use sea_orm::entity::prelude::*;
 
@@ -11,9 +12,13 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub connection_id: i64,
     pub org_id: String,
-    /// `revoking` | `revoked`.
+    /// `pending` | `revoking` | `revoked` | `failed`.
     pub state: String,
     pub updated_at: DateTimeUtc,
+    /// What Salesforce answered (why it failed, or how it was revoked).
+    pub reason: Option<String>,
+    /// Claims so far; a worker finishes a row only while it still holds its claim number.
+    pub attempts: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -50,11 +50,15 @@ pub enum NoticeKind {
     /// Pre-flight found the package with the External Client App missing (or too old) in the
     /// org: install it first; a re-auth link could not succeed yet.
     InstallPackage,
+    /// An incident's emergency wave: the partner's app or its secret was compromised, every
+    /// connection was revoked (or Salesforce refused it): what happened, what the admin must
+    /// do, and how to tell the link is genuine.
+    Incident,
 }
 
 impl NoticeKind {
     /// Every kind.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::Announce,
         Self::Remind,
         Self::Final,
@@ -65,6 +69,7 @@ impl NoticeKind {
         Self::ReauthNeeded,
         Self::IpChange,
         Self::InstallPackage,
+        Self::Incident,
     ];
 
     /// The stored spelling (also the template directory's name).
@@ -89,7 +94,7 @@ impl NoticeKind {
     pub fn is_wave_step(self) -> bool {
         matches!(
             self,
-            Self::Announce | Self::Remind | Self::Final | Self::Escalate
+            Self::Announce | Self::Remind | Self::Final | Self::Escalate | Self::Incident
         )
     }
 

@@ -33,6 +33,7 @@ mod cache;
 mod classify;
 mod drain;
 pub mod heartbeat;
+mod incident;
 mod invalidate;
 mod journal;
 pub mod lease;
@@ -59,6 +60,7 @@ use tokio_util::task::TaskTracker;
 
 pub use cache::{AccessToken, Cached};
 pub use classify::{ErrorClass, classify};
+pub use incident::{IncidentRevoke, REVOKED_NOW};
 pub use legacy::{REVOKE_ALERT_AFTER, RevokeOutcome, revoke_backoff};
 pub use outcome::{Answer, Trigger, VaultError, VaultOptions};
 pub use retire::Retired;

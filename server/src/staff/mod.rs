@@ -62,6 +62,8 @@ pub const STATE_CHANGING_ROUTES: &[(&str, Role)] = &[
     ("/admin/api-keys", Role::Admin),
     ("/admin/api-keys/{id}/revoke", Role::Admin),
     ("/incident/resume", Role::Admin),
+    ("/incident/start", Role::Admin),
+    ("/incident/close", Role::Admin),
 ];
 
 pub(crate) fn router(state: &AppState) -> Router<AppState> {
@@ -110,6 +112,8 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/api-keys/{id}/revoke", post(admin::revoke_api_key))
         .route("/admin/settings", get(admin::settings))
         .route("/incident/resume", post(incident::resume))
+        .route("/incident/start", post(incident::start))
+        .route("/incident/close", post(incident::close))
         .route_layer(from_fn_with_state(state.clone(), require_admin));
     let sign_in = Router::new()
         .route("/login", get(auth::login_page).post(auth::login))

@@ -41,6 +41,18 @@ pub struct EmailContext {
     pub package_version: String,
 }
 
+impl EmailContext {
+    /// The re-auth link's origin (`https://reauth.example.com`), so a message can tell the
+    /// reader which address a genuine link starts with; empty without a link.
+    pub fn link_origin(&self) -> String {
+        url::Url::parse(&self.link_url)
+            .ok()
+            .map(|u| u.origin().ascii_serialization())
+            .filter(|o| o != "null")
+            .unwrap_or_default()
+    }
+}
+
 /// One kind's three templates.
 macro_rules! kind_templates {
     ($module:ident, $subject:literal, $text:literal, $html:literal) => {
@@ -126,6 +138,13 @@ kind_templates!(
 );
 
 kind_templates!(
+    incident,
+    "email/incident/subject.txt",
+    "email/incident/body.txt",
+    "email/incident/body.html"
+);
+
+kind_templates!(
     ip_change,
     "email/ip_change/subject.txt",
     "email/ip_change/body.txt",
@@ -154,5 +173,6 @@ pub fn render(kind: NoticeKind, c: &EmailContext) -> Result<Rendered, askama::Er
         NoticeKind::ReauthNeeded => with!(reauth_needed),
         NoticeKind::IpChange => with!(ip_change),
         NoticeKind::InstallPackage => with!(install_package),
+        NoticeKind::Incident => with!(incident),
     })
 }

@@ -1,24 +1,26 @@
-//! Incidents: `reauth incident start --reason TEXT` records why and who, refuses a second one
-//! while one is open, ends the breaker's hold (the incident is the operator's answer to it), and
-//! says whether the consumer secret was rotated; `close` ends it; `status` reports it.
-//!
-//! Not built yet: `--revoke` (revoking every refresh token at Salesforce through the job system)
-//! and the emergency wave with its own notice kind. `start --revoke` is refused and changes
-//! nothing.
+//! Incidents: `reauth incident start --reason TEXT [--revoke]` records why and who, refuses a
+//! second one while one is open, ends the breaker's hold (the incident is the operator's answer
+//! to it), says whether the consumer secret was rotated, creates the incident's emergency wave
+//! ([`super::emergency`]) and, with `--revoke`, one `pending` revocation per live connection for
+//! the worker's pass ([`super::revoke`]) — all in one transaction; `close` ends it; `status`
+//! reports it with its progress (revoked, notified, re-consented).
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    QueryOrder, QuerySelect, TransactionTrait,
 };
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::entity::{incident, incident_connection};
+use crate::entity::incident;
+use crate::entity::notice::{self, NoticeKind, NoticeStatus};
+use crate::entity::org;
 use crate::error::{Error, Result};
 use crate::events::{self, Actor};
+use crate::registry::state::OrgState;
 
 /// An incident as `reauth incident status` and the dashboard show it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -33,6 +35,16 @@ pub struct IncidentView {
     pub closed_by: Option<String>,
     /// Connections whose revocation is recorded as done.
     pub revoked: u64,
+    /// The revocation pass, row by row (all zero without `--revoke`).
+    pub progress: super::revoke::Progress,
+    /// The emergency wave's name.
+    pub wave: Option<String>,
+    /// Orgs in the emergency wave.
+    pub affected: u64,
+    /// Orgs that were sent the incident's message (at least once).
+    pub notified: u64,
+    /// Orgs of the wave that have consented again since.
+    pub reconsented: u64,
 }
 
 /// What starting an incident did.
@@ -43,6 +55,8 @@ pub struct Started {
     pub secret_rotated: bool,
     /// The breaker was tripped and the incident ended its hold.
     pub breaker_resumed: bool,
+    /// Connections queued for revocation (`--revoke`).
+    pub to_revoke: u64,
 }
 
 fn who(actor: &Actor) -> String {
@@ -50,12 +64,40 @@ fn who(actor: &Actor) -> String {
 }
 
 async fn view<C: ConnectionTrait>(db: &C, m: incident::Model) -> Result<IncidentView> {
-    let revoked = incident_connection::Entity::find()
-        .filter(incident_connection::Column::IncidentId.eq(m.id))
-        .filter(incident_connection::Column::State.eq("revoked"))
-        .count(db)
-        .await?;
+    let progress = super::revoke::progress(db, m.id).await?;
+    let (mut affected, mut notified, mut reconsented, mut wave) = (0, 0, 0, None);
+    if let Some(w) = m.wave_id {
+        wave = crate::entity::wave::Entity::find_by_id(w)
+            .one(db)
+            .await?
+            .map(|w| w.name);
+        let in_wave = || org::Entity::find().filter(org::Column::WaveId.eq(w));
+        affected = in_wave().count(db).await?;
+        reconsented = in_wave()
+            .filter(org::Column::State.is_in([
+                OrgState::Consented,
+                OrgState::Verified,
+                OrgState::LegacyRetired,
+            ]))
+            .count(db)
+            .await?;
+        notified = notice::Entity::find()
+            .select_only()
+            .column(notice::Column::OrgId)
+            .distinct()
+            .filter(notice::Column::WaveId.eq(w))
+            .filter(notice::Column::Kind.eq(NoticeKind::Incident))
+            .filter(notice::Column::Status.is_in([NoticeStatus::Sent, NoticeStatus::Logged]))
+            .count(db)
+            .await?;
+    }
+    let revoked = progress.revoked;
     Ok(IncidentView {
+        progress,
+        wave,
+        affected,
+        notified,
+        reconsented,
         id: m.id,
         reason: m.reason,
         started_at: m.started_at,
@@ -92,8 +134,8 @@ pub async fn current<C: ConnectionTrait>(db: &C) -> Result<Option<IncidentView>>
     }
 }
 
-/// Starts an incident. A blank reason, `revoke` (not built yet) or an incident already open is
-/// refused and changes nothing.
+/// Starts an incident. A blank reason or an incident already open is refused and changes
+/// nothing.
 pub async fn start(
     db: &DatabaseConnection,
     config: &Config,
@@ -106,11 +148,6 @@ pub async fn start(
     if reason.is_empty() {
         return Err(Error::Invalid(
             "an incident needs a reason: say what was compromised (--reason TEXT)".into(),
-        ));
-    }
-    if revoke {
-        return Err(Error::Invalid(
-            "revoking every token (--revoke) is not built yet: rotate the consumer secret at Salesforce, put the new one last in salesforce.client_secrets, set salesforce.secret_rotated_at, and start the incident without --revoke".into(),
         ));
     }
     let txn = db.begin().await?;
@@ -145,6 +182,17 @@ pub async fn start(
         .salesforce
         .secret_rotated_at
         .is_some_and(|d| d >= now.date_naive());
+    let wave_id = super::emergency::create_wave(&txn, config, id, actor, now).await?;
+    incident::Entity::update_many()
+        .col_expr(incident::Column::WaveId, Expr::value(wave_id))
+        .filter(incident::Column::Id.eq(id))
+        .exec(&txn)
+        .await?;
+    let to_revoke = if revoke {
+        super::revoke::enqueue(&txn, id, now).await?
+    } else {
+        0
+    };
     events::record(
         &txn,
         now,
@@ -156,6 +204,8 @@ pub async fn start(
             "reason": reason,
             "revoke": revoke,
             "secret_rotated": secret_rotated,
+            "to_revoke": to_revoke,
+            "wave": super::emergency::wave_name(id),
         }),
     )
     .await?;
@@ -169,6 +219,45 @@ pub async fn start(
         incident: view(db, m).await?,
         secret_rotated,
         breaker_resumed,
+        to_revoke,
+    })
+}
+
+/// The word an operator types on the dashboard to confirm starting an incident.
+pub const CONFIRM_WORD: &str = "START";
+
+/// Starts an incident from the dashboard: as [`start`], once the operator typed
+/// [`CONFIRM_WORD`]; any other word is refused and changes nothing.
+pub async fn start_confirmed(
+    db: &DatabaseConnection,
+    config: &Config,
+    actor: &Actor,
+    reason: &str,
+    revoke: bool,
+    typed: &str,
+    now: DateTime<Utc>,
+) -> Result<Started> {
+    if typed.trim() != CONFIRM_WORD {
+        return Err(Error::Invalid(format!(
+            "to start an incident, type {CONFIRM_WORD} in the confirmation box: the word typed was not {CONFIRM_WORD}, so nothing was started"
+        )));
+    }
+    start(db, config, actor, reason, revoke, now).await
+}
+
+/// What the dashboard's Incident page shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Dashboard {
+    pub breaker: super::breaker::BreakerStatus,
+    /// The open incident, else the latest closed one.
+    pub incident: Option<IncidentView>,
+}
+
+/// The breaker and the current incident with its progress.
+pub async fn dashboard<C: ConnectionTrait>(db: &C, now: DateTime<Utc>) -> Result<Dashboard> {
+    Ok(Dashboard {
+        breaker: super::breaker::status(db, now).await?,
+        incident: current(db).await?,
     })
 }
 
