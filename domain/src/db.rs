@@ -20,7 +20,9 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Opens a pool for `url` (`sqlite://…` or `postgres://…`).
 ///
-/// SQLite runs in WAL mode with a busy timeout and foreign keys on, with a pool of its own
+/// SQLite runs in WAL mode with `synchronous=FULL` (each commit synced to disk: with `NORMAL` an
+/// OS crash or power loss could roll back a stored rotated refresh token), a busy timeout and
+/// foreign keys on, with a pool of its own
 /// (sea-orm's default SQLite pool has a single connection, which would serialise the web server
 /// and the workers).
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
@@ -30,7 +32,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         let opts = SqliteConnectOptions::from_str(url)
             .map_err(conn_err)?
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(SqliteSynchronous::Full)
             .busy_timeout(SQLITE_BUSY_TIMEOUT)
             .foreign_keys(true);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");

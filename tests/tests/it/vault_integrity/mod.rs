@@ -135,5 +135,6 @@ async fn many(db: TestDb, n: usize, tweak: impl FnOnce(&mut Config)) -> (World, 
 
 mod answers;
 mod claim_page;
+mod durability;
 mod leases;
 mod recovery;
