@@ -40,5 +40,6 @@ mod reconsent_pages;
 mod secrets;
 mod security;
 mod state;
+mod token_deadline;
 mod vault;
 mod vault_integrity;
