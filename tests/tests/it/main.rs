@@ -26,6 +26,7 @@ mod incident;
 mod incident_start;
 mod ip_ranges;
 mod layout;
+mod lease_wake;
 mod legacy;
 mod logs;
 mod migrations;

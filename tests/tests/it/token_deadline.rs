@@ -13,7 +13,7 @@ use crate::reconsent_flow::{World, authorize_as, callback, new_link, start, worl
 const ACME: &str = "00D4c0000008cs2EAA";
 
 /// Acme consented, with `api.deadline` at `deadline`; an API key.
-async fn connected(db: TestDb, deadline: Duration) -> (World, String) {
+pub(crate) async fn connected(db: TestDb, deadline: Duration) -> (World, String) {
     let w = world_custom(db, true, |_| {}, |c| c.api.deadline = deadline).await;
     let secret = new_link(&w, ACME).await;
     let auth = start(&w, &secret).await;
