@@ -84,6 +84,8 @@ pub struct Leases {
     owner: Arc<str>,
     clock: Clock,
     lease: Duration,
+    /// Wakes the waiters when a lease ends (`super::wake`).
+    wake: super::wake::Wake,
 }
 
 impl Leases {
@@ -93,7 +95,13 @@ impl Leases {
             owner: owner.into(),
             clock,
             lease,
+            wake: super::wake::Wake::default(),
         }
+    }
+
+    /// The waiters for this process's view of lease ends.
+    pub(super) fn wake(&self) -> &super::wake::Wake {
+        &self.wake
     }
 
     /// How long a lease lasts between extensions.
@@ -232,6 +240,11 @@ impl Leases {
         Ok(res.rows_affected == 1)
     }
 
+    /// Runs a lease-ending write and wakes the row's waiters (`super::wake::exec_ending`).
+    async fn end(&self, lease: &Lease, q: sea_orm::UpdateMany<connection::Entity>) -> Result<u64> {
+        super::wake::exec_ending(&self.db, &self.wake, lease.id, q).await
+    }
+
     /// Stores a successful exchange's tokens and ends the lease. `false`: the lease is no longer
     /// ours and nothing was written (the caller must park the token, see [`Self::park`]).
     pub async fn persist(&self, lease: &Lease, p: &Persist) -> Result<bool> {
@@ -286,10 +299,8 @@ impl Leases {
             )
             .col_expr(connection::Column::UpdatedAt, Expr::value(p.now))
             .pipe(end_lease)
-            .filter(Self::fenced(lease))
-            .exec(&self.db)
-            .await?;
-        Ok(res.rows_affected == 1)
+            .filter(Self::fenced(lease));
+        Ok(self.end(lease, res).await? == 1)
     }
 
     /// Keeps a rotated refresh token whose holder lost its lease: it is the newest token, so the
@@ -334,10 +345,8 @@ impl Leases {
             .col_expr(connection::Column::NextHeartbeatAt, Expr::value(retry_at))
             .col_expr(connection::Column::UpdatedAt, Expr::value(now))
             .pipe(end_lease)
-            .filter(Self::fenced(lease))
-            .exec(&self.db)
-            .await?;
-        Ok(res.rows_affected == 1)
+            .filter(Self::fenced(lease));
+        Ok(self.end(lease, res).await? == 1)
     }
 
     /// Ends the lease with a verdict: `needs_reauth`, `revoked`, `superseded`, `quarantined`,
@@ -373,7 +382,7 @@ impl Leases {
         if let Some(u) = m.sf_username {
             q = q.col_expr(connection::Column::SfUsername, Expr::value(u));
         }
-        Ok(q.exec(&self.db).await?.rows_affected == 1)
+        Ok(self.end(lease, q).await? == 1)
     }
 
     /// Records a failed verification on a `verifying` row the caller holds an admin lease on.
@@ -392,10 +401,8 @@ impl Leases {
             .col_expr(connection::Column::LastErrorAt, Expr::value(now))
             .col_expr(connection::Column::UpdatedAt, Expr::value(now))
             .pipe(end_lease)
-            .filter(Self::fenced(lease))
-            .exec(&self.db)
-            .await?;
-        Ok(res.rows_affected == 1)
+            .filter(Self::fenced(lease));
+        Ok(self.end(lease, res).await? == 1)
     }
 }
 
@@ -448,7 +455,7 @@ impl Leases {
         if let Some(u) = t.sf_username {
             q = q.col_expr(connection::Column::SfUsername, Expr::value(u));
         }
-        Ok(q.exec(&self.db).await?.rows_affected == 1)
+        Ok(self.end(lease, q).await? == 1)
     }
 }
 

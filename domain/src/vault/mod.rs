@@ -6,7 +6,9 @@
 //! token with a time limit well inside the lease while a keeper extends the lease, and persists
 //! the answer with an UPDATE only the lease holder can make — retrying the write until it lands,
 //! never the exchange. Waiters in one process share one in-flight refresh (a per-connection lock,
-//! then a re-read); other processes wait for the lease and re-read.
+//! then a re-read); other processes wait for the lease — woken when it ends (`wake`) — and
+//! re-read. The token API's refreshes are admitted per process, and every wait before a claim
+//! is bounded by the caller's deadline (`admit`).
 //!
 //! # Guarantees
 //! - **A rotated token is never thrown away.** An answer that carries a new refresh token is
@@ -29,6 +31,7 @@
 //! the stored token and the new one died with the process; the next holder's probe finds the
 //! grant dead, the org is moved to re-consent, and the event and alert say exactly that.
 
+mod admit;
 mod cache;
 mod classify;
 mod drain;
@@ -48,6 +51,7 @@ pub mod store;
 mod stored;
 mod sweep_claim;
 mod usage;
+mod wake;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -65,6 +69,7 @@ pub use legacy::{REVOKE_ALERT_AFTER, RevokeOutcome, revoke_backoff};
 pub use outcome::{Answer, Trigger, VaultError, VaultOptions};
 pub use retire::Retired;
 pub use serve::serving_connection;
+pub use wake::CHANNEL as LEASE_CHANNEL;
 
 use crate::config::Config;
 use crate::entity::connection::ConnectionApp;
@@ -113,6 +118,8 @@ struct Inner {
     accepted: persist::AcceptedSecrets,
     /// Token-API answers that missed `api.deadline` (their work went on in the background).
     deadline_missed: std::sync::atomic::AtomicU64,
+    /// Permits for the token API's refreshes (`admit`).
+    admission: admit::Admission,
 }
 
 impl Vault {
@@ -189,8 +196,10 @@ impl Vault {
                 journal,
                 accepted: persist::AcceptedSecrets::default(),
                 deadline_missed: std::sync::atomic::AtomicU64::new(0),
+                admission: admit::Admission::default(),
             }),
         };
+        vault.inner.leases.wake().listen(&vault.inner.db);
         vault.listen_for_invalidations();
         vault.flush_usage_periodically();
         vault

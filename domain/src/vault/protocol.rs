@@ -124,7 +124,8 @@ impl Vault {
     }
 
     /// Waits until another holder's lease on `c` ends (its write bumped the version, or the lease
-    /// ran out), at most until `give_up`. Returns whether it ended.
+    /// ran out), at most until `give_up`. Returns whether it ended. Woken by the lease's end
+    /// where it can be heard of, else re-reading the row with a back-off (`super::wake`).
     pub(super) async fn wait_for_lease(
         &self,
         c: &connection::Model,
@@ -133,13 +134,14 @@ impl Vault {
     ) -> Result<bool> {
         let lease_end =
             until.unwrap_or_else(|| self.leases().clock_now()) + chrono::Duration::seconds(1);
-        let mut wait = Duration::from_millis(25);
+        // An end from now on wakes us; one in the instant since the claim's read is seen by the
+        // next read (at most `wake::SAFETY_POLL` away).
+        let mut waiter = self.leases().wake().subscribe(c.id);
         while self.leases().clock_now() < lease_end {
             if tokio::time::Instant::now() >= give_up {
                 return Ok(false);
             }
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_millis(500));
+            waiter.wait(give_up).await;
             if self.reload(c.id).await?.version != c.version {
                 return Ok(true);
             }

@@ -12,9 +12,12 @@ use crate::types::OrgId;
 impl Vault {
     /// [`Self::access_token`] within `api.deadline`: see [`Self::within_deadline`].
     pub async fn access_token_by_deadline(&self, org: &OrgId) -> Result<Answer> {
-        let (vault, o) = (self.clone(), org.clone());
-        self.within_deadline(org, async move { vault.access_token(&o).await })
-            .await
+        let (vault, o, give_up) = (self.clone(), org.clone(), self.give_up_by(true));
+        self.within_deadline(
+            org,
+            async move { vault.access_token_until(&o, give_up).await },
+        )
+        .await
     }
 
     /// [`Self::force_refresh`] within `api.deadline`: see [`Self::within_deadline`].
@@ -23,9 +26,11 @@ impl Vault {
         org: &OrgId,
         rejected: Option<String>,
     ) -> Result<Answer> {
-        let (vault, o) = (self.clone(), org.clone());
+        let (vault, o, give_up) = (self.clone(), org.clone(), self.give_up_by(true));
         self.within_deadline(org, async move {
-            vault.force_refresh(&o, rejected.as_deref()).await
+            vault
+                .force_refresh_until(&o, rejected.as_deref(), give_up)
+                .await
         })
         .await
     }
@@ -80,6 +85,43 @@ impl Vault {
         }))
     }
 
+    /// The row to serve `org` from, read once admitted (see [`super::admit`]); `Err`: the answer
+    /// instead (`busy` when not admitted by `deadline`, or why there is no connection).
+    async fn serving_row(
+        &self,
+        org: &OrgId,
+        deadline: tokio::time::Instant,
+    ) -> Result<std::result::Result<connection::Model, Answer>> {
+        let row = {
+            let Some(_permit) = self.admit(deadline).await else {
+                return Ok(Err(Err(VaultError::Busy {
+                    org_id: org.clone(),
+                })));
+            };
+            self.connection_for(org).await?
+        };
+        match row {
+            Some(c) => Ok(Ok(c)),
+            None => self.no_connection(org).await.map(Err),
+        }
+    }
+
+    /// This process's lock on connection `id` (callers of one connection queue here, holding no
+    /// permit), then a permit to refresh it; `None` if either is not had by `deadline`.
+    async fn lock_admitted(
+        &self,
+        id: i64,
+        deadline: tokio::time::Instant,
+    ) -> Option<(
+        tokio::sync::OwnedMutexGuard<()>,
+        tokio::sync::OwnedSemaphorePermit,
+    )> {
+        let guard = tokio::time::timeout_at(deadline, self.lock_for(id).lock_owned())
+            .await
+            .ok()?;
+        Some((guard, self.admit(deadline).await?))
+    }
+
     /// The connection the token API serves an org from: its best working credential — a working
     /// External Client App connection, else an activated legacy one — or, when neither works,
     /// the one whose state explains why (so the answer can say "consent again" or "held").
@@ -103,17 +145,25 @@ impl Vault {
     /// registry does not know is `Err(Error::UnknownOrg)` (checked only on a cache miss: a
     /// cached token implies a known org).
     pub async fn access_token(&self, org: &OrgId) -> Result<Answer> {
+        self.access_token_until(org, self.give_up_by(false)).await
+    }
+
+    /// [`Self::access_token`], every wait giving up at `deadline` (see [`super::admit`]).
+    async fn access_token_until(
+        &self,
+        org: &OrgId,
+        deadline: tokio::time::Instant,
+    ) -> Result<Answer> {
         if let Some(t) = self.cached(org) {
             return Ok(Ok(t));
         }
         // Read before choosing the connection: a cut-over after this makes the put below a no-op.
         let generation = self.inner.cache.generation(org);
-        let Some(c) = self.connection_for(org).await? else {
-            return self.no_connection(org).await;
+        let c = match self.serving_row(org, deadline).await? {
+            Ok(c) => c,
+            Err(answer) => return Ok(answer),
         };
-        let deadline = tokio::time::Instant::now() + self.inner.opts.max_wait;
-        let lock = self.lock_for(c.id);
-        let Ok(_guard) = tokio::time::timeout_at(deadline, lock.lock()).await else {
+        let Some((_guard, _permit)) = self.lock_admitted(c.id, deadline).await else {
             return Ok(Err(VaultError::Busy {
                 org_id: org.clone(),
             }));
@@ -137,15 +187,25 @@ impl Vault {
     /// A forced refresh after the partner saw a 401. If the rejected token is given and the current
     /// one is already newer, or the last exchange is within `heartbeat.min_gap`, the current
     /// token is returned without a new exchange (every exchange is a login in the customer's org).
-    #[tracing::instrument(skip_all, fields(org_id = %org))]
     pub async fn force_refresh(&self, org: &OrgId, rejected: Option<&str>) -> Result<Answer> {
+        self.force_refresh_until(org, rejected, self.give_up_by(false))
+            .await
+    }
+
+    /// [`Self::force_refresh`], every wait giving up at `deadline` (see [`super::admit`]).
+    #[tracing::instrument(skip_all, fields(org_id = %org))]
+    async fn force_refresh_until(
+        &self,
+        org: &OrgId,
+        rejected: Option<&str>,
+        deadline: tokio::time::Instant,
+    ) -> Result<Answer> {
         let generation = self.inner.cache.generation(org);
-        let Some(c) = self.connection_for(org).await? else {
-            return self.no_connection(org).await;
+        let c = match self.serving_row(org, deadline).await? {
+            Ok(c) => c,
+            Err(answer) => return Ok(answer),
         };
-        let deadline = tokio::time::Instant::now() + self.inner.opts.max_wait;
-        let lock = self.lock_for(c.id);
-        let Ok(_guard) = tokio::time::timeout_at(deadline, lock.lock()).await else {
+        let Some((_guard, _permit)) = self.lock_admitted(c.id, deadline).await else {
             return Ok(Err(VaultError::Busy {
                 org_id: org.clone(),
             }));
