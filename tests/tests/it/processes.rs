@@ -395,11 +395,12 @@ async fn workers_killed_mid_refresh_lose_nothing_silently() {
     app.stop().await;
 }
 
-/// SIGTERM while fifty exchanges are in flight whose callers have already gone away (their HTTP
+/// SIGTERM while sixteen exchanges are in flight — as many as one process admits at once
+/// (`vault::admit::DEMAND_IN_FLIGHT`) — whose callers have already gone away (their HTTP
 /// requests timed out): `serve` drains them before exiting — every rotation is stored, none is
 /// presented twice afterwards.
 async fn sigterm_drains_exchanges(db: TestDb) {
-    const N: usize = 50;
+    const N: usize = 16;
     let sim = sfsim::Sim::start(
         reauth_tests::seed::sim_config(N),
         "127.0.0.1:0".parse().unwrap(),
@@ -473,7 +474,7 @@ async fn sigterm_drains_exchanges(db: TestDb) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // Fifty callers ask for a refresh and give up after a second, long before Salesforce answers.
+    // The callers ask for a refresh and give up after a second, long before Salesforce answers.
     let impatient = reqwest::Client::builder()
         .timeout(Duration::from_millis(1000))
         .build()
@@ -506,7 +507,7 @@ async fn sigterm_drains_exchanges(db: TestDb) {
         .count();
     assert_eq!(
         refreshing, N,
-        "all fifty exchanges are in flight, their callers gone"
+        "every admitted exchange is in flight, its caller gone"
     );
     let term = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
@@ -542,7 +543,7 @@ async fn sigterm_drains_exchanges(db: TestDb) {
 }
 
 reauth_tests::both_backends!(
-    sigterm_during_fifty_exchanges_persists_every_rotation,
+    sigterm_during_in_flight_exchanges_persists_every_rotation,
     sigterm_drains_exchanges
 );
 
