@@ -171,3 +171,34 @@ both_backends!(
     an_admin_starts_and_closes_an_incident_on_the_dashboard_on,
     an_admin_starts_and_closes_an_incident_on_the_dashboard
 );
+
+/// The incident page's `<title>` is its name alone and the incident panel is drawn once, in the
+/// page's body (an unclosed title block once put the whole panel inside `<title>`, twice).
+#[tokio::test]
+async fn the_incident_page_has_a_plain_title_and_one_incident_panel() {
+    use domain::staff::Role;
+    use scraper::{Html, Selector};
+    let db = TestDb::sqlite().await;
+    let mut config = domain::config::Config::default();
+    config.crypto.keys = vec![domain::security::crypto::Sealer::generate_key("k1")];
+    let app = reauth_tests::TestApp::spawn(&db, config).await;
+    let admin =
+        reauth_tests::staff::first_sign_in(&app, "admin@partner.example", Role::Admin).await;
+    let (s, _, page) = admin.get("/incident").await;
+    assert_eq!(s, 200, "{page}");
+    let doc = Html::parse_document(&page);
+    let title: String = doc
+        .select(&Selector::parse("title").unwrap())
+        .flat_map(|t| t.text())
+        .collect();
+    assert_eq!(title, "Incident · reauth");
+    let panels = doc
+        .select(&Selector::parse("main #incident").unwrap())
+        .count();
+    assert_eq!(panels, 1, "one incident panel inside <main>");
+    let forms = doc
+        .select(&Selector::parse("#start-incident").unwrap())
+        .count();
+    assert_eq!(forms, 1, "one start form");
+    app.stop().await;
+}

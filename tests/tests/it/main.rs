@@ -23,6 +23,7 @@ mod errors;
 mod health;
 mod import;
 mod incident;
+mod incident_page;
 mod incident_revoke;
 mod incident_start;
 mod ip_ranges;

@@ -41,7 +41,7 @@ pub(super) async fn overflowing(client: &Client) -> Vec<String> {
     serde_json::from_value(v).unwrap_or_default()
 }
 
-pub(super) async fn shoot(client: &Client, name: &str) {
+pub(crate) async fn shoot(client: &Client, name: &str) {
     let shots = screenshots_dir();
     std::fs::create_dir_all(&shots).unwrap();
     std::fs::write(

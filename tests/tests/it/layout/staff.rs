@@ -56,6 +56,8 @@ async fn staff_pages_fit_1280_by_900_and_errors_keep_the_navigation() {
             ("events", "staff-events"),
             ("security", "staff-security"),
             ("jobs", "staff-jobs"),
+            ("incident", "staff-incident"),
+            ("compliance", "staff-compliance"),
             ("admin/staff", "staff-admin-staff"),
             ("admin/api-keys", "staff-admin-api-keys"),
             ("admin/settings", "staff-admin-settings"),
@@ -66,6 +68,11 @@ async fn staff_pages_fit_1280_by_900_and_errors_keep_the_navigation() {
             client.goto(&format!("{base}/{path}")).await?;
             client.wait().for_element(Locator::Css("main")).await?;
             shoot(&client, name).await;
+            let title = client.title().await?;
+            assert!(
+                title.ends_with(" · reauth") && !title.contains('<') && title.len() < 60,
+                "/{path}: the title is not plain text: {title:?}"
+            );
             let bad = overflowing(&client).await;
             assert!(bad.is_empty(), "/{path}: wider than their container: {bad:?}");
         }
