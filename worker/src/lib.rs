@@ -160,65 +160,79 @@ async fn run_jobs(
     let incident_name = worker_name("incident");
     let incident_ctx = ctx.clone();
     let incident_every = bulk_every.clone();
+    // Every job runs one at a time in a process (`.concurrency(1)`): a cron tick that comes while
+    // the job's previous run is still going waits for it, so a sweep that outlasts
+    // `heartbeat.sweep_every` is never joined by a second one — the heartbeat's `concurrency` and
+    // `per_instance` bound the whole process, as configured (test `worker_schedule`).
     let monitor = Monitor::new()
         .register(move |_restarts| {
             WorkerBuilder::new(housekeeping_name.as_str())
                 .backend(CronScheduler::new(every_minute.clone()))
                 .data(ctx.clone())
+                .concurrency(1)
                 .build(housekeeping::run)
         })
         .register(move |_restarts| {
             WorkerBuilder::new(notices_name.as_str())
                 .backend(CronScheduler::new(every_10s.clone()))
                 .data(notices_ctx.clone())
+                .concurrency(1)
                 .build(notices::run)
         })
         .register(move |_restarts| {
             WorkerBuilder::new(heartbeat_name.as_str())
                 .backend(CronScheduler::new(sweep.clone()))
                 .data(heartbeat_ctx.clone())
+                .concurrency(1)
                 .build(heartbeat::run)
         })
         .register(move |_restarts| {
             WorkerBuilder::new(campaign_name.as_str())
                 .backend(CronScheduler::new(tick.clone()))
                 .data(campaign_ctx.clone())
+                .concurrency(1)
                 .build(campaign::run)
         })
         .register(move |_restarts| {
             WorkerBuilder::new(bulk_name.as_str())
                 .backend(CronScheduler::new(bulk_every.clone()))
                 .data(bulk_ctx.clone())
+                .concurrency(1)
                 .build(bulk::run)
         })
         .register(move |_restarts| {
             WorkerBuilder::new(verify_name.as_str())
                 .backend(CronScheduler::new(verify_every.clone()))
                 .data(verify_ctx.clone())
+                .concurrency(1)
                 .build(verify::run)
         })
         .register(move |_restarts| {
             WorkerBuilder::new(alerts_name.as_str())
                 .backend(CronScheduler::new(alerts_every.clone()))
                 .data(alerts_ctx.clone())
+                .concurrency(1)
                 .build(alerts::run)
         })
         .register(move |_restarts| {
             WorkerBuilder::new(monitor_name.as_str())
                 .backend(CronScheduler::new(monitor_every.clone()))
                 .data(monitor_ctx.clone())
+                .concurrency(1)
                 .build(monitor::run)
         })
         .register(move |_restarts| {
             WorkerBuilder::new(incident_name.as_str())
                 .backend(CronScheduler::new(incident_every.clone()))
                 .data(incident_ctx.clone())
+                .concurrency(1)
                 .build(incident::run)
         })
         .register(move |_restarts| {
             WorkerBuilder::new(legacy_name.as_str())
                 .backend(CronScheduler::new(legacy_every.clone()))
                 .data(legacy_ctx.clone())
+                .concurrency(1)
                 .build(legacy::run)
         });
     monitor

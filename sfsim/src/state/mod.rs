@@ -51,6 +51,9 @@ pub struct Stats {
     pub steal_ok: u64,
     /// Token requests authenticated with a client's previous (staged-out) secret.
     pub old_secret_accepted: u64,
+    /// The most refresh-token requests in flight at once (each counted from its arrival to its
+    /// answer): what a client's concurrency limit really let through.
+    pub peak_refreshes_in_flight: u64,
 }
 
 /// A pending authorization code.

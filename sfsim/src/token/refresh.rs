@@ -40,6 +40,8 @@ pub(super) async fn refresh(
     let duplicate = {
         let mut g = shared.lock();
         let duplicate = !g.in_flight.insert(rt.clone());
+        let now_in_flight = g.in_flight.len() as u64;
+        g.stats.peak_refreshes_in_flight = g.stats.peak_refreshes_in_flight.max(now_in_flight);
         if duplicate {
             g.stats.concurrent_rejected += 1;
             *g.stats

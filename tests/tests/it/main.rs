@@ -46,3 +46,4 @@ mod state;
 mod token_deadline;
 mod vault;
 mod vault_integrity;
+mod worker_schedule;
