@@ -22,10 +22,10 @@ pub struct VaultOptions {
     pub invalidation_poll: Duration,
     /// The heartbeat's path before its claims were grouped: each refresh re-reads its row and
     /// claims it with a statement of its own. Kept as the benchmark's baseline, measured in the
-    /// same run as the grouped path. **On by default for now:** with the grouped claims, the
-    /// multi-process kill test (`processes::workers_killed_mid_refresh_lose_nothing_silently`,
-    /// PostgreSQL) saw 15 refresh tokens presented after rotation in its calm phase on
-    /// 2026-12-02; until that is explained, the heartbeat claims row by row.
+    /// same run as the grouped path; off by default. (It was on for a day while the kill test's
+    /// calm-phase reuse was blamed on grouped claims; the same reuse came with per-row claims
+    /// too: answers slower than the test's 2 s `http_timeout` on an overloaded machine, then the
+    /// probe — see docs/vault.md.)
     pub per_row_claims: bool,
 }
 
@@ -36,7 +36,7 @@ impl Default for VaultOptions {
             probe_delay: Duration::from_secs(2),
             max_wait: Duration::from_secs(10),
             invalidation_poll: Duration::from_secs(1),
-            per_row_claims: true,
+            per_row_claims: false,
         }
     }
 }
