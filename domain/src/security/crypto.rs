@@ -164,10 +164,18 @@ pub fn random_token() -> String {
 /// Lower-case hex SHA-256 of `data` (how link secrets, API keys and recovery codes are stored).
 pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest as _;
-    sha2::Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    to_hex(&sha2::Sha256::digest(data))
+}
+
+/// `bytes` as lower-case hex, two digits a byte.
+pub fn to_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{b:02x}");
+    }
+    out
 }
 
 #[cfg(test)]
