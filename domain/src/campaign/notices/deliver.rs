@@ -6,11 +6,11 @@
 //! status write, the lease expires and the notice is sent again with the same Message-ID and link.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
 
 use super::message::{context, deadline_text};
-use super::outbox::{recipient, row};
+use super::outbox::{insert_once, recipient, row};
 use super::render::render;
 use super::sender::{Failure, Sender};
 use crate::entity::notice::NoticeKind;
@@ -199,14 +199,7 @@ async fn bounced<C: ConnectionTrait>(
         again.wave_id = sea_orm::ActiveValue::Set(n.wave_id);
         again.step = sea_orm::ActiveValue::Set(n.step.clone());
         again.occurrence = sea_orm::ActiveValue::Set(n.occurrence);
-        notice::Entity::insert(again)
-            .on_conflict(
-                OnConflict::column(notice::Column::DedupeKey)
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(db)
-            .await?;
+        insert_once(db, again).await?;
     }
     let details = serde_json::json!({ "notice_id": n.id, "bounced": bounced.email, "error": error, "fallback": next.as_ref().map(|c| c.email.clone()) });
     events::record(

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 pub use crate::entity::notice::{NoticeKind, NoticeStatus};
+pub(crate) use outbox::insert_once;
 pub use outbox::{
     Queued, STUCK_AFTER, cancel_campaign, enqueue, list, recipient, request_fresh_link, stuck,
 };
