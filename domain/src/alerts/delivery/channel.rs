@@ -109,3 +109,28 @@ pub(super) async fn send_mail(
         crate::mail::SendError::Permanent(m) => Failure::GiveUp(m),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alert_mail_html_escapes_the_alert_text() {
+        let html = AlertHtml {
+            text: "<script>x</script> & \"quoted\"",
+        }
+        .render()
+        .unwrap();
+        assert!(
+            html.contains("&lt;script&gt;x&lt;/script&gt; &amp; &#34;quoted&#34;")
+                || html.contains("&lt;script&gt;x&lt;/script&gt; &amp; &quot;quoted&quot;"),
+            "{html}"
+        );
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(
+            html.starts_with("<!doctype html><html><body><pre "),
+            "{html}"
+        );
+        assert!(html.ends_with("</pre></body></html>"), "{html}");
+    }
+}
