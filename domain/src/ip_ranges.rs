@@ -70,11 +70,7 @@ pub fn sync_token(current: &[Prefix], upcoming: &[Prefix]) -> String {
             p.from.map(|d| d.to_string()).unwrap_or_default()
         ));
     }
-    h.finalize()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::security::crypto::to_hex(&h.finalize()[..8])
 }
 
 /// Why the ranges do not fit the refresh-token IP allowlist.

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::{NotSet, Set};
-use sea_orm::sea_query::OnConflict;
+
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::Serialize;
 
@@ -168,14 +168,7 @@ pub async fn schedule<C: ConnectionTrait>(
                     created_at: Set(now),
                     updated_at: Set(now),
                 };
-                let n = notice::Entity::insert(row)
-                    .on_conflict(
-                        OnConflict::column(notice::Column::DedupeKey)
-                            .do_nothing()
-                            .to_owned(),
-                    )
-                    .exec_without_returning(db)
-                    .await?;
+                let n = super::notices::insert_once(db, row).await?;
                 if status == NoticeStatus::Pending {
                     report.created += n;
                 } else {

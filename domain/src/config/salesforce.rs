@@ -12,6 +12,19 @@ use super::date::toml_date_opt;
 use super::{ConfigError, ProxyUrl, duration, redact};
 use crate::types::{LoginUrl, LoginUrlError};
 
+/// How often an app's client secret should be rotated, unless configured.
+const SECRET_ROTATION: Duration = Duration::from_secs(90 * 86_400);
+
+/// The client secrets of one app in use, newest last: the staged rotation's list
+/// (`client_secrets`) if there is one, else the one `client_secret`.
+fn secrets_in_use(one: Option<&SecretString>, many: &[SecretString]) -> Vec<SecretString> {
+    if many.is_empty() {
+        one.into_iter().cloned().collect()
+    } else {
+        many.to_vec()
+    }
+}
+
 /// `[salesforce]`: the packaged External Client App and where to log in.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -65,7 +78,7 @@ impl Default for SalesforceConfig {
             client_secrets: Vec::new(),
             client_secrets_file: None,
             secret_rotated_at: None,
-            rotate_every: Duration::from_secs(90 * 86_400),
+            rotate_every: SECRET_ROTATION,
             login_url: "https://login.salesforce.com".into(),
             sandbox_login_url: "https://test.salesforce.com".into(),
             scopes: vec!["api".into(), "refresh_token".into()],
@@ -83,11 +96,7 @@ impl Default for SalesforceConfig {
 impl SalesforceConfig {
     /// The client secrets in use, newest last (`client_secrets`, or the one `client_secret`).
     pub fn secrets(&self) -> Vec<SecretString> {
-        if self.client_secrets.is_empty() {
-            self.client_secret.iter().cloned().collect()
-        } else {
-            self.client_secrets.clone()
-        }
+        secrets_in_use(self.client_secret.as_ref(), &self.client_secrets)
     }
 
     /// The consumer key, or an error naming `salesforce.client_id`.
@@ -160,7 +169,7 @@ impl Default for LegacyConfig {
             client_secrets: Vec::new(),
             client_secrets_file: None,
             secret_rotated_at: None,
-            rotate_every: Duration::from_secs(90 * 86_400),
+            rotate_every: SECRET_ROTATION,
             retire_after: Duration::from_secs(7 * 86_400),
             keep_alive: true,
             check_every: Duration::from_secs(300),
@@ -179,10 +188,6 @@ impl LegacyConfig {
 
     /// The client secrets in use, newest last.
     pub fn secrets(&self) -> Vec<SecretString> {
-        if self.client_secrets.is_empty() {
-            self.client_secret.iter().cloned().collect()
-        } else {
-            self.client_secrets.clone()
-        }
+        secrets_in_use(self.client_secret.as_ref(), &self.client_secrets)
     }
 }

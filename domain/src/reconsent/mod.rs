@@ -101,10 +101,6 @@ pub fn redirect_uri(config: &Config) -> String {
     )
 }
 
-fn random_token() -> String {
-    crate::security::crypto::random_token()
-}
-
 /// Result of "Continue to Salesforce".
 pub enum Start {
     /// Send the browser here; keep `Pending` in the session.
@@ -133,8 +129,8 @@ fn begin(flow: &Flow<'_>, found: Lookup, now: DateTime<Utc>) -> Result<Start> {
     };
     let login = login_host(&o, flow.config)?;
     let pkce = Pkce::generate();
-    let state = random_token();
-    let nonce = random_token();
+    let state = crate::security::crypto::random_token();
+    let nonce = crate::security::crypto::random_token();
     let url = authorize_url(&AuthorizeRequest {
         login: &login,
         client_id,

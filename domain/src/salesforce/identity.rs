@@ -1,9 +1,9 @@
 //! The identity URL (`id` in token answers): which org and user a token belongs to.
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::{SfError, transport_error};
+use super::SfError;
 use crate::types::{LoginUrl, OrgId};
 
 /// A parsed `https://<login host>/id/<org id>/<user id>`.
@@ -59,25 +59,9 @@ impl super::SfClient {
         id: &IdUrl,
         access_token: &SecretString,
     ) -> Result<Identity, SfError> {
-        let res = self
-            .http
-            .get(&id.url)
-            .bearer_auth(access_token.expose_secret())
-            .header("Accept", "application/json")
-            .send()
-            .await
-            .map_err(|e| transport_error(&e))?;
-        let status = res.status().as_u16();
-        if status != 200 {
-            let body: serde_json::Value = res.json().await.unwrap_or_default();
-            let code = body[0]["errorCode"]
-                .as_str()
-                .or(body["error"].as_str())
-                .unwrap_or("unknown")
-                .to_owned();
-            return Err(SfError::Rest { status, code });
-        }
-        res.json::<Identity>()
+        self.rest_get(&id.url, access_token)
+            .await?
+            .json::<Identity>()
             .await
             .map_err(|e| SfError::Garbage(format!("identity answer: {e}")))
     }

@@ -48,6 +48,38 @@ pub enum SfError {
     },
 }
 
+impl SfClient {
+    /// A GET of a Salesforce REST URL (the identity URL, a query) with an access token: the answer
+    /// when it is 200, else [`SfError::Rest`] with Salesforce's error code (`[{"errorCode": …}]`
+    /// or `{"error": …}`).
+    pub(crate) async fn rest_get(
+        &self,
+        url: &str,
+        access_token: &SecretString,
+    ) -> Result<reqwest::Response, SfError> {
+        use secrecy::ExposeSecret as _;
+        let res = self
+            .http
+            .get(url)
+            .bearer_auth(access_token.expose_secret())
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| transport_error(&e))?;
+        let status = res.status().as_u16();
+        if status != 200 {
+            let body: serde_json::Value = res.json().await.unwrap_or_default();
+            let code = body[0]["errorCode"]
+                .as_str()
+                .or(body["error"].as_str())
+                .unwrap_or("unknown")
+                .to_owned();
+            return Err(SfError::Rest { status, code });
+        }
+        Ok(res)
+    }
+}
+
 /// Classifies a reqwest error: did the request possibly reach the server?
 pub(crate) fn transport_error(e: &reqwest::Error) -> SfError {
     // Connection failures (refused, DNS, TLS handshake) happen before the request is written.

@@ -2,10 +2,10 @@
 //! `LoginHistory` reads. Only ever with an access token the caller already holds.
 
 use chrono::{DateTime, Utc};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::{SfError, transport_error};
+use super::SfError;
 
 /// One `LoginHistory` row, as the monitor reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,24 +92,9 @@ impl super::SfClient {
                 break;
             }
             calls += 1;
-            let res = self
-                .http
-                .get(&u)
-                .bearer_auth(access_token.expose_secret())
-                .header("Accept", "application/json")
-                .send()
-                .await
-                .map_err(|e| transport_error(&e))?;
-            let status = res.status().as_u16();
-            if status != 200 {
-                let body: serde_json::Value = res.json().await.unwrap_or_default();
-                let code = body[0]["errorCode"]
-                    .as_str()
-                    .unwrap_or("unknown")
-                    .to_owned();
-                return Err(SfError::Rest { status, code });
-            }
-            let page: Page = res
+            let page: Page = self
+                .rest_get(&u, access_token)
+                .await?
                 .json()
                 .await
                 .map_err(|e| SfError::Garbage(format!("query answer: {e}")))?;

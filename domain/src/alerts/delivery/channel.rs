@@ -1,11 +1,19 @@
 //! The two channels an alert delivery goes out on: the webhook (POST, signed when a secret is
 //! set) and mail (one message per recipient).
 
+use askama::Template as _;
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 
 use super::{Dispatcher, Failure, headline, payload, signature, text};
 use crate::entity::{alert, alert_delivery};
+
+/// An alert mail's HTML body: its plain text, escaped by askama like every page and email.
+#[derive(askama::Template)]
+#[template(path = "email/alert/body.html")]
+struct AlertHtml<'a> {
+    text: &'a str,
+}
 
 /// A client for webhooks: no redirects, a short time limit.
 pub fn webhook_client() -> reqwest::Result<reqwest::Client> {
@@ -80,10 +88,9 @@ pub(super) async fn send_mail(
     org_name: Option<&str>,
 ) -> std::result::Result<(), Failure> {
     let text = text(d.config, a, org_name);
-    let html = format!(
-        "<!doctype html><html><body><pre style=\"font-family: sans-serif; white-space: pre-wrap\">{}</pre></body></html>",
-        escape_html(&text)
-    );
+    let html = AlertHtml { text: &text }
+        .render()
+        .map_err(|e| Failure::GiveUp(format!("the alert mail did not render: {e}")))?;
     let host = d.config.base_url.host_str().unwrap_or("reauth");
     let message_id = format!("<alert-{}-{}-{}@{host}>", a.id, row.round, row.id);
     let msg = crate::mail::build(
@@ -103,17 +110,27 @@ pub(super) async fn send_mail(
     })
 }
 
-fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alert_mail_html_escapes_the_alert_text() {
+        let html = AlertHtml {
+            text: "<script>x</script> & \"quoted\"",
         }
+        .render()
+        .unwrap();
+        // askama writes numeric character references.
+        assert!(
+            html.contains("&#60;script&#62;x&#60;/script&#62; &#38; &#34;quoted&#34;"),
+            "{html}"
+        );
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(
+            html.starts_with("<!doctype html><html><body><pre "),
+            "{html}"
+        );
+        assert!(html.ends_with("</pre></body></html>"), "{html}");
     }
-    out
 }

@@ -1,10 +1,14 @@
 //! Notices: every mail reauth sends to a customer or a CSM.
 //!
 //! - `outbox`: queuing (unique per dedupe key), cancelling, listing, finding stuck ones;
-//! - `sender`: claiming, rendering and delivering due notices, bounces and retries;
+//! - `sender`: claiming due notices with a lease, retries with backoff, giving up;
+//! - `deliver`: one notice's link, rendering and sending, and what a bounce changes;
+//! - `message`: what a message shows (the template context);
 //! - [`render`]: the per-kind templates (`templates/email/<kind>/`), chosen by an exhaustive
 //!   match on [`NoticeKind`], so every kind that can be queued can be sent.
 
+mod deliver;
+mod message;
 mod outbox;
 mod render;
 mod sender;
@@ -13,6 +17,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 pub use crate::entity::notice::{NoticeKind, NoticeStatus};
+pub(crate) use outbox::insert_once;
 pub use outbox::{
     Queued, STUCK_AFTER, cancel_campaign, enqueue, list, recipient, request_fresh_link, stuck,
 };
@@ -41,7 +46,7 @@ pub async fn preview<C: ConnectionTrait>(
             .and_then(|w| w.deadline),
         None => None,
     }
-    .map(sender::deadline_text);
+    .map(message::deadline_text);
     let contact = recipient(db, &o.id).await?;
     let url = if kind.carries_link() {
         format!(
@@ -52,7 +57,7 @@ pub async fn preview<C: ConnectionTrait>(
         String::new()
     };
     let expires = Utc::now() + chrono::Duration::from_std(config.links.ttl).unwrap_or_default();
-    let ctx = sender::context(
+    let ctx = message::context(
         config,
         &o,
         contact.and_then(|c| c.name),

@@ -41,6 +41,21 @@ pub async fn recipient<C: ConnectionTrait>(
 }
 
 /// A new outbox row (pending), for `enqueue` and the fall-back to another contact.
+/// Inserts a notice unless one with its dedupe key exists; how many rows were inserted (0 or 1).
+pub(crate) async fn insert_once<C: ConnectionTrait>(
+    db: &C,
+    row: notice::ActiveModel,
+) -> Result<u64> {
+    Ok(notice::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(notice::Column::DedupeKey)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?)
+}
+
 pub(super) fn row(
     org_id: &OrgId,
     to: Option<&contact::Model>,
@@ -83,14 +98,7 @@ pub async fn enqueue<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> Result<Queued> {
     let to = recipient(db, org_id).await?;
-    let inserted = notice::Entity::insert(row(org_id, to.as_ref(), kind, dedupe_key.clone(), now))
-        .on_conflict(
-            OnConflict::column(notice::Column::DedupeKey)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
+    let inserted = insert_once(db, row(org_id, to.as_ref(), kind, dedupe_key.clone(), now)).await?;
     let existing = notice::Entity::find()
         .filter(notice::Column::DedupeKey.eq(dedupe_key))
         .one(db)

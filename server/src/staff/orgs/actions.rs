@@ -21,6 +21,40 @@ fn back_to(org: &OrgId) -> (String, String) {
     (format!("/orgs/{org}"), "Back to the org".into())
 }
 
+/// What a link action on the org page did (`templates/staff/link_notice.html` words it).
+enum LinkOutcome {
+    /// A new link to copy, shown this once.
+    Created { url: String, expires: String },
+    /// The page of a created link, reloaded: the link is not shown again.
+    CreatedShownOnce,
+    /// A notice with a new link is queued.
+    Sent,
+    /// Nothing was queued: the org consented already, or its notices are paused.
+    NotSent,
+    /// The page of a sent link, reloaded: nothing is sent again.
+    SentShownOnce,
+}
+
+impl LinkOutcome {
+    /// The heading's colour: ok | warn.
+    fn tone(&self) -> &'static str {
+        match self {
+            Self::Created { .. } | Self::Sent => "ok",
+            Self::CreatedShownOnce | Self::NotSent | Self::SentShownOnce => "warn",
+        }
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "staff/link_notice.html")]
+struct LinkNotice {
+    nav: Nav,
+    org_id: String,
+    /// Empty on the pages of a sent link, whose wording does not name the org.
+    org_name: String,
+    outcome: LinkOutcome,
+}
+
 /// Where a new link to copy waits, in the session, for the page that shows it once.
 const NEW_LINK_KEY: &str = "staff.new_link";
 
@@ -109,26 +143,17 @@ pub(crate) async fn created_link(
             .ok()?;
         Some((String::from_utf8(url).ok()?, f.expires))
     });
-    let n = match opened {
-        Some((url, expires)) => {
-            let mut n = Notice::ok(nav, format!("New link created for {name}"), back_to(&id));
-            n.paragraphs.push(format!(
-                "It works until {} and only for {name} (org {id}). Anyone with the link can start the re-consent, so send it only to the org's administrator.",
-                expires
-            ));
-            n.once = Some(("The link".into(), url));
-            n
-        }
-        None => {
-            let mut n = Notice::ok(nav, "This link was shown once", back_to(&id));
-            n.tone = "warn";
-            n.paragraphs.push(format!(
-                "A new link is shown only once, so reloading the page neither shows it again nor creates another. If you need one for {name}, create a new link from the org page."
-            ));
-            n
-        }
+    let outcome = match opened {
+        Some((url, expires)) => LinkOutcome::Created { url, expires },
+        None => LinkOutcome::CreatedShownOnce,
     };
-    Ok(render(StatusCode::OK, &n))
+    let page = LinkNotice {
+        nav,
+        org_id: id.to_string(),
+        org_name: name,
+        outcome,
+    };
+    Ok(render(StatusCode::OK, &page))
 }
 
 /// Where the outcome of "Send a new link" waits for the page that reports it.
@@ -163,32 +188,18 @@ pub(crate) async fn sent_link(
     let id = parse_org(&org_id)?;
     let flash: Option<(String, bool)> = session.remove(LINK_SENT_KEY).await?;
     let nav = Nav::new(&state, &staff, "orgs");
-    let n = match flash.filter(|(org, _)| org == id.as_str()) {
-        Some((_, true)) => {
-            let mut n = Notice::ok(nav, "The link is on its way", back_to(&id));
-            n.paragraphs.push(
-                "A notice with a new link is queued for the org's primary contact; the notices list on the org page shows when it is delivered.".into(),
-            );
-            n
-        }
-        Some((_, false)) => {
-            let mut n = Notice::ok(nav, "No link was sent", back_to(&id));
-            n.tone = "warn";
-            n.paragraphs.push(
-                "This org has already consented, or its notices are paused. Resume notices first, or create a link to copy.".into(),
-            );
-            n
-        }
-        None => {
-            let mut n = Notice::ok(nav, "This page was shown once", back_to(&id));
-            n.tone = "warn";
-            n.paragraphs.push(
-                "Reloading it sends nothing. The notices list on the org page shows every link that was sent.".into(),
-            );
-            n
-        }
+    let outcome = match flash.filter(|(org, _)| org == id.as_str()) {
+        Some((_, true)) => LinkOutcome::Sent,
+        Some((_, false)) => LinkOutcome::NotSent,
+        None => LinkOutcome::SentShownOnce,
     };
-    Ok(render(StatusCode::OK, &n))
+    let page = LinkNotice {
+        nav,
+        org_id: id.to_string(),
+        org_name: String::new(),
+        outcome,
+    };
+    Ok(render(StatusCode::OK, &page))
 }
 
 #[tracing::instrument(skip_all, fields(org_id = %org_id))]
