@@ -75,9 +75,7 @@ async fn salesforce_revoking_every_grant_is_answered_by_the_emergency_wave(db: T
     );
     make_due(&s).await;
     // The first 40 refusals (of 120 due): the rest are found while the incident is open.
-    let first = domain::vault::heartbeat::sweep(&s.vault, 40)
-        .await
-        .unwrap();
+    let first = domain::vault::heartbeat::sweep(&s.vault, 40).await.unwrap();
     recorded(&s).await;
     assert!(
         breaker::check(&s.db.db, &s.config.incident, chrono::Utc::now())
