@@ -12,7 +12,8 @@ use crate::registry::state::{self, Change};
 use crate::types::OrgId;
 
 /// After a connection was marked `needs_reauth` (under its lease): moves the org back into the
-/// campaign, queues a "reconnect" notice with a fresh link, and records an event and an alert.
+/// campaign, queues a "reconnect" notice with a fresh link (or, while an incident is open, moves
+/// the org into the incident's emergency wave instead), and records an event and an alert.
 pub(super) async fn needs_reauth(
     v: &Vault,
     c: &connection::Model,
@@ -45,7 +46,14 @@ pub(super) async fn needs_reauth(
     )
     .await
     {
-        Ok(_) => {}
+        Ok(_) => {
+            // An open incident's emergency wave tells this customer, in its own wording.
+            if crate::security::incident::emergency::enroll_if_open(db, &org, &Actor::System, now)
+                .await?
+            {
+                return raise_dead(db, c, class, reason, now).await;
+            }
+        }
         // An org that never got past consent cannot "need re-auth"; it needs attention instead.
         Err(Error::InvalidTransition { .. }) => {
             state::apply(
@@ -70,6 +78,17 @@ pub(super) async fn needs_reauth(
         now,
     )
     .await?;
+    raise_dead(db, c, class, reason, now).await
+}
+
+/// The `connection.needs_reauth` alert.
+async fn raise_dead(
+    db: &sea_orm::DatabaseConnection,
+    c: &connection::Model,
+    class: ErrorClass,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
     alerts::raise(
         db,
         "connection.needs_reauth",

@@ -20,16 +20,16 @@ use sfsim::Sim;
 
 const N: usize = 120;
 
-struct Setup {
-    db: TestDb,
-    sim: Sim,
-    sink: SmtpSink,
-    config: Arc<domain::config::Config>,
-    vault: domain::vault::Vault,
+pub(crate) struct Setup {
+    pub(crate) db: TestDb,
+    pub(crate) sim: Sim,
+    pub(crate) sink: SmtpSink,
+    pub(crate) config: Arc<domain::config::Config>,
+    pub(crate) vault: domain::vault::Vault,
 }
 
 /// `n` customers who consented (verified), each with a live grant at sfsim.
-async fn setup(db: TestDb, n: usize, latency: Duration) -> Setup {
+pub(crate) async fn setup(db: TestDb, n: usize, latency: Duration) -> Setup {
     let mut sc = seed::sim_config(n);
     sc.faults.latency = Some(latency);
     let sim = Sim::start(sc, "127.0.0.1:0".parse().unwrap())
@@ -63,7 +63,7 @@ async fn setup(db: TestDb, n: usize, latency: Duration) -> Setup {
     }
 }
 
-async fn start(s: &Setup) -> incidents::Started {
+pub(crate) async fn start(s: &Setup) -> incidents::Started {
     incidents::start(
         &s.db.db,
         &s.config,
@@ -76,7 +76,7 @@ async fn start(s: &Setup) -> incidents::Started {
     .unwrap()
 }
 
-async fn progress(s: &Setup) -> revoke::Progress {
+pub(crate) async fn progress(s: &Setup) -> revoke::Progress {
     incidents::current(&s.db.db)
         .await
         .unwrap()
@@ -85,7 +85,7 @@ async fn progress(s: &Setup) -> revoke::Progress {
 }
 
 /// Runs passes until nothing is pending or in flight.
-async fn revoke_all(s: &Setup) {
+pub(crate) async fn revoke_all(s: &Setup) {
     for _ in 0..20 {
         revoke::run(&s.vault, &Actor::System).await.unwrap();
         let p = progress(s).await;
@@ -98,7 +98,11 @@ async fn revoke_all(s: &Setup) {
 
 /// The scheduler and the sender, as the worker runs them.
 async fn schedule_and_send(s: &Setup) {
-    let now = chrono::Utc::now();
+    schedule_and_send_at(s, chrono::Utc::now()).await;
+}
+
+/// [`schedule_and_send`] as if it were `now`.
+pub(crate) async fn schedule_and_send_at(s: &Setup, now: chrono::DateTime<chrono::Utc>) {
     domain::campaign::schedule(&s.db.db, now, None)
         .await
         .unwrap();
@@ -115,7 +119,7 @@ async fn schedule_and_send(s: &Setup) {
         .unwrap();
 }
 
-fn revoked_at_salesforce(sim: &Sim) -> u64 {
+pub(crate) fn revoked_at_salesforce(sim: &Sim) -> u64 {
     sim.stats()
         .revoked_by_reason
         .get("revoke_endpoint")
@@ -143,7 +147,7 @@ async fn assert_all_out(db: &TestDb, n: usize) {
 }
 
 /// One incident message per customer admin, no other mail.
-fn assert_notified_once(sink: &SmtpSink, n: usize) {
+pub(crate) fn assert_notified_once(sink: &SmtpSink, n: usize) {
     let msgs = sink.messages();
     let mut to: Vec<String> = msgs.iter().flat_map(|m| m.to.clone()).collect();
     to.sort();

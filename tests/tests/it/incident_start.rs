@@ -112,8 +112,8 @@ async fn start_close_and_bad_input(db: TestDb) {
     assert_eq!(again.0, 1, "{again:?}");
     assert_eq!(
         incident_rows(&db).await,
-        (1, 2),
-        "started and closed, one event each"
+        (1, 3),
+        "started, its emergency wave's notices cancelled, closed: one event each"
     );
     let text = run(vec!["incident", "status"]).await.unwrap();
     assert!(text.1.contains("none open (incident 1 closed"), "{text:?}");
@@ -163,7 +163,8 @@ async fn an_admin_starts_and_closes_an_incident_on_the_dashboard(db: TestDb) {
 
     let (s, loc, _) = admin.post("/incident/close", &[]).await;
     assert_eq!((s, loc.as_deref()), (303, Some("/incident")));
-    assert_eq!(incident_rows(&db).await, (1, 2));
+    // started, incident.notices_cancelled (closing ends the emergency wave), closed
+    assert_eq!(incident_rows(&db).await, (1, 3));
     app.stop().await;
 }
 

@@ -4,6 +4,8 @@
 //! the heartbeat and the notice sender of every process (they read the one `breaker` row before
 //! each run and batch) stop, one critical `breaker.tripped` alert says so, and nothing moves
 //! until an operator resumes (`reauth incident resume`, or the dashboard) or starts an incident.
+//! While an incident is open only `invalid_client` counts: revoked grants are then the incident
+//! itself, and holding its emergency wave would keep the customers from being told.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -19,8 +21,16 @@ use crate::salesforce::SfError;
 
 /// The alert kind raised once when the breaker trips.
 pub const ALERT_KIND: &str = "breaker.tripped";
-/// Exchange classes the breaker counts.
+/// Exchange classes the breaker counts (only the last while an incident is open).
 const COUNTED: [&str; 2] = ["revoked", "invalid_client"];
+
+async fn incident_open<C: ConnectionTrait>(db: &C) -> Result<bool> {
+    Ok(crate::entity::incident::Entity::find()
+        .filter(crate::entity::incident::Column::State.eq("open"))
+        .count(db)
+        .await?
+        > 0)
+}
 
 /// What an exchange's refusal is recorded as: `invalid_client` (our client or secret is not
 /// accepted), else the error class (`revoked`, `transient`, …).
@@ -98,8 +108,16 @@ async fn window<C: ConnectionTrait>(
     let from = b.counts_from.map_or(hour_ago, |f| f.max(hour_ago));
     let all = exchange::Entity::find().filter(exchange::Column::At.gte(from));
     let total = all.clone().count(db).await?;
+    // While an incident is open, revoked grants are what the incident is about (Salesforce
+    // revoked them, or the operator asked for it) and its emergency wave must reach those
+    // customers: only `invalid_client`, still our own fault (a wrong new secret), counts.
+    let counted: &[&str] = if incident_open(db).await? {
+        &COUNTED[1..]
+    } else {
+        &COUNTED
+    };
     let refused = all
-        .filter(exchange::Column::Class.is_in(COUNTED))
+        .filter(exchange::Column::Class.is_in(counted.iter().copied()))
         .count(db)
         .await?;
     Ok((total, refused))

@@ -126,3 +126,89 @@ pub async fn enroll_refused<C: ConnectionTrait + TransactionTrait>(
     }
     crate::campaign::move_orgs(db, &ids, &name, actor, now).await
 }
+
+/// What closing an incident did to its emergency wave.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Ended {
+    /// The wave's notices not sent yet (reminders, escalations), cancelled.
+    pub cancelled: u64,
+    /// Orgs of the wave still waiting for a new consent when the incident closed.
+    pub still_to_consent: u64,
+}
+
+/// Ends the incident's emergency wave when the incident closes: the emergency is over, so its
+/// remaining steps ("your app was compromised" reminders, the escalation to the CSM) must not go
+/// out. The wave is paused (the scheduler creates no further step; event `wave.paused`) and its
+/// pending notices are cancelled (event `incident.notices_cancelled`). Orgs still in
+/// `needs_reauth` stay there, in the wave, with the link they were sent: the registry lists them
+/// and staff carry on with the normal campaign (`reauth orgs move` into a campaign wave, or a
+/// link from the org page), in the campaign's wording.
+pub(super) async fn end_wave<C: ConnectionTrait>(
+    db: &C,
+    inc: &incident::Model,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Ended> {
+    use crate::entity::notice::{self, NoticeStatus};
+    use sea_orm::PaginatorTrait as _;
+    use sea_orm::sea_query::Expr;
+    let (Some(wave_id), Some(name)) = (inc.wave_id, wave_of(db, inc).await?) else {
+        return Ok(Ended::default());
+    };
+    crate::campaign::set_paused(db, &name, true, actor, now).await?;
+    let cancelled = notice::Entity::update_many()
+        .col_expr(notice::Column::Status, Expr::value(NoticeStatus::Cancelled))
+        .col_expr(notice::Column::UpdatedAt, Expr::value(now))
+        .filter(notice::Column::WaveId.eq(wave_id))
+        .filter(notice::Column::Status.eq(NoticeStatus::Pending))
+        .exec(db)
+        .await?
+        .rows_affected;
+    let still_to_consent = org::Entity::find()
+        .filter(org::Column::WaveId.eq(wave_id))
+        .filter(org::Column::State.eq(OrgState::NeedsReauth))
+        .count(db)
+        .await?;
+    crate::events::record(
+        db,
+        now,
+        actor,
+        None,
+        "incident.notices_cancelled",
+        serde_json::json!({
+            "incident": inc.id,
+            "wave": name,
+            "cancelled": cancelled,
+            "still_to_consent": still_to_consent,
+        }),
+    )
+    .await?;
+    Ok(Ended {
+        cancelled,
+        still_to_consent,
+    })
+}
+
+/// An org whose grant Salesforce just refused, while an incident is open: moves it into the
+/// incident's wave at once (answers whether it did), so it is sent the incident's message and
+/// never the ordinary "reconnect" notice first — which the notice sender could otherwise send
+/// before the incident job's next [`enroll_refused`].
+pub async fn enroll_if_open<C: ConnectionTrait>(
+    db: &C,
+    org: &OrgId,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let Some(inc) = incident::Entity::find()
+        .filter(incident::Column::State.eq("open"))
+        .one(db)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let Some(name) = wave_of(db, &inc).await? else {
+        return Ok(false);
+    };
+    crate::campaign::move_orgs(db, std::slice::from_ref(org), &name, actor, now).await?;
+    Ok(true)
+}

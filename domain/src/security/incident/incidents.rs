@@ -2,7 +2,8 @@
 //! second one while one is open, ends the breaker's hold (the incident is the operator's answer
 //! to it), says whether the consumer secret was rotated, creates the incident's emergency wave
 //! ([`super::emergency`]) and, with `--revoke`, one `pending` revocation per live connection for
-//! the worker's pass ([`super::revoke`]) — all in one transaction; `close` ends it; `status`
+//! the worker's pass ([`super::revoke`]) — all in one transaction; `close` ends it and its
+//! emergency wave's remaining notices; `status`
 //! reports it with its progress (revoked, notified, re-consented).
 
 use chrono::{DateTime, Utc};
@@ -188,6 +189,16 @@ pub async fn start(
         .filter(incident::Column::Id.eq(id))
         .exec(&txn)
         .await?;
+    // Orgs Salesforce refused in the hour before (the breaker held their "reconnect" notices):
+    // into the wave now, before a resumed sender could send those first.
+    let mut enrolled = 0;
+    loop {
+        let n = super::emergency::enroll_refused(&txn, actor, now).await?;
+        if n == 0 {
+            break;
+        }
+        enrolled += n;
+    }
     let to_revoke = if revoke {
         super::revoke::enqueue(&txn, id, now).await?
     } else {
@@ -205,6 +216,7 @@ pub async fn start(
             "revoke": revoke,
             "secret_rotated": secret_rotated,
             "to_revoke": to_revoke,
+            "enrolled": enrolled,
             "wave": super::emergency::wave_name(id),
         }),
     )
@@ -270,7 +282,9 @@ fn already_open(open: &incident::Model) -> Error {
     ))
 }
 
-/// Closes the open incident; with none open, refuses and changes nothing.
+/// Closes the open incident and ends its emergency wave ([`super::emergency::end_wave`]: no
+/// more "your app was compromised" reminders or escalations); with none open, refuses and
+/// changes nothing.
 pub async fn close(
     db: &DatabaseConnection,
     actor: &Actor,
@@ -296,13 +310,18 @@ pub async fn close(
             "no incident is open: nothing to close".into(),
         ));
     }
+    let ended = super::emergency::end_wave(&txn, &open, actor, now).await?;
     events::record(
         &txn,
         now,
         actor,
         None,
         "incident.closed",
-        serde_json::json!({ "incident": open.id }),
+        serde_json::json!({
+            "incident": open.id,
+            "notices_cancelled": ended.cancelled,
+            "still_to_consent": ended.still_to_consent,
+        }),
     )
     .await?;
     txn.commit().await?;
