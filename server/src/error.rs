@@ -1,8 +1,8 @@
-//! The server's one error type, [`AppError`], and the middleware that logs and renders it.
+//! The server's one error type, [`AppError`], and [`render`], which logs and renders it.
 //!
 //! A handler returns `Result<_, AppError>`. The error does not render itself: its
 //! `IntoResponse` leaves a response with the status and the error in the response's extensions,
-//! and [`respond`] — one middleware around every route — logs it once and writes the body the
+//! and [`render`] — called once around the whole router, by `crate::frame` — logs it once and writes the body the
 //! route's kind calls for: JSON for the token API, the customer's error page for the link pages,
 //! the dashboard's error page for everything else (`templates/errors/`). A caller's mistake shows
 //! its message; an internal fault shows a generic sentence and the request id, and its text goes
@@ -10,8 +10,6 @@
 //! fallback) get the same pages.
 
 use askama::Template;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::{Json, body::Body};
 use domain::error::Fault;
@@ -172,7 +170,7 @@ pub(crate) async fn not_found() -> AppError {
 
 /// Which error design a path gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     /// The token API: JSON.
     Api,
     /// The customer admin's pages: the partner's branding, no dashboard.
@@ -184,7 +182,7 @@ enum Kind {
 }
 
 impl Kind {
-    fn of(path: &str) -> Self {
+    pub(crate) fn of(path: &str) -> Self {
         if path.starts_with("/api/") {
             Self::Api
         } else if path.starts_with("/r/") || path.starts_with("/oauth/") {
@@ -224,16 +222,15 @@ struct StaffPage<'a> {
     e: Shown<'a>,
 }
 
-/// Logs every failed request once and renders its error for the route's kind.
-pub(crate) async fn respond(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let kind = Kind::of(req.uri().path());
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let mut res = next.run(req).await;
+/// Logs a failed request once and renders its error for the route's kind (`kind`, from the
+/// request's path); any other response passes unchanged. Called by [`crate::frame`] around the
+/// whole router, inside the request's span.
+pub(crate) fn render(
+    state: &AppState,
+    kind: Kind,
+    request_id: &str,
+    mut res: Response,
+) -> Response {
     let error = match res.extensions_mut().remove::<AppError>() {
         Some(e) => e,
         None if kind != Kind::Other && is_bare_error(&res) => bare(res.status()),
@@ -248,7 +245,7 @@ pub(crate) async fn respond(State(state): State<AppState>, req: Request, next: N
         status: r.status.as_u16(),
         code: r.code,
         message: r.message.as_deref(),
-        request_id: &request_id,
+        request_id,
     };
     let body = match kind {
         Kind::Api | Kind::Other => {
@@ -273,20 +270,16 @@ pub(crate) async fn respond(State(state): State<AppState>, req: Request, next: N
             body
         }
         Kind::Customer => {
-            let brand = Brand::from_state(&state);
+            let brand = Brand::from_state(state);
             html(
                 &mut parts,
                 CustomerPage { brand, e: shown }.render(),
-                &request_id,
+                request_id,
             )
         }
         Kind::Staff => {
-            let nav = nav.unwrap_or_else(|| Nav::anonymous(&state));
-            html(
-                &mut parts,
-                StaffPage { nav, e: shown }.render(),
-                &request_id,
-            )
+            let nav = nav.unwrap_or_else(|| Nav::anonymous(state));
+            html(&mut parts, StaffPage { nav, e: shown }.render(), request_id)
         }
     };
     if let Some(secs) = r.retry_after {

@@ -8,6 +8,7 @@
 //! | `api`, `api_key_cache`, `legacy` | the token API (`/api/v1/…`), its key cache, the legacy import API |
 //! | `ip_ranges` | the published egress ranges (`/ip-ranges`, `/ip-ranges.json`) |
 //! | `health`, `metrics` | `/healthz`, `/readyz` and `/metrics` |
+//! | `frame` | what every request passes through: request id, span, error pages, security headers |
 //! | `error` | the one error type, rendered as a page or JSON by route kind and logged once |
 //! | `security` | security headers, CSRF tokens, the only ways to redirect |
 //! | `session_store` | tower-sessions over our own database |
@@ -16,6 +17,7 @@
 mod api;
 mod api_key_cache;
 mod error;
+mod frame;
 mod health;
 mod ip_ranges;
 mod legacy;
@@ -30,15 +32,13 @@ mod static_files;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::{Router, middleware};
+use axum::Router;
 use domain::config::Config;
 use domain::security::crypto::Sealer;
 use domain::time::Clock;
 use http::StatusCode;
 use sea_orm::DatabaseConnection;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
@@ -76,7 +76,8 @@ pub struct Services {
     pub(crate) overview: domain::staff::overview_cache::OverviewCache,
     /// Staff sign-in attempts per client address.
     sign_in_limiter: Arc<staff::RateLimiter>,
-    csp: http::HeaderValue,
+    /// Added to every response by [`frame`], built once.
+    security_headers: security::SecurityHeaders,
 }
 
 impl AppState {
@@ -110,8 +111,11 @@ impl AppState {
         } else {
             Some(Sealer::from_config(&config.crypto)?)
         };
-        let csp = http::HeaderValue::from_str(&security::csp(&config.salesforce.extra_login_hosts))
-            .map_err(|e| domain::Error::Internal(format!("salesforce.extra_login_hosts: {e}")))?;
+        let security_headers = security::SecurityHeaders::new(
+            &config.salesforce.extra_login_hosts,
+            config.base_url.scheme() == "https",
+        )
+        .map_err(|e| domain::Error::Internal(format!("salesforce.extra_login_hosts: {e}")))?;
         metrics::handle();
         Ok(Self(Arc::new(Services {
             db,
@@ -119,7 +123,7 @@ impl AppState {
             clock,
             sealer,
             vault,
-            csp,
+            security_headers,
             api_keys: api_key_cache::ApiKeyCache::default(),
             sign_in_limiter: Arc::new(staff::rate_limiter()),
             overview: Default::default(),
@@ -147,9 +151,14 @@ fn not_configured(what: &'static str) -> error::AppError {
     error::AppError::new(StatusCode::SERVICE_UNAVAILABLE, "not_configured", what).logged(what)
 }
 
-/// The whole application router.
-pub fn router(state: AppState) -> Router {
-    let request_id = http::HeaderName::from_static("x-request-id");
+/// The whole application: the router inside the frame every request passes through
+/// ([`frame`]: request id, span, error pages, security headers), inside the 30 s time-out.
+type App = tower_http::timeout::Timeout<frame::Frame<Router>>;
+
+/// Builds [`App`]. The cross-cutting layers wrap the router once; only the session layer (the
+/// customer pages and the dashboard) and [`frame::RecordRouteLayer`] (which must run after
+/// routing) are applied per route.
+fn app(state: AppState) -> App {
     let sessions = SessionManagerLayer::new(DbStore::new(state.db.clone()))
         .with_name("reauth_session")
         .with_http_only(true)
@@ -157,7 +166,7 @@ pub fn router(state: AppState) -> Router {
         .with_same_site(SameSite::Lax)
         .with_secure(state.config.base_url.scheme() == "https")
         .with_expiry(Expiry::OnInactivity(time::Duration::hours(2)));
-    Router::new()
+    let router = Router::new()
         .merge(reconsent::router())
         .merge(staff::router(&state))
         .layer(sessions)
@@ -167,50 +176,16 @@ pub fn router(state: AppState) -> Router {
         .merge(metrics::router())
         .merge(static_files::router())
         .fallback(error::not_found)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            error::respond,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            security::headers,
-        ))
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        // The span names the matched route, never the URI: paths carry link secrets
-        // (`/r/{secret}`) and the callback's query carries the authorization code. Failures
-        // are logged by `error::respond`, once, with their cause; not again here.
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(request_span)
-                .on_failure(()),
-        )
+        // The span names the matched route, never the URI. Failures are logged by
+        // `error::render`, once, with their cause; not again by the span.
+        .layer(frame::RecordRouteLayer)
+        .with_state(state.clone());
+    tower::ServiceBuilder::new()
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        .with_state(state)
-}
-
-/// The span of one request: method, matched route and request id — nothing from the URI itself
-/// — and the org, once a handler knows it (the customer pages learn it from the link).
-fn request_span<B>(req: &http::Request<B>) -> tracing::Span {
-    let route = req
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map_or("(unmatched)", axum::extract::MatchedPath::as_str);
-    let id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    tracing::info_span!(
-        "request",
-        method = %req.method(),
-        route,
-        request_id = id,
-        org_id = tracing::field::Empty
-    )
+        .service(frame::Frame::new(router, state))
 }
 
 /// Serves the router on `listener` until `shutdown` resolves, then waits for the vault's
@@ -232,12 +207,9 @@ pub async fn serve(
             limiter.shrink_to_fit();
         }
     });
-    let served = axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let served = axum::serve(listener, frame::MakeApp(app(state)))
+        .with_graceful_shutdown(shutdown)
+        .await;
     pruning.abort();
     if let Some(v) = vault {
         v.drain(v.drain_timeout()).await;

@@ -1,13 +1,9 @@
 //! Security headers on every response, CSRF tokens for forms, and the only ways to redirect.
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use http::HeaderValue;
+use http::{HeaderMap, HeaderValue, header};
 use subtle::ConstantTimeEq;
 use tower_sessions::Session;
-
-use crate::AppState;
 
 pub(crate) const CSRF_KEY: &str = "csrf";
 
@@ -26,35 +22,55 @@ pub(crate) fn csp(extra_login_hosts: &[String]) -> String {
     )
 }
 
-pub(crate) async fn headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let mut res = next.run(req).await;
-    let h = res.headers_mut();
-    h.insert("content-security-policy", state.csp.clone());
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    // Pages are never stored by browsers or proxies: several show a secret once (a new link, an
-    // API key, a one-time password, a TOTP secret, recovery codes) and all show customer data.
-    let html = h
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
-    if html && !h.contains_key(http::header::CACHE_CONTROL) {
-        h.insert(
-            http::header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        );
+/// The security headers every response carries, their values built once at start-up.
+pub(crate) struct SecurityHeaders {
+    csp: HeaderValue,
+    /// `Strict-Transport-Security`, when the site is served over HTTPS.
+    hsts: bool,
+}
+
+impl SecurityHeaders {
+    /// The headers for a site whose Salesforce login hosts include `extra_login_hosts`.
+    pub(crate) fn new(
+        extra_login_hosts: &[String],
+        https: bool,
+    ) -> Result<Self, http::header::InvalidHeaderValue> {
+        Ok(Self {
+            csp: HeaderValue::from_str(&csp(extra_login_hosts))?,
+            hsts: https,
+        })
     }
-    if state.config.base_url.scheme() == "https" {
+
+    /// Adds the headers to a response's.
+    pub(crate) fn apply(&self, h: &mut HeaderMap) {
+        h.reserve(6);
+        h.insert(header::CONTENT_SECURITY_POLICY, self.csp.clone());
         h.insert(
-            "strict-transport-security",
-            HeaderValue::from_static("max-age=31536000"),
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
         );
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        h.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+        // Pages are never stored by browsers or proxies: several show a secret once (a new link,
+        // an API key, a one-time password, a TOTP secret, recovery codes) and all show customer
+        // data.
+        let html = h
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/html"));
+        if html && !h.contains_key(header::CACHE_CONTROL) {
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+        if self.hsts {
+            h.insert(
+                header::STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_static("max-age=31536000"),
+            );
+        }
     }
-    res
 }
 
 /// The session's CSRF token, created on first use.

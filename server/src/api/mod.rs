@@ -44,7 +44,7 @@ pub(crate) fn router() -> Router<AppState> {
 }
 
 /// An API error: `code` for programs, `message` for people; rendered as JSON (with the request
-/// id, `no-store`) by [`crate::error::respond`].
+/// id, `no-store`) by [`crate::error::render`].
 pub(crate) fn error(
     status: StatusCode,
     code: &'static str,
