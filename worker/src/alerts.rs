@@ -8,6 +8,9 @@ use crate::JobContext;
 
 #[tracing::instrument(name = "job", skip_all, fields(job = "alerts"))]
 pub(crate) async fn run(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
+    let Some(_running) = ctx.exclusive("alerts") else {
+        return Ok(());
+    };
     let d = domain::alerts::delivery::Dispatcher {
         config: &ctx.config,
         mailer: &ctx.mailer,

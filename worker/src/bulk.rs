@@ -8,6 +8,9 @@ use crate::JobContext;
 
 #[tracing::instrument(name = "job", skip_all, fields(job = "bulk"))]
 pub(crate) async fn run(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
+    let Some(_running) = ctx.exclusive("bulk") else {
+        return Ok(());
+    };
     let clock = ctx.clock.clone();
     let ran = domain::staff::bulk::run_pending(&ctx.db, &ctx.owner, || clock.now()).await?;
     if ran > 0 {

@@ -9,6 +9,9 @@ use crate::JobContext;
 
 #[tracing::instrument(name = "job", skip_all, fields(job = "campaign"))]
 pub(crate) async fn run(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
+    let Some(_running) = ctx.exclusive("campaign") else {
+        return Ok(());
+    };
     let quiet = domain::time::QuietHours::parse(&ctx.config.campaign.quiet_hours);
     if let Some(vault) = &ctx.vault {
         let p = domain::legacy::preflight::run(vault, ctx.clock.now()).await?;

@@ -11,6 +11,9 @@ const BATCH: u64 = 10_000;
 
 #[tracing::instrument(name = "job", skip_all, fields(job = "heartbeat"))]
 pub(crate) async fn run(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
+    let Some(_running) = ctx.exclusive("heartbeat") else {
+        return Ok(());
+    };
     let Some(vault) = &ctx.vault else {
         tracing::debug!("heartbeat waits: salesforce.client_id and crypto.keys are not configured");
         return Ok(());

@@ -12,6 +12,9 @@ use crate::JobContext;
 
 #[tracing::instrument(name = "job", skip_all, fields(job = "incident"))]
 pub(crate) async fn run(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
+    let Some(_running) = ctx.exclusive("incident") else {
+        return Ok(());
+    };
     let enrolled = emergency::enroll_refused(&ctx.db, &Actor::System, ctx.clock.now()).await?;
     if enrolled > 0 {
         tracing::info!(

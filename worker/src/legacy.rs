@@ -10,6 +10,9 @@ use crate::JobContext;
 
 #[tracing::instrument(name = "job", skip_all, fields(job = "legacy"))]
 pub(crate) async fn run(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
+    let Some(_running) = ctx.exclusive("legacy") else {
+        return Ok(());
+    };
     let Some(vault) = &ctx.vault else {
         return Ok(());
     };

@@ -52,6 +52,23 @@ pub struct JobContext {
     pub vault: Option<domain::vault::Vault>,
     /// The HTTP client alert webhooks are posted with.
     pub webhooks: reqwest::Client,
+    /// The jobs running in this process now ([`Self::exclusive`]).
+    running: Arc<std::sync::Mutex<std::collections::HashSet<&'static str>>>,
+}
+
+/// A job's run in this process; the next tick may run the job again once this is dropped.
+pub(crate) struct Running {
+    job: &'static str,
+    running: Arc<std::sync::Mutex<std::collections::HashSet<&'static str>>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(self.job);
+    }
 }
 
 impl JobContext {
@@ -93,6 +110,29 @@ impl JobContext {
             process,
             owner,
             vault,
+            running: Arc::default(),
+        })
+    }
+
+    /// Marks `job` as running in this process, or `None` if its previous run is still going:
+    /// apalis starts each cron tick's job at once, even beside the last one, so every job takes
+    /// this first and skips a tick that finds it busy. A heartbeat sweep that outlasts
+    /// `heartbeat.sweep_every` is then never joined by a second sweep, and `heartbeat.concurrency`
+    /// and `per_instance` bound the whole process (test `worker_schedule`). (A tower
+    /// concurrency limit on the worker would instead leave ticks unpolled until apalis-cron
+    /// refuses them as out of range and ends the job's worker.)
+    pub(crate) fn exclusive(&self, job: &'static str) -> Option<Running> {
+        let mut running = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !running.insert(job) {
+            tracing::debug!(job, "the previous run is still going; this tick is skipped");
+            return None;
+        }
+        Some(Running {
+            job,
+            running: self.running.clone(),
         })
     }
 }
@@ -160,79 +200,66 @@ async fn run_jobs(
     let incident_name = worker_name("incident");
     let incident_ctx = ctx.clone();
     let incident_every = bulk_every.clone();
-    // Every job runs one at a time in a process (`.concurrency(1)`): a cron tick that comes while
-    // the job's previous run is still going waits for it, so a sweep that outlasts
-    // `heartbeat.sweep_every` is never joined by a second one — the heartbeat's `concurrency` and
-    // `per_instance` bound the whole process, as configured (test `worker_schedule`).
+    // Every job runs one at a time in a process: each takes `JobContext::exclusive` first.
     let monitor = Monitor::new()
         .register(move |_restarts| {
             WorkerBuilder::new(housekeeping_name.as_str())
                 .backend(CronScheduler::new(every_minute.clone()))
                 .data(ctx.clone())
-                .concurrency(1)
                 .build(housekeeping::run)
         })
         .register(move |_restarts| {
             WorkerBuilder::new(notices_name.as_str())
                 .backend(CronScheduler::new(every_10s.clone()))
                 .data(notices_ctx.clone())
-                .concurrency(1)
                 .build(notices::run)
         })
         .register(move |_restarts| {
             WorkerBuilder::new(heartbeat_name.as_str())
                 .backend(CronScheduler::new(sweep.clone()))
                 .data(heartbeat_ctx.clone())
-                .concurrency(1)
                 .build(heartbeat::run)
         })
         .register(move |_restarts| {
             WorkerBuilder::new(campaign_name.as_str())
                 .backend(CronScheduler::new(tick.clone()))
                 .data(campaign_ctx.clone())
-                .concurrency(1)
                 .build(campaign::run)
         })
         .register(move |_restarts| {
             WorkerBuilder::new(bulk_name.as_str())
                 .backend(CronScheduler::new(bulk_every.clone()))
                 .data(bulk_ctx.clone())
-                .concurrency(1)
                 .build(bulk::run)
         })
         .register(move |_restarts| {
             WorkerBuilder::new(verify_name.as_str())
                 .backend(CronScheduler::new(verify_every.clone()))
                 .data(verify_ctx.clone())
-                .concurrency(1)
                 .build(verify::run)
         })
         .register(move |_restarts| {
             WorkerBuilder::new(alerts_name.as_str())
                 .backend(CronScheduler::new(alerts_every.clone()))
                 .data(alerts_ctx.clone())
-                .concurrency(1)
                 .build(alerts::run)
         })
         .register(move |_restarts| {
             WorkerBuilder::new(monitor_name.as_str())
                 .backend(CronScheduler::new(monitor_every.clone()))
                 .data(monitor_ctx.clone())
-                .concurrency(1)
                 .build(monitor::run)
         })
         .register(move |_restarts| {
             WorkerBuilder::new(incident_name.as_str())
                 .backend(CronScheduler::new(incident_every.clone()))
                 .data(incident_ctx.clone())
-                .concurrency(1)
                 .build(incident::run)
         })
         .register(move |_restarts| {
             WorkerBuilder::new(legacy_name.as_str())
                 .backend(CronScheduler::new(legacy_every.clone()))
                 .data(legacy_ctx.clone())
-                .concurrency(1)
                 .build(legacy::run)
         });
     monitor

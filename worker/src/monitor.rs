@@ -7,6 +7,9 @@ use crate::JobContext;
 
 #[tracing::instrument(name = "job", skip_all, fields(job = "monitor"))]
 pub(crate) async fn run(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
+    let Some(_running) = ctx.exclusive("monitor") else {
+        return Ok(());
+    };
     if !ctx.config.monitor.enabled {
         return Ok(());
     }

@@ -7,6 +7,9 @@ use crate::JobContext;
 
 #[tracing::instrument(name = "job", skip_all, fields(job = "notices"))]
 pub(crate) async fn run(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
+    let Some(_running) = ctx.exclusive("notices") else {
+        return Ok(());
+    };
     // Mail the pages promised that has not left (whatever the reason, including this process
     // having no key to seal links with): an alert per notice, once.
     let stuck = domain::campaign::notices::alert_stuck(&ctx.db, ctx.clock.now()).await?;

@@ -10,6 +10,9 @@ const BATCH: u64 = 200;
 
 #[tracing::instrument(name = "job", skip_all, fields(job = "verify"))]
 pub(crate) async fn run(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
+    let Some(_running) = ctx.exclusive("verify") else {
+        return Ok(());
+    };
     let Some(vault) = &ctx.vault else {
         return Ok(());
     };
