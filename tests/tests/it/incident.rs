@@ -11,7 +11,7 @@ use domain::security::incident::breaker;
 use domain::staff::Role;
 use reauth_tests::smtp::SmtpSink;
 use reauth_tests::{TestDb, both_backends, seed};
-use sea_orm::{ConnectionTrait as _, EntityTrait as _, PaginatorTrait as _};
+use sea_orm::{ConnectionTrait as _, EntityTrait as _, PaginatorTrait as _, QueryOrder as _};
 use sfsim::Sim;
 
 const CUSTOMERS: usize = 30;
@@ -198,7 +198,9 @@ async fn revoking_30_percent_trips_the_breaker_and_resuming_goes_on(db: TestDb) 
     assert_eq!(sent.sent as usize, revoked, "{sent:?}");
     assert_eq!(f.sink.messages().len(), revoked);
     assert!(breaker_alerts(&f).await[0].resolved_at.is_some());
+    // In the order they happened: without ORDER BY, PostgreSQL may return them in any order.
     let kinds: Vec<String> = domain::entity::event::Entity::find()
+        .order_by_asc(domain::entity::event::Column::Id)
         .all(&f.db.db)
         .await
         .unwrap()
