@@ -4,7 +4,7 @@
 //! process, and a worker process SIGKILLed mid-revocation — resumes with nothing revoked twice
 //! and nothing missed.
 
-use std::process::{Child, Command, Stdio};
+use crate::processes::{Children, spawn_worker};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -230,23 +230,6 @@ both_backends!(
     an_interrupted_pass_resumes_without_revoking_twice
 );
 
-fn spawn_worker(env: &[(String, String)], log: &std::path::Path) -> Child {
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    Command::new(reauth_tests::reauth_bin())
-        .arg("worker")
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(out)
-        .spawn()
-        .unwrap()
-}
-
 /// A worker process SIGKILLed mid-revocation (50 ms per call at sfsim, 2 at a time), then a
 /// new one: every grant revoked once, every org notified once over SMTP.
 async fn a_worker_killed_mid_revocation_resumes(db: TestDb) {
@@ -281,7 +264,7 @@ async fn a_worker_killed_mid_revocation_resumes(db: TestDb) {
     ];
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("worker.log");
-    let mut worker = spawn_worker(&env, &log);
+    let mut worker = Children::new([spawn_worker(&env, &log)]);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while progress(&s).await.revoked < 40 {
         assert!(
@@ -292,12 +275,12 @@ async fn a_worker_killed_mid_revocation_resumes(db: TestDb) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    worker.kill().unwrap(); // SIGKILL
-    worker.wait().unwrap();
+    worker[0].kill().unwrap(); // SIGKILL
+    worker[0].wait().unwrap();
     let at_kill = progress(&s).await;
     assert!(at_kill.pending > 0, "killed mid-revocation: {at_kill:?}");
 
-    let mut worker = spawn_worker(&env, &log);
+    let worker = Children::new([spawn_worker(&env, &log)]);
     // A row killed inside the vault's admin lease waits for that lease (60 s) to run out; on a
     // loaded two-core machine the whole test took 100–210 s.
     let deadline = std::time::Instant::now() + Duration::from_secs(300);
@@ -316,8 +299,7 @@ async fn a_worker_killed_mid_revocation_resumes(db: TestDb) {
     }
     // Give a duplicate the time to show.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    worker.kill().ok();
-    worker.wait().ok();
+    drop(worker);
     assert_eq!(revoked_at_salesforce(&s.sim), n as u64, "{at_kill:?}");
     assert_eq!(s.sim.stats().live_grants, 0);
     assert_all_out(&s.db, n).await;

@@ -3,7 +3,6 @@
 //! be joined by the next tick's sweep, or the process sends Salesforce several times the calls
 //! per instance it was configured for (and a SIGKILL loses as many more rotations in flight).
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use reauth_tests::TestDb;
@@ -11,15 +10,7 @@ use reauth_tests::seed;
 use sea_orm::ConnectionTrait as _;
 use secrecy::ExposeSecret as _;
 
-/// Kills and reaps the worker however the test ends.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
-}
+use crate::processes::{Children, spawn_worker};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_heartbeat_sweep_is_not_joined_by_the_next_ticks_sweep() {
@@ -44,32 +35,32 @@ async fn a_slow_heartbeat_sweep_is_not_joined_by_the_next_ticks_sweep() {
     });
     let dir = tempfile::tempdir().unwrap();
     let key = config.crypto.keys[0].expose_secret().to_owned();
-    let worker = Command::new(reauth_tests::reauth_bin())
-        .arg("worker")
-        .env_clear()
-        .env("REAUTH_DATABASE_URL", &db.url)
-        .env("REAUTH_SALESFORCE__CLIENT_ID", "reauth-eca")
-        .env("REAUTH_SALESFORCE__CLIENT_SECRET", "reauth-eca-secret")
-        .env("REAUTH_SALESFORCE__LOGIN_URL", sim.base_url())
-        .env(
+    let env: Vec<(String, String)> = [
+        ("REAUTH_DATABASE_URL", db.url.clone()),
+        ("REAUTH_SALESFORCE__CLIENT_ID", "reauth-eca".into()),
+        (
+            "REAUTH_SALESFORCE__CLIENT_SECRET",
+            "reauth-eca-secret".into(),
+        ),
+        ("REAUTH_SALESFORCE__LOGIN_URL", sim.base_url().into()),
+        (
             "REAUTH_SALESFORCE__EXTRA_LOGIN_HOSTS",
             format!("[\"{}\"]", sim.host_port()),
-        )
-        .env("REAUTH_SALESFORCE__HTTP_TIMEOUT", "10s")
-        .env("REAUTH_CRYPTO__KEYS", format!("[\"{key}\"]"))
-        .env("REAUTH_HEARTBEAT__SWEEP_EVERY", "1s")
-        .env("REAUTH_HEARTBEAT__CONCURRENCY", CONCURRENCY.to_string())
-        .env("REAUTH_HEARTBEAT__PER_INSTANCE", CONCURRENCY.to_string())
-        .env(
+        ),
+        ("REAUTH_SALESFORCE__HTTP_TIMEOUT", "10s".into()),
+        ("REAUTH_CRYPTO__KEYS", format!("[\"{key}\"]")),
+        ("REAUTH_HEARTBEAT__SWEEP_EVERY", "1s".into()),
+        ("REAUTH_HEARTBEAT__CONCURRENCY", CONCURRENCY.to_string()),
+        ("REAUTH_HEARTBEAT__PER_INSTANCE", CONCURRENCY.to_string()),
+        (
             "REAUTH_MAIL__TRANSPORT",
             format!("file://{}", dir.path().join("mail").display()),
-        )
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _worker = Reaped(worker);
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let _worker = Children::new([spawn_worker(&env, &dir.path().join("worker.log"))]);
     // Long enough for several ticks to fall inside the first sweep, and for its first
     // refreshes to finish.
     tokio::time::sleep(Duration::from_secs(7)).await;
