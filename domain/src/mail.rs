@@ -11,9 +11,15 @@ use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, To
 
 use crate::config::{ConfigError, MailConfig};
 
-/// Where messages go.
+/// Where messages go, and how long one delivery may take.
 #[derive(Clone)]
-pub enum Mailer {
+pub struct Mailer {
+    transport: Transport,
+    timeout: std::time::Duration,
+}
+
+#[derive(Clone)]
+enum Transport {
     Log,
     File(AsyncFileTransport<Tokio1Executor>),
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
@@ -21,10 +27,10 @@ pub enum Mailer {
 
 impl std::fmt::Debug for Mailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Log => "Mailer(log)",
-            Self::File(_) => "Mailer(file)",
-            Self::Smtp(_) => "Mailer(smtp)",
+        f.write_str(match self.transport {
+            Transport::Log => "Mailer(log)",
+            Transport::File(_) => "Mailer(file)",
+            Transport::Smtp(_) => "Mailer(smtp)",
         })
     }
 }
@@ -41,6 +47,39 @@ pub enum SendError {
 impl Mailer {
     /// Builds the transport from `[mail]`.
     pub fn from_config(c: &MailConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
+            transport: Transport::from_config(c)?,
+            timeout: c.timeout,
+        })
+    }
+
+    /// Whether a message handed to this transport reaches anyone. The `log` transport only
+    /// records that a message would have gone: its notices are marked `logged`, never `sent`.
+    pub fn delivers(&self) -> bool {
+        !matches!(self.transport, Transport::Log)
+    }
+
+    /// The status a notice takes once this transport has accepted its message.
+    pub fn sent_status(&self) -> &'static str {
+        if self.delivers() { "sent" } else { "logged" }
+    }
+
+    /// Sends one message, within `mail.timeout` from connecting to the server's answer: a
+    /// delivery still going then is abandoned (a transient failure), so no sender holds a notice
+    /// past its lease.
+    pub async fn send(&self, m: Message) -> Result<(), SendError> {
+        match tokio::time::timeout(self.timeout, self.transport.send(m)).await {
+            Ok(r) => r,
+            Err(_) => Err(SendError::Transient(format!(
+                "no answer within mail.timeout ({}s)",
+                self.timeout.as_secs_f64()
+            ))),
+        }
+    }
+}
+
+impl Transport {
+    fn from_config(c: &MailConfig) -> Result<Self, ConfigError> {
         let t = c.transport.as_str();
         let bad = |m: String| ConfigError::invalid("mail.transport", m);
         if t == "log" {
@@ -71,26 +110,10 @@ impl Mailer {
             let pass = percent_decode(url.password().unwrap_or_default());
             builder = builder.credentials(Credentials::new(user, pass));
         }
-        Ok(Self::Smtp(
-            builder
-                .timeout(Some(std::time::Duration::from_secs(30)))
-                .build(),
-        ))
+        Ok(Self::Smtp(builder.timeout(Some(c.timeout)).build()))
     }
 
-    /// Whether a message handed to this transport reaches anyone. The `log` transport only
-    /// records that a message would have gone: its notices are marked `logged`, never `sent`.
-    pub fn delivers(&self) -> bool {
-        !matches!(self, Self::Log)
-    }
-
-    /// The status a notice takes once this transport has accepted its message.
-    pub fn sent_status(&self) -> &'static str {
-        if self.delivers() { "sent" } else { "logged" }
-    }
-
-    /// Sends one message.
-    pub async fn send(&self, m: Message) -> Result<(), SendError> {
+    async fn send(&self, m: Message) -> Result<(), SendError> {
         match self {
             Self::Log => {
                 let h = m.headers();

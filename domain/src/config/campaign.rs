@@ -52,6 +52,18 @@ pub struct MailConfig {
     #[serde(serialize_with = "redact::url_password")]
     pub transport: String,
     pub from: String,
+    /// The longest one delivery may take, connecting included; a delivery still going at this
+    /// point is abandoned and retried. A claimed notice's lease is twice this, so a sender that
+    /// died holding one frees it after that long, and a live one never outlasts its lease.
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+}
+
+impl MailConfig {
+    /// How long a claimed notice stays its sender's: twice [`Self::timeout`].
+    pub fn lease(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.timeout * 2).unwrap_or(chrono::Duration::minutes(5))
+    }
 }
 
 impl Default for MailConfig {
@@ -59,6 +71,7 @@ impl Default for MailConfig {
         Self {
             transport: "log".into(),
             from: "Integrations <noreply@example.com>".into(),
+            timeout: Duration::from_secs(30),
         }
     }
 }

@@ -260,6 +260,8 @@ async fn a_worker_killed_mid_revocation_resumes(db: TestDb) {
         ("REAUTH_HEARTBEAT__CONCURRENCY".into(), "2".into()),
         ("REAUTH_HEARTBEAT__PER_INSTANCE".into(), "2".into()),
         ("REAUTH_MAIL__TRANSPORT".into(), s.sink.url()),
+        // The notices the killed worker had claimed go again once their lease (2 × this) ends.
+        ("REAUTH_MAIL__TIMEOUT".into(), "5s".into()),
         ("REAUTH_CAMPAIGN__TICK".into(), "1s".into()),
     ];
     let dir = tempfile::tempdir().unwrap();

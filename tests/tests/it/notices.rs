@@ -214,3 +214,84 @@ both_backends!(
     a_reloaded_send_a_new_link_page_sends_no_second_mail,
     send_a_new_link_then_reload_sends_one_mail
 );
+
+/// A mail server that accepts the connection and never answers: the delivery is abandoned at
+/// `mail.timeout` and the notice goes back to pending for a retry; while it is being tried it is
+/// leased for twice `mail.timeout`, counted from its claim — so a worker killed mid-send frees
+/// its notices that soon after, not minutes later.
+async fn a_stalled_mail_server_is_given_up_on_at_mail_timeout(db: TestDb) {
+    reauth_tests::import_csv(
+        &db.db,
+        "org_id,name,admin_email\n00D4c0000008cs2,Acme Corp,admin@acme.example\n",
+    )
+    .await;
+    let stalled = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = stalled.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = stalled.accept().await {
+            open.push(socket); // never a greeting
+        }
+    });
+    let mut config = Config::default();
+    config.mail.transport = format!("smtp://127.0.0.1:{port}");
+    config.mail.timeout = std::time::Duration::from_secs(1);
+    config.crypto.keys = vec![domain::security::crypto::Sealer::generate_key("k1")];
+    let org = OrgId::parse(ACME).unwrap();
+    let queued = chrono::Utc::now() - chrono::Duration::minutes(10);
+    notices::enqueue(&db.db, &org, NoticeKind::Link, "t|stall".into(), queued)
+        .await
+        .unwrap();
+    let at = chrono::Utc::now();
+    let sending = {
+        let (db, config) = (db.db.clone(), config.clone());
+        tokio::spawn(async move {
+            let mailer = domain::mail::Mailer::from_config(&config.mail).unwrap();
+            let sealer = domain::security::crypto::Sealer::from_config(&config.crypto).unwrap();
+            let sender = notices::Sender {
+                mailer: &mailer,
+                sealer: &sealer,
+                config: &config,
+                owner: "test",
+            };
+            notices::send_due(&db, &sender, at, 100).await.unwrap()
+        })
+    };
+    let claimed = loop {
+        let n = domain::entity::notice::Entity::find()
+            .one(&db.db)
+            .await
+            .unwrap()
+            .unwrap();
+        if n.status == NoticeStatus::Sending {
+            break n;
+        }
+        assert!(!sending.is_finished(), "never claimed: {n:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let lease = claimed.lease_expires_at.unwrap() - claimed.updated_at;
+    assert_eq!(lease, chrono::Duration::seconds(2), "twice mail.timeout");
+    assert!(claimed.updated_at >= at, "counted from the claim");
+    let report = sending.await.unwrap();
+    assert_eq!((report.sent, report.retried), (0, 1), "{report:?}");
+    let n = domain::entity::notice::Entity::find()
+        .one(&db.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n.status, NoticeStatus::Pending);
+    assert_eq!(n.lease_owner, None);
+    assert!(
+        n.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("no answer within mail.timeout (1s)")),
+        "{:?}",
+        n.last_error
+    );
+    held.abort();
+}
+
+both_backends!(
+    a_stalled_mail_server_is_given_up_on_at_mail_timeout_,
+    a_stalled_mail_server_is_given_up_on_at_mail_timeout
+);

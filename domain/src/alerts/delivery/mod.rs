@@ -30,7 +30,8 @@ pub use channel::webhook_client;
 use channel::{send_mail, send_webhook};
 pub use message::{headline, payload, signature, text};
 
-/// How long a claimed delivery stays ours.
+/// How long a claimed delivery stays ours, at least: a webhook call is bounded at 10 s, a mail at
+/// `mail.timeout`, and the lease is the longer of this and twice that.
 const LEASE: chrono::Duration = chrono::Duration::minutes(2);
 /// Attempts before a delivery is given up: with backoff capped at 30 minutes, about four days.
 pub const MAX_ATTEMPTS: i32 = 200;
@@ -174,12 +175,16 @@ async fn send_due<C: ConnectionTrait>(
         .limit(limit)
         .all(db)
         .await?;
+    let (pass_began, started) = (now, std::time::Instant::now());
+    let lease = LEASE.max(d.config.mail.lease());
     for row in due {
+        // Deliveries are sent one after another: each lease counts from its own claim.
+        let now = pass_began + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
         let claimed = alert_delivery::Entity::update_many()
             .col_expr(alert_delivery::Column::Status, Expr::value("sending"))
             .col_expr(
                 alert_delivery::Column::LeaseExpiresAt,
-                Expr::value(now + LEASE),
+                Expr::value(now + lease),
             )
             .col_expr(alert_delivery::Column::LeaseOwner, Expr::value(d.owner))
             .col_expr(

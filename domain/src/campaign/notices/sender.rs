@@ -18,8 +18,6 @@ use crate::entity::{notice, wave};
 use crate::error::Result;
 use crate::events::{self, Actor};
 
-/// How long a claimed notice stays ours before another sender may take it over.
-const LEASE: chrono::Duration = chrono::Duration::minutes(5);
 /// Attempts before a transiently failing notice is given up and alerted.
 const MAX_ATTEMPTS: i32 = 8;
 /// How many notices are sent at once: one SMTP connection carries only about 20 messages a
@@ -54,6 +52,7 @@ pub async fn send_due<C: ConnectionTrait + TransactionTrait>(
     now: DateTime<Utc>,
     limit: u64,
 ) -> Result<SendReport> {
+    let started = std::time::Instant::now();
     if crate::security::incident::breaker::check(db, &s.config.incident, now).await? {
         return Ok(SendReport {
             held: true,
@@ -89,7 +88,7 @@ pub async fn send_due<C: ConnectionTrait + TransactionTrait>(
         due.into_iter()
             .filter(|n| !n.wave_id.is_some_and(|w| paused.contains(&w))),
     )
-    .map(|n| process(db, s, n, now))
+    .map(|n| process(db, s, n, now, started))
     .buffer_unordered(SEND_CONCURRENCY)
     .collect()
     .await;
@@ -139,9 +138,12 @@ async fn process<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     s: &Sender<'_>,
     n: notice::Model,
-    now: DateTime<Utc>,
+    pass_began: DateTime<Utc>,
+    started: std::time::Instant,
 ) -> Result<Outcome> {
-    if !claim(db, &n, s.owner, now).await? {
+    // A pass of thousands of notices runs for minutes: each lease counts from its own claim.
+    let now = pass_began + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
+    if !claim(db, &n, s.owner, now, s.config.mail.lease()).await? {
         return Ok(Outcome::Skipped);
     }
     Ok(match super::deliver::send_one(db, s, &n, now).await {
@@ -177,11 +179,12 @@ async fn claim<C: ConnectionTrait>(
     n: &notice::Model,
     owner: &str,
     now: DateTime<Utc>,
+    lease: chrono::Duration,
 ) -> Result<bool> {
     let res = notice::Entity::update_many()
         .col_expr(notice::Column::Status, Expr::value(NoticeStatus::Sending))
         .col_expr(notice::Column::LeaseOwner, Expr::value(owner))
-        .col_expr(notice::Column::LeaseExpiresAt, Expr::value(now + LEASE))
+        .col_expr(notice::Column::LeaseExpiresAt, Expr::value(now + lease))
         .col_expr(
             notice::Column::Attempts,
             Expr::col(notice::Column::Attempts).add(1),

@@ -81,6 +81,9 @@ pub(super) fn validate(c: &Config) -> Result<(), ConfigError> {
             "must be more than zero".into(),
         );
     }
+    if c.mail.timeout.is_zero() {
+        bad("mail.timeout", "must be more than zero".into());
+    }
     if c.salesforce.http_timeout.is_zero() {
         bad("salesforce.http_timeout", "must be more than zero".into());
     }
