@@ -138,12 +138,13 @@ async fn process<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     s: &Sender<'_>,
     n: notice::Model,
-    pass_began: DateTime<Utc>,
+    now: DateTime<Utc>,
     started: std::time::Instant,
 ) -> Result<Outcome> {
-    // A pass of thousands of notices runs for minutes: each lease counts from its own claim.
-    let now = pass_began + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
-    if !claim(db, &n, s.owner, now, s.config.mail.lease()).await? {
+    // A pass of thousands of notices runs for minutes: each lease counts from its own claim;
+    // the rest of the pass keeps the pass's time.
+    let claimed_at = now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
+    if !claim(db, &n, s.owner, claimed_at, s.config.mail.lease()).await? {
         return Ok(Outcome::Skipped);
     }
     Ok(match super::deliver::send_one(db, s, &n, now).await {
