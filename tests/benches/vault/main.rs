@@ -3,7 +3,7 @@
 //!
 //! `cargo bench -p reauth-tests --bench vault` (SQLite; set `REAUTH_TEST_POSTGRES_URL` to run the
 //! sweeps on PostgreSQL as well). `VAULT_BENCH_CONNECTIONS` overrides the 100,000 connections,
-//! `VAULT_BENCH_BACKENDS=sqlite|postgres` runs one backend, `VAULT_BENCH_CASES=throughput,statements,sweep,catchup`
+//! `VAULT_BENCH_BACKENDS=sqlite|postgres` runs one backend, `VAULT_BENCH_CASES=throughput,statements,sweep,catchup,process`
 //! runs only those heartbeat cases (and skips the token API case); `statements` repeats the
 //! throughput case counting every SQL statement ([`stmts`]). `VAULT_BENCH_CALLGRIND=1` under
 //! `valgrind --tool=callgrind --collect-atstart=no` profiles the sweeps alone.
@@ -12,6 +12,9 @@
 //! 2. Heartbeat sweeps of N due connections with sfsim in a process of its own ([`sweep`]):
 //!    refreshes per second with latency off, a sweep and a catch-up at 50 ms against their ideal
 //!    times, and this process's memory (RSS) at rest and at each case's peak.
+//! 3. `process` ([`process`]): the `reauth worker` and `reauth serve` processes themselves at rest
+//!    over N connections, and the worker's own heartbeat refreshing all of them (its peak RSS);
+//!    needs `cargo build --release --bin reauth`.
 #![expect(
     clippy::disallowed_methods,
     reason = "tests and benchmarks read their own switches (REAUTH_TEST_*, REAUTH_UPDATE_*, bench sizes) from the environment"
@@ -30,6 +33,7 @@ use domain::events::Actor;
 use reauth_tests::{TestApp, TestDb};
 use secrecy::ExposeSecret;
 
+mod process;
 mod sim;
 mod stmts;
 mod sweep;

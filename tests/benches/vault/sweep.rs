@@ -25,7 +25,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use super::sim::{self, SimProcess, USERS_PER_ORG};
 use super::status_kib;
 
-const CONCURRENCY: usize = 256;
+pub(crate) const CONCURRENCY: usize = 256;
 const LATENCY: Duration = Duration::from_millis(50);
 const INSTANCES: usize = 50;
 
@@ -42,12 +42,12 @@ fn reset_peak() {
     std::fs::write("/proc/self/clear_refs", "5").unwrap();
 }
 
-fn mib(kib: u64) -> String {
+pub(crate) fn mib(kib: u64) -> String {
     format!("{:.0} MiB", kib as f64 / 1024.0)
 }
 
 /// Every connection due now.
-async fn make_due(db: &TestDb) {
+pub(crate) async fn make_due(db: &TestDb) {
     db.db
         .execute_unprepared("UPDATE connections SET next_heartbeat_at = created_at")
         .await
@@ -194,7 +194,8 @@ fn callgrind(state: &str) {
     }
 }
 
-/// Which cases to run: `VAULT_BENCH_CASES=throughput,statements,sweep,catchup` (default all).
+/// Which cases to run: `VAULT_BENCH_CASES=throughput,statements,sweep,catchup,process` (default
+/// all).
 fn wanted(case: &str) -> bool {
     std::env::var("VAULT_BENCH_CASES")
         .map(|v| v.split(',').any(|c| c.trim() == case))
@@ -213,6 +214,7 @@ pub async fn run(db: TestDb, label: &str, n: usize) {
     let seeded = sim
         .ask(&format!("seed {n} {} {}", db.url, key.expose_secret()))
         .await;
+    let key_text = key.expose_secret().to_owned();
     let config = sim::config(&sim.base_url, &sim.host_port, &db.url, key);
     println!(
         "heartbeat ({label}): {n} connections; setup (code exchanges + inserts, in the sfsim process): {} s",
@@ -302,6 +304,9 @@ pub async fn run(db: TestDb, label: &str, n: usize) {
             r.secs / ideal,
             mib(r.peak_kib)
         );
+    }
+    if wanted("process") {
+        super::process::run(&db, &mut sim, &key_text, n, Duration::ZERO).await;
     }
     let st = sim.stats().await;
     println!(
