@@ -83,22 +83,25 @@ pub enum OrgIdError {
 }
 
 impl OrgId {
-    /// Parses a 15- or 18-character org id (surrounding spaces are ignored).
+    /// Parses a 15- or 18-character org id (surrounding spaces are ignored). Every token-API
+    /// request parses one, so the id is built in one allocation.
     pub fn parse(input: &str) -> Result<Self, OrgIdError> {
         let s = input.trim();
         if !s.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(OrgIdError::Charset);
         }
-        let canonical15 = match s.len() {
-            15 => s.to_owned(),
-            18 => canonical_prefix_of_18(s)?,
+        let mut id = String::with_capacity(18);
+        match s.len() {
+            15 => id.push_str(s),
+            18 => canonical_prefix_of_18(s, &mut id)?,
             n => return Err(OrgIdError::Length(n)),
-        };
-        if !canonical15.starts_with(ORG_PREFIX) {
-            return Err(OrgIdError::Prefix(canonical15[..3].to_owned()));
         }
-        let suffix = checksum(&canonical15);
-        Ok(Self(format!("{canonical15}{suffix}")))
+        if !id.starts_with(ORG_PREFIX) {
+            return Err(OrgIdError::Prefix(id[..3].to_owned()));
+        }
+        let suffix = checksum(&id);
+        id.extend(suffix.map(char::from));
+        Ok(Self(id))
     }
 
     /// The canonical 18-character form.
@@ -113,28 +116,26 @@ impl OrgId {
 }
 
 /// The three checksum characters of a 15-character id.
-fn checksum(id15: &str) -> String {
-    id15.as_bytes()
-        .chunks(5)
-        .map(|chunk| {
-            let mask = chunk
-                .iter()
-                .enumerate()
-                .filter(|(_, b)| b.is_ascii_uppercase())
-                .fold(0usize, |m, (i, _)| m | (1 << i));
-            char::from(CHECKSUM_ALPHABET[mask])
-        })
-        .collect()
+fn checksum(id15: &str) -> [u8; 3] {
+    let mut out = [0u8; 3];
+    for (c, chunk) in out.iter_mut().zip(id15.as_bytes().chunks(5)) {
+        let mask = chunk
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.is_ascii_uppercase())
+            .fold(0usize, |m, (i, _)| m | (1 << i));
+        *c = CHECKSUM_ALPHABET[mask];
+    }
+    out
 }
 
 /// Recovers the case-correct first 15 characters of an 18-character id from its checksum.
 ///
 /// An id spelled in one case throughout (as case-insensitive systems store it) takes its case from
 /// the checksum. A mixed-case spelling carries its own case information, which must agree with
-/// the checksum: a disagreement is a typo, not a different id.
-fn canonical_prefix_of_18(s: &str) -> Result<String, OrgIdError> {
+/// the checksum: a disagreement is a typo, not a different id. Written to `out`, empty on entry.
+fn canonical_prefix_of_18(s: &str, out: &mut String) -> Result<(), OrgIdError> {
     let (prefix, suffix) = s.split_at(15);
-    let mut out = String::with_capacity(15);
     for (chunk_index, c) in suffix.bytes().enumerate() {
         let upper = c.to_ascii_uppercase();
         let mask = CHECKSUM_ALPHABET
@@ -160,10 +161,10 @@ fn canonical_prefix_of_18(s: &str) -> Result<String, OrgIdError> {
     }
     let has_upper = prefix.bytes().any(|b| b.is_ascii_uppercase());
     let has_lower = prefix.bytes().any(|b| b.is_ascii_lowercase());
-    if has_upper && has_lower && out != prefix {
+    if has_upper && has_lower && out.as_str() != prefix {
         return Err(OrgIdError::Checksum);
     }
-    Ok(out)
+    Ok(())
 }
 
 impl fmt::Display for OrgId {

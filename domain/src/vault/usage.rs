@@ -4,7 +4,9 @@
 //! table every few seconds (`INSERT … ON CONFLICT DO UPDATE answers = answers + …`), and the
 //! vault's drain flushes what is left. Metrics carry the app and the key, never the org.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -25,6 +27,45 @@ const FLUSH_EVERY: Duration = Duration::from_secs(5);
 
 type Key = (DateTime<Utc>, OrgId, i64, ConnectionApp);
 
+/// A count's key as borrowed parts, so that counting a token already counted this hour finds
+/// its cell without cloning the org id (an allocation on every answer). [`Key`] hashes and
+/// compares as its parts: a tuple hashes its fields in order, and an `OrgId` hashes as its text.
+trait KeyParts {
+    fn parts(&self) -> (DateTime<Utc>, &str, i64, ConnectionApp);
+}
+
+impl KeyParts for Key {
+    fn parts(&self) -> (DateTime<Utc>, &str, i64, ConnectionApp) {
+        (self.0, self.1.as_str(), self.2, self.3)
+    }
+}
+
+impl KeyParts for (DateTime<Utc>, &str, i64, ConnectionApp) {
+    fn parts(&self) -> (DateTime<Utc>, &str, i64, ConnectionApp) {
+        *self
+    }
+}
+
+impl<'a> Borrow<dyn KeyParts + 'a> for Key {
+    fn borrow(&self) -> &(dyn KeyParts + 'a) {
+        self
+    }
+}
+
+impl Hash for dyn KeyParts + '_ {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.parts().hash(h);
+    }
+}
+
+impl PartialEq for dyn KeyParts + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn KeyParts + '_ {}
+
 /// Counts not yet written. Every token-API answer counts here, so counting takes no lock every
 /// request shares for writing: a sharded map whose cells are atomics (a new hour, org or key
 /// takes its shard's write lock once), and the metric's handle is kept per key and app instead
@@ -38,13 +79,13 @@ pub(super) struct Usage {
 
 impl Usage {
     fn count(&self, hour: DateTime<Utc>, t: &AccessToken, api_key_id: i64) {
-        let key = (hour, t.org_id.clone(), api_key_id, t.app);
-        if let Some(n) = self.pending.get(&key) {
+        let parts = (hour, t.org_id.as_str(), api_key_id, t.app);
+        if let Some(n) = self.pending.get(&parts as &dyn KeyParts) {
             n.fetch_add(1, Ordering::Relaxed);
             return;
         }
         self.pending
-            .entry(key)
+            .entry((hour, t.org_id.clone(), api_key_id, t.app))
             .or_default()
             .fetch_add(1, Ordering::Relaxed);
     }
@@ -167,5 +208,29 @@ impl Vault {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_found_by_its_borrowed_parts() {
+        let usage = Usage::default();
+        let hour = Utc::now();
+        let Ok(org) = OrgId::parse("00D000000000001") else {
+            panic!("a valid org id")
+        };
+        usage.pending.insert(
+            (hour, org.clone(), 7, ConnectionApp::Eca),
+            AtomicI64::new(1),
+        );
+        let same = (hour, org.as_str(), 7_i64, ConnectionApp::Eca);
+        assert!(usage.pending.get(&same as &dyn KeyParts).is_some());
+        let other_key = (hour, org.as_str(), 8_i64, ConnectionApp::Eca);
+        assert!(usage.pending.get(&other_key as &dyn KeyParts).is_none());
+        let other_app = (hour, org.as_str(), 7_i64, ConnectionApp::Legacy);
+        assert!(usage.pending.get(&other_app as &dyn KeyParts).is_none());
     }
 }

@@ -18,7 +18,6 @@ use axum::routing::{get, post};
 use http::{StatusCode, header};
 
 use crate::AppState;
-use crate::api_key_cache::ApiKeyCache;
 use crate::error::AppError;
 
 const OPENAPI: &str = include_str!("openapi.json");
@@ -93,14 +92,14 @@ impl FromRequestParts<AppState> for ApiKey {
             .map(str::trim)
             .unwrap_or_default();
         let now = state.clock.now();
-        let hash = ApiKeyCache::hash(presented);
-        if let Some(k) = state.api_keys.get(&hash, now) {
+        let fp = state.api_keys.fingerprint(presented);
+        if let Some(k) = state.api_keys.get(fp, now) {
             return Ok(Self(k));
         }
         match domain::security::api_keys::authenticate(&state.db, presented, now).await {
             Ok(Some(k)) => {
                 let k = Arc::new(k);
-                state.api_keys.put(hash, k.clone(), now);
+                state.api_keys.put(fp, k.clone(), now);
                 Ok(Self(k))
             }
             Ok(None) => Err(error(
