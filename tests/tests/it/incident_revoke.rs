@@ -1,6 +1,6 @@
 //! `incident start --revoke` against sfsim: every grant live at the start is revoked exactly once
 //! at Salesforce (sfsim's stats agree), every org moves to `needs_reauth` and into the emergency
-//! wave and is sent the incident's message exactly once over SMTP; an interrupted pass — in
+//! wave and is sent the incident's message once over SMTP; an interrupted pass — in
 //! process, and a worker process SIGKILLed mid-revocation — resumes with nothing revoked twice
 //! and nothing missed.
 
@@ -160,6 +160,36 @@ pub(crate) fn assert_notified_once(sink: &SmtpSink, n: usize) {
     }
 }
 
+/// After a SIGKILL of a sender: every admin notified, and a second message only inside the one
+/// window no outbox can close — the killed worker's mail server had accepted the message, the
+/// worker died before writing so — as the same message again (one Message-ID per admin), for at
+/// most the notices it had in flight (8 at a time).
+fn assert_notified_once_but_for_the_kill(sink: &SmtpSink, n: usize) {
+    let msgs = sink.messages();
+    let mut ids: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        std::collections::BTreeMap::new();
+    let mut copies: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for m in &msgs {
+        for to in &m.to {
+            let id = m.header("Message-ID").unwrap_or_default();
+            ids.entry(to.clone()).or_default().insert(id);
+            *copies.entry(to.clone()).or_default() += 1;
+        }
+        let subject = m.header("Subject").unwrap_or_default();
+        assert!(subject.contains("Security notice"), "{subject}");
+    }
+    assert_eq!(ids.len(), n, "every admin notified");
+    assert!(
+        ids.values().all(|set| set.len() == 1),
+        "a resend is the same message: {ids:?}"
+    );
+    let twice = copies.values().filter(|&&c| c > 1).count();
+    assert!(
+        copies.values().all(|&c| c <= 2) && twice <= 8,
+        "resent only what was in flight at the kill: {twice} admins twice, {copies:?}"
+    );
+}
+
 async fn revoking_every_grant_notifies_every_org_once(db: TestDb) {
     let s = setup(db, N, Duration::from_millis(5)).await;
     let started = start(&s).await;
@@ -231,7 +261,9 @@ both_backends!(
 );
 
 /// A worker process SIGKILLed mid-revocation (50 ms per call at sfsim, 2 at a time), then a
-/// new one: every grant revoked once, every org notified once over SMTP.
+/// new one: every grant revoked once, every org notified over SMTP — once, but for a notice the
+/// killed worker's mail server had accepted just before the kill, which goes again as the same
+/// message (`assert_notified_once_but_for_the_kill`).
 async fn a_worker_killed_mid_revocation_resumes(db: TestDb) {
     let n = 150;
     let s = setup(db, n, Duration::from_millis(50)).await;
@@ -305,7 +337,7 @@ async fn a_worker_killed_mid_revocation_resumes(db: TestDb) {
     assert_eq!(revoked_at_salesforce(&s.sim), n as u64, "{at_kill:?}");
     assert_eq!(s.sim.stats().live_grants, 0);
     assert_all_out(&s.db, n).await;
-    assert_notified_once(&s.sink, n);
+    assert_notified_once_but_for_the_kill(&s.sink, n);
 }
 both_backends!(
     a_worker_killed_mid_revocation_resumes_,
