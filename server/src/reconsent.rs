@@ -217,6 +217,33 @@ struct CsrfForm {
     csrf: String,
 }
 
+/// The session of a re-consent form whose CSRF token is the session's. A form whose token does
+/// not match (or that has none) is answered with the "form expired" page instead.
+struct CheckedForm(Session);
+
+impl axum::extract::FromRequest<AppState> for CheckedForm {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &AppState) -> Result<Self, Response> {
+        use axum::extract::FromRequestParts as _;
+        use axum::response::IntoResponse as _;
+        let (mut parts, body) = req.into_parts();
+        let session = Session::from_request_parts(&mut parts, state)
+            .await
+            .map_err(|e| e.into_response())?;
+        let req = axum::extract::Request::from_parts(parts, body);
+        let Form(form) = Form::<CsrfForm>::from_request(req, state)
+            .await
+            .map_err(|e| e.into_response())?;
+        if csrf_ok(&session, &form.csrf).await {
+            return Ok(Self(session));
+        }
+        Err(outcome(state, &session, Outcome::FormExpired)
+            .await
+            .unwrap_or_else(|e| e.into_response()))
+    }
+}
+
 async fn landing(
     State(state): State<AppState>,
     Path(secret): Path<String>,
@@ -251,12 +278,8 @@ async fn landing(
 async fn start(
     State(state): State<AppState>,
     Path(secret): Path<String>,
-    session: Session,
-    Form(form): Form<CsrfForm>,
+    CheckedForm(session): CheckedForm,
 ) -> Result<Response, AppError> {
-    if !csrf_ok(&session, &form.csrf).await {
-        return outcome(&state, &session, Outcome::FormExpired).await;
-    }
     let flow = flow(&state)?;
     match domain::reconsent::start(&flow, &secret, state.clock.now()).await? {
         Start::Redirect { url, pending } => {
@@ -275,12 +298,8 @@ async fn start(
 /// "Try again" after a refusal or a wrong org: a new flow for the link this browser used.
 async fn retry(
     State(state): State<AppState>,
-    session: Session,
-    Form(form): Form<CsrfForm>,
+    CheckedForm(session): CheckedForm,
 ) -> Result<Response, AppError> {
-    if !csrf_ok(&session, &form.csrf).await {
-        return outcome(&state, &session, Outcome::FormExpired).await;
-    }
     let Some(link_id) = session.get::<i64>(LAST_LINK_KEY).await? else {
         return outcome(&state, &session, Outcome::FormExpired).await;
     };
@@ -297,12 +316,8 @@ async fn retry(
 async fn fresh_link(
     State(state): State<AppState>,
     Path(secret): Path<String>,
-    session: Session,
-    Form(form): Form<CsrfForm>,
+    CheckedForm(session): CheckedForm,
 ) -> Result<Response, AppError> {
-    if !csrf_ok(&session, &form.csrf).await {
-        return outcome(&state, &session, Outcome::FormExpired).await;
-    }
     let now = state.clock.now();
     let org = match domain::reconsent::links::lookup(&state.db, &secret, now).await? {
         Lookup::Expired(_, o)

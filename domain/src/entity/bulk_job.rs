@@ -2,33 +2,15 @@
 
 use sea_orm::entity::prelude::*;
 
-/// Where a bulk job stands.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    EnumIter,
-    DeriveActiveEnum,
-    serde::Serialize,
-    strum::IntoStaticStr,
-    strum::Display,
-)]
-#[sea_orm(
-    rs_type = "String",
-    db_type = "String(StringLen::None)",
-    rename_all = "snake_case"
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum JobStatus {
-    Queued,
-    Running,
-    Done,
-    Failed,
-    Cancelled,
+snake_case_enum! {
+    /// Where a bulk job stands.
+    pub enum JobStatus {
+        Queued,
+        Running,
+        Done,
+        Failed,
+        Cancelled,
+    }
 }
 
 impl JobStatus {

@@ -6,56 +6,36 @@
 use sea_orm::entity::prelude::*;
 
 use crate::types::OrgId;
-use serde::{Deserialize, Serialize};
 
-/// Where a connection stands.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    EnumIter,
-    DeriveActiveEnum,
-    Serialize,
-    Deserialize,
-    strum::IntoStaticStr,
-    strum::Display,
-)]
-#[sea_orm(
-    rs_type = "String",
-    db_type = "String(StringLen::None)",
-    rename_all = "snake_case"
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum ConnectionStatus {
-    /// Working: heartbeated and served.
-    Active,
-    /// Stored after a consent, waiting for the identity check; heartbeated, never served.
-    Verifying,
-    /// A lease holder is exchanging its refresh token (write-ahead mark: if the lease runs out
-    /// in this state, the holder died mid-rotation and recovery probes once).
-    Refreshing,
-    /// The grant is gone; the org must consent again.
-    NeedsReauth,
-    /// Revoked at Salesforce (by staff, or when a newer consent replaced it).
-    Revoked,
-    /// Replaced by a newer, verified connection (and revoked at Salesforce).
-    Superseded,
-    /// Salesforce answered with a token for another org or user than the row's: the token is
-    /// kept sealed (it is the newest, and presenting the old one would be a reuse), but nothing
-    /// is served or refreshed until a person looks.
-    Quarantined,
-    /// A legacy token imported but not handed over: the partner's services still refresh it, so
-    /// reauth never exchanges or serves it (one exchange would kill their copy).
-    Held,
-    /// Verified and kept alive, but not served: it was consented by another Salesforce user (or
-    /// with other scopes) than the legacy connection it would replace, and staff must accept it.
-    Standby,
-    /// Out of service; its revocation at Salesforce has not been confirmed yet (retried).
-    Retiring,
+snake_case_enum! {
+    /// Where a connection stands.
+    pub enum ConnectionStatus {
+        /// Working: heartbeated and served.
+        Active,
+        /// Stored after a consent, waiting for the identity check; heartbeated, never served.
+        Verifying,
+        /// A lease holder is exchanging its refresh token (write-ahead mark: if the lease runs out
+        /// in this state, the holder died mid-rotation and recovery probes once).
+        Refreshing,
+        /// The grant is gone; the org must consent again.
+        NeedsReauth,
+        /// Revoked at Salesforce (by staff, or when a newer consent replaced it).
+        Revoked,
+        /// Replaced by a newer, verified connection (and revoked at Salesforce).
+        Superseded,
+        /// Salesforce answered with a token for another org or user than the row's: the token is
+        /// kept sealed (it is the newest, and presenting the old one would be a reuse), but nothing
+        /// is served or refreshed until a person looks.
+        Quarantined,
+        /// A legacy token imported but not handed over: the partner's services still refresh it, so
+        /// reauth never exchanges or serves it (one exchange would kill their copy).
+        Held,
+        /// Verified and kept alive, but not served: it was consented by another Salesforce user (or
+        /// with other scopes) than the legacy connection it would replace, and staff must accept it.
+        Standby,
+        /// Out of service; its revocation at Salesforce has not been confirmed yet (retried).
+        Retiring,
+    }
 }
 
 impl ConnectionStatus {
@@ -85,33 +65,14 @@ impl ConnectionStatus {
     }
 }
 
-/// Which of the partner's apps a connection belongs to.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    EnumIter,
-    DeriveActiveEnum,
-    Serialize,
-    Deserialize,
-    strum::IntoStaticStr,
-    strum::Display,
-)]
-#[sea_orm(
-    rs_type = "String",
-    db_type = "String(StringLen::None)",
-    rename_all = "snake_case"
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum ConnectionApp {
-    /// The partner's old Connected App.
-    Legacy,
-    /// The packaged External Client App.
-    Eca,
+snake_case_enum! {
+    /// Which of the partner's apps a connection belongs to.
+    pub enum ConnectionApp {
+        /// The partner's old Connected App.
+        Legacy,
+        /// The packaged External Client App.
+        Eca,
+    }
 }
 
 impl ConnectionApp {
@@ -121,42 +82,23 @@ impl ConnectionApp {
     }
 }
 
-/// What kind of failure a refresh met, which decides what happens next.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    EnumIter,
-    DeriveActiveEnum,
-    Serialize,
-    Deserialize,
-    strum::IntoStaticStr,
-    strum::Display,
-)]
-#[sea_orm(
-    rs_type = "String",
-    db_type = "String(StringLen::None)",
-    rename_all = "snake_case"
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum ErrorClass {
-    /// The grant is gone (revoked, expired, reused): the customer must consent again.
-    Revoked,
-    /// The customer's org refuses us (IP restriction, app blocked or not installed, inactive
-    /// user or org, not pre-authorized): the token still stands; the customer must fix setup.
-    CustomerSetup,
-    /// We cannot know whether Salesforce acted (time-out after sending, 5xx, a concurrent
-    /// request, an unreadable answer): never resend blindly; probe once with the stored token.
-    Ambiguous,
-    /// The request provably never reached the exchange (connection refused, TLS, login rate):
-    /// retry with backoff and jitter.
-    Transient,
-    /// Our side is wrong (client credentials, decryption, configuration): alert the partner.
-    Ours,
+snake_case_enum! {
+    /// What kind of failure a refresh met, which decides what happens next.
+    pub enum ErrorClass {
+        /// The grant is gone (revoked, expired, reused): the customer must consent again.
+        Revoked,
+        /// The customer's org refuses us (IP restriction, app blocked or not installed, inactive
+        /// user or org, not pre-authorized): the token still stands; the customer must fix setup.
+        CustomerSetup,
+        /// We cannot know whether Salesforce acted (time-out after sending, 5xx, a concurrent
+        /// request, an unreadable answer): never resend blindly; probe once with the stored token.
+        Ambiguous,
+        /// The request provably never reached the exchange (connection refused, TLS, login rate):
+        /// retry with backoff and jitter.
+        Transient,
+        /// Our side is wrong (client credentials, decryption, configuration): alert the partner.
+        Ours,
+    }
 }
 
 impl ErrorClass {

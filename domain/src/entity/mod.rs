@@ -1,6 +1,37 @@
 //! sea-orm entities, one per table. They mirror the migrations exactly; business rules live in
 //! the domain modules that use them, not here.
 
+/// A status or kind stored as its `snake_case` name: the one set of derives (sea-orm's `String`
+/// column, serde, strum) every such enum of the entities shares, so each is spelled the same in
+/// the database, in JSON and in `Display`. The enum's docs and variants go inside as written.
+macro_rules! snake_case_enum {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($body:tt)* }) => {
+        $(#[$meta])*
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            Hash,
+            sea_orm::EnumIter,
+            sea_orm::DeriveActiveEnum,
+            serde::Serialize,
+            serde::Deserialize,
+            strum::IntoStaticStr,
+            strum::Display,
+        )]
+        #[sea_orm(
+            rs_type = "String",
+            db_type = "String(sea_orm::sea_query::StringLen::None)",
+            rename_all = "snake_case"
+        )]
+        #[serde(rename_all = "snake_case")]
+        #[strum(serialize_all = "snake_case")]
+        $vis enum $name { $($body)* }
+    };
+}
+
 pub mod alert;
 pub mod alert_delivery;
 pub mod api_key;

@@ -1,59 +1,39 @@
 //! `notices`: the email outbox.
 
 use sea_orm::entity::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use crate::types::OrgId;
 
-/// What a notice says. Every kind has its subject and bodies under `templates/email/<kind>/`, and
-/// the renderer matches on this enum, so a kind without a renderer does not compile.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    EnumIter,
-    DeriveActiveEnum,
-    Serialize,
-    Deserialize,
-    strum::IntoStaticStr,
-    strum::Display,
-)]
-#[sea_orm(
-    rs_type = "String",
-    db_type = "String(StringLen::None)",
-    rename_all = "snake_case"
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum NoticeKind {
-    /// A wave's first message.
-    Announce,
-    /// A wave's reminder.
-    Remind,
-    /// A wave's last reminder before its deadline.
-    Final,
-    /// To the org's customer-success manager: the org has not acted.
-    Escalate,
-    /// After a verified consent: thank you, nothing more to do.
-    Confirmation,
-    /// A new link a customer asked for from an expired or used link's page.
-    FreshLink,
-    /// A link a staff member sent (the org page, or a bulk job).
-    Link,
-    /// The grant died: the org must consent again.
-    ReauthNeeded,
-    /// The partner's egress ranges change on a date: add the new ones where the org restricts IPs.
-    IpChange,
-    /// Pre-flight found the package with the External Client App missing (or too old) in the
-    /// org: install it first; a re-auth link could not succeed yet.
-    InstallPackage,
-    /// An incident's emergency wave: the partner's app or its secret was compromised, every
-    /// connection was revoked (or Salesforce refused it): what happened, what the admin must
-    /// do, and how to tell the link is genuine.
-    Incident,
+snake_case_enum! {
+    /// What a notice says. Every kind has its subject and bodies under `templates/email/<kind>/`, and
+    /// the renderer matches on this enum, so a kind without a renderer does not compile.
+    pub enum NoticeKind {
+        /// A wave's first message.
+        Announce,
+        /// A wave's reminder.
+        Remind,
+        /// A wave's last reminder before its deadline.
+        Final,
+        /// To the org's customer-success manager: the org has not acted.
+        Escalate,
+        /// After a verified consent: thank you, nothing more to do.
+        Confirmation,
+        /// A new link a customer asked for from an expired or used link's page.
+        FreshLink,
+        /// A link a staff member sent (the org page, or a bulk job).
+        Link,
+        /// The grant died: the org must consent again.
+        ReauthNeeded,
+        /// The partner's egress ranges change on a date: add the new ones where the org restricts IPs.
+        IpChange,
+        /// Pre-flight found the package with the External Client App missing (or too old) in the
+        /// org: install it first; a re-auth link could not succeed yet.
+        InstallPackage,
+        /// An incident's emergency wave: the partner's app or its secret was compromised, every
+        /// connection was revoked (or Salesforce refused it): what happened, what the admin must
+        /// do, and how to tell the link is genuine.
+        Incident,
+    }
 }
 
 impl NoticeKind {
@@ -104,43 +84,24 @@ impl NoticeKind {
     }
 }
 
-/// Where a notice stands.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    EnumIter,
-    DeriveActiveEnum,
-    Serialize,
-    Deserialize,
-    strum::IntoStaticStr,
-    strum::Display,
-)]
-#[sea_orm(
-    rs_type = "String",
-    db_type = "String(StringLen::None)",
-    rename_all = "snake_case"
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum NoticeStatus {
-    /// Waiting for its time (or a retry).
-    Pending,
-    /// A sender holds its lease.
-    Sending,
-    /// The mail server accepted it.
-    Sent,
-    /// The `log` transport recorded it; nobody received it.
-    Logged,
-    /// Given up (permanent refusal, or too many attempts).
-    Failed,
-    /// No longer needed (the org consented, or its notices were paused).
-    Cancelled,
-    /// Passed over when scheduled (joined the wave late, or no recipient).
-    Skipped,
+snake_case_enum! {
+    /// Where a notice stands.
+    pub enum NoticeStatus {
+        /// Waiting for its time (or a retry).
+        Pending,
+        /// A sender holds its lease.
+        Sending,
+        /// The mail server accepted it.
+        Sent,
+        /// The `log` transport recorded it; nobody received it.
+        Logged,
+        /// Given up (permanent refusal, or too many attempts).
+        Failed,
+        /// No longer needed (the org consented, or its notices were paused).
+        Cancelled,
+        /// Passed over when scheduled (joined the wave late, or no recipient).
+        Skipped,
+    }
 }
 
 impl NoticeStatus {

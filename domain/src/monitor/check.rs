@@ -107,14 +107,7 @@ pub(super) async fn check(
         .filter(exchange::Column::At.gte(since - window))
         .all(db)
         .await?;
-    let ours: Vec<Ours> = unmatched
-        .iter()
-        .map(|e| Ours {
-            id: e.id,
-            at: e.at,
-            outcome: e.outcome.clone(),
-        })
-        .collect();
+    let ours: Vec<Ours> = unmatched.iter().map(Ours::from).collect();
     let ranges = &config.partner.egress_ranges;
     let got = classify::classify(&rows, &ours, &known, ranges, window);
     for (r, f) in rows.iter().zip(&got.findings) {

@@ -20,6 +20,16 @@ pub struct Ours {
     pub outcome: String,
 }
 
+impl From<&crate::entity::exchange::Model> for Ours {
+    fn from(e: &crate::entity::exchange::Model) -> Self {
+        Self {
+            id: e.id,
+            at: e.at,
+            outcome: e.outcome.clone(),
+        }
+    }
+}
+
 /// What one row is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Finding {

@@ -91,14 +91,7 @@ pub async fn doctor(
         .filter(exchange::Column::At.gte(since))
         .all(db)
         .await?;
-    let ours: Vec<Ours> = ex
-        .iter()
-        .map(|e| Ours {
-            id: e.id,
-            at: e.at,
-            outcome: e.outcome.clone(),
-        })
-        .collect();
+    let ours: Vec<Ours> = ex.iter().map(Ours::from).collect();
     let window = chrono::Duration::from_std(config.monitor.match_window)
         .unwrap_or(chrono::Duration::minutes(2));
     let ranges = &config.partner.egress_ranges;

@@ -3,7 +3,7 @@
 
 use axum::extract::{Path, State};
 use axum::response::Response;
-use domain::reconsent::Flow;
+use domain::reconsent::{self, Flow};
 use domain::types::OrgId;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -14,12 +14,8 @@ use crate::AppState;
 use crate::error::AppError;
 use crate::pages::render;
 use crate::security::redirect;
-use crate::staff::view::{Nav, Notice, when};
+use crate::staff::view::{Nav, when};
 use crate::staff::{CurrentStaff, FormData};
-
-fn back_to(org: &OrgId) -> (String, String) {
-    (format!("/orgs/{org}"), "Back to the org".into())
-}
 
 /// What a link action on the org page did (`templates/staff/link_notice.html` words it).
 enum LinkOutcome {
@@ -249,14 +245,68 @@ fn flow(state: &AppState) -> Result<Flow<'_>, AppError> {
     })
 }
 
-/// The connection must belong to the org in the path.
-async fn owned(state: &AppState, org: &OrgId, id: i64) -> Result<(), AppError> {
-    if domain::staff::org_page::connection_belongs(&state.db, org, id).await? {
-        Ok(())
+/// The connection must belong to the org in the path; answers the org and the re-consent flow
+/// that acts on it.
+async fn connection_of<'a>(
+    state: &'a AppState,
+    org_id: &str,
+    cid: i64,
+) -> Result<(OrgId, Flow<'a>), AppError> {
+    let org = parse_org(org_id)?;
+    if domain::staff::org_page::connection_belongs(&state.db, &org, cid).await? {
+        Ok((org, flow(state)?))
     } else {
         Err(AppError::not_found(format!(
-            "Org {org} has no connection {id}. Nothing was changed."
+            "Org {org} has no connection {cid}. Nothing was changed."
         )))
+    }
+}
+
+/// What a connection action on the org page did (`templates/staff/connection_notice.html`
+/// words it).
+enum ConnectionOutcome {
+    /// A retried verification passed: the connection is active.
+    Verified,
+    /// A retried verification failed again, with Salesforce's reason.
+    FailedAgain { reason: String },
+    /// The connection is revoked; `outcome` is how the revocation at Salesforce went.
+    Revoked { outcome: String },
+}
+
+impl ConnectionOutcome {
+    /// The heading's colour: ok | bad.
+    fn tone(&self) -> &'static str {
+        match self {
+            Self::Verified | Self::Revoked { .. } => "ok",
+            Self::FailedAgain { .. } => "bad",
+        }
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "staff/connection_notice.html")]
+struct ConnectionNotice {
+    nav: Nav,
+    org_id: String,
+    connection_id: i64,
+    outcome: ConnectionOutcome,
+}
+
+impl ConnectionNotice {
+    fn page(
+        state: &AppState,
+        staff: &CurrentStaff,
+        org: &OrgId,
+        connection_id: i64,
+        outcome: ConnectionOutcome,
+    ) -> Response {
+        let page = Self {
+            nav: Nav::new(state, staff, "orgs"),
+            org_id: org.to_string(),
+            connection_id,
+            outcome,
+        };
+        render(StatusCode::OK, &page)
     }
 }
 
@@ -266,31 +316,13 @@ pub(crate) async fn retry_verification(
     staff: CurrentStaff,
     Path((org_id, cid)): Path<(String, i64)>,
 ) -> Result<Response, AppError> {
-    let id = parse_org(&org_id)?;
-    owned(&state, &id, cid).await?;
-    let outcome = domain::reconsent::retry_verification(
-        &flow(&state)?,
-        cid,
-        &staff.actor(),
-        state.clock.now(),
-    )
-    .await?;
-    let nav = Nav::new(&state, &staff, "orgs");
-    let n = match outcome {
-        domain::reconsent::Retry::Verified => {
-            let mut n = Notice::ok(nav, "The connection is verified", back_to(&id));
-            n.paragraphs
-                .push("Salesforce confirmed the org; the connection is now active.".into());
-            n
-        }
-        domain::reconsent::Retry::Failed(reason) => {
-            let mut n = Notice::ok(nav, "Verification failed again", back_to(&id));
-            n.tone = "bad";
-            n.paragraphs.push(format!("Salesforce said: {reason}"));
-            n
-        }
+    let (org, flow) = connection_of(&state, &org_id, cid).await?;
+    let now = state.clock.now();
+    let outcome = match reconsent::retry_verification(&flow, cid, &staff.actor(), now).await? {
+        reconsent::Retry::Verified => ConnectionOutcome::Verified,
+        reconsent::Retry::Failed(reason) => ConnectionOutcome::FailedAgain { reason },
     };
-    Ok(render(StatusCode::OK, &n))
+    Ok(ConnectionNotice::page(&state, &staff, &org, cid, outcome))
 }
 
 #[tracing::instrument(skip_all, fields(org_id = %org_id, connection_id = cid))]
@@ -299,20 +331,9 @@ pub(crate) async fn revoke(
     staff: CurrentStaff,
     Path((org_id, cid)): Path<(String, i64)>,
 ) -> Result<Response, AppError> {
-    let id = parse_org(&org_id)?;
-    owned(&state, &id, cid).await?;
-    let outcome = domain::reconsent::revoke_connection(
-        &flow(&state)?,
-        cid,
-        &staff.actor(),
-        state.clock.now(),
-    )
-    .await?;
-    let mut n = Notice::ok(
-        Nav::new(&state, &staff, "orgs"),
-        format!("Connection {cid} is revoked"),
-        back_to(&id),
-    );
-    n.paragraphs.push(format!("Outcome: {outcome}."));
-    Ok(render(StatusCode::OK, &n))
+    let (org, flow) = connection_of(&state, &org_id, cid).await?;
+    let now = state.clock.now();
+    let outcome = reconsent::revoke_connection(&flow, cid, &staff.actor(), now).await?;
+    let outcome = ConnectionOutcome::Revoked { outcome };
+    Ok(ConnectionNotice::page(&state, &staff, &org, cid, outcome))
 }

@@ -1,21 +1,38 @@
-//! A staff member's day in Chromium: sign-ins, search, a bulk action and an org page.
+//! A staff member's day in Chromium, one behaviour a test: the first sign-in (one-time password,
+//! new password, TOTP enrollment), a later sign-in with a TOTP code, a search, a bulk action run
+//! as a job, and an org page with a note. Screenshots of the overview, the org list and an org
+//! page. Each test starts from [`signed_in`]: a realistic registry and a staff member who has
+//! just signed in for the first time.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use fantoccini::Locator;
+use fantoccini::error::CmdError;
 use reauth_tests::TestDb;
 
-use super::{chromium, first_sign_in, screenshots_dir, start_driver};
-use crate::reconsent_flow::{new_link, world_with};
+use super::{Driver, chromium, first_sign_in, screenshots_dir, start_driver, type_into};
+use crate::reconsent_flow::{World, new_link, world_with};
 
-/// A staff member's day in Chromium: first sign-in (one-time password, new password, TOTP
-/// enrollment), a later sign-in with a TOTP code, a search, a bulk action run as a job, and an
-/// org page with a note. Screenshots of the overview, the org list and an org page.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn staff_sign_in_search_bulk_action_and_org_page_in_chromium() {
-    let Some((_driver, url)) = start_driver().await else {
-        return;
-    };
+/// A browser signed in as a new operator, over a registry of 61 orgs in two waves (some
+/// progress, an alert, one active connection: Acme Corp's).
+struct Day {
+    _driver: Driver,
+    _profile: tempfile::TempDir,
+    w: World,
+    client: fantoccini::Client,
+    base: String,
+    shots: PathBuf,
+    /// The TOTP secret enrolled at the first sign-in.
+    secret: String,
+    /// The recovery codes' text shown at the first sign-in.
+    codes: String,
+}
+
+/// The registry, and its operator's first sign-in, started from `/orgs`. `None`: no
+/// chromedriver (the test is skipped).
+async fn signed_in() -> Option<Day> {
+    let (driver, url) = start_driver().await?;
     let w = world_with(TestDb::sqlite().await, true).await;
     // A realistic registry: 60 more orgs in two waves, some progress, an alert, one connection.
     let mut csv = String::from("org_id,name,environment,admin_email,wave,csm_email\n");
@@ -94,45 +111,76 @@ async fn staff_sign_in_search_bulk_action_and_org_page_in_chromium() {
     )
     .await;
 
-    let (client, _profile) = chromium(&url, "1400,1100").await;
+    let (client, profile) = chromium(&url, "1400,1100").await;
     let shots = screenshots_dir();
     std::fs::create_dir_all(&shots).unwrap();
     let base = w.app.base.clone();
-    let app = &w.app;
-    let code = |secret: &str| reauth_tests::staff::code(app, secret);
+    let (secret, codes) = first_sign_in(
+        &client,
+        &w.app,
+        &format!("{base}/orgs"),
+        "casey@partner.example",
+        &otp,
+    )
+    .await
+    .unwrap();
+    Some(Day {
+        _driver: driver,
+        _profile: profile,
+        w,
+        client,
+        base,
+        shots,
+        secret,
+        codes,
+    })
+}
 
-    let result: Result<(), fantoccini::error::CmdError> = async {
-        let type_into = |css: &'static str, text: String| {
-            let client = client.clone();
-            async move {
-                let e = client.find(Locator::Css(css)).await?;
-                e.clear().await?;
-                e.send_keys(&text).await
-            }
-        };
-        // First sign-in: the dashboard sends us to the sign-in page.
-        let (secret, codes) = first_sign_in(
-            &client,
-            app,
-            &format!("{base}/orgs"),
-            "casey@partner.example",
-            &otp,
-        )
-        .await?;
+impl Day {
+    /// Closes the browser, then fails the test if `result` did, and stops the app.
+    async fn end(self, result: Result<(), CmdError>) {
+        self.client.close().await.ok();
+        result.unwrap();
+        self.w.app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_sign_in_shows_ten_recovery_codes_and_returns_to_the_page_asked_for() {
+    let Some(day) = signed_in().await else {
+        return;
+    };
+    let result = async {
+        let client = &day.client;
         assert_eq!(
-            codes.lines().filter(|l| !l.trim().is_empty()).count(),
+            day.codes.lines().filter(|l| !l.trim().is_empty()).count(),
             10,
-            "{codes}"
+            "{}",
+            day.codes
         );
-
-        // Back where we were going.
         client
             .wait()
             .for_element(Locator::Css("#org-table"))
             .await?;
         assert!(client.current_url().await?.as_str().ends_with("/orgs"));
+        Ok(())
+    }
+    .await;
+    day.end(result).await;
+}
 
-        // Sign out, and in again: password, then a TOTP code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_sign_in_takes_the_password_then_a_totp_code_and_lands_on_the_overview() {
+    let Some(day) = signed_in().await else {
+        return;
+    };
+    let result = async {
+        let client = &day.client;
+        let app = &day.w.app;
+        client
+            .wait()
+            .for_element(Locator::Css("#org-table"))
+            .await?;
         client
             .find(Locator::Css("#sign-out"))
             .await?
@@ -140,11 +188,16 @@ async fn staff_sign_in_search_bulk_action_and_org_page_in_chromium() {
             .await?;
         client.wait().for_element(Locator::Css("#email")).await?;
         app.state.clock.advance(Duration::from_secs(30));
-        type_into("#email", "casey@partner.example".into()).await?;
-        type_into("#password", "a long and private passphrase".into()).await?;
+        type_into(client, "#email", "casey@partner.example").await?;
+        type_into(client, "#password", "a long and private passphrase").await?;
         client.find(Locator::Css("#sign-in")).await?.click().await?;
         client.wait().for_element(Locator::Css("#code")).await?;
-        type_into("#code", code(&secret)).await?;
+        type_into(
+            client,
+            "#code",
+            &reauth_tests::staff::code(app, &day.secret),
+        )
+        .await?;
         client
             .find(Locator::Css("#verify-code"))
             .await?
@@ -164,16 +217,31 @@ async fn staff_sign_in_search_bulk_action_and_org_page_in_chromium() {
                 .await
                 .is_ok()
         );
-        std::fs::write(shots.join("overview.png"), client.screenshot().await?).unwrap();
+        std::fs::write(day.shots.join("overview.png"), client.screenshot().await?).unwrap();
+        Ok(())
+    }
+    .await;
+    day.end(result).await;
+}
 
-        // Search.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_narrows_the_org_list_to_the_matching_orgs() {
+    let Some(day) = signed_in().await else {
+        return;
+    };
+    let result = async {
+        let client = &day.client;
+        client
+            .wait()
+            .for_element(Locator::Css("#org-table"))
+            .await?;
         client
             .find(Locator::Css("nav.top a[href='/orgs']"))
             .await?
             .click()
             .await?;
         client.wait().for_element(Locator::Css("#search")).await?;
-        type_into("#search", "customer 1".into()).await?;
+        type_into(client, "#search", "customer 1").await?;
         client
             .find(Locator::Css("#apply-filters"))
             .await?
@@ -194,10 +262,24 @@ async fn staff_sign_in_search_bulk_action_and_org_page_in_chromium() {
             .await?;
         // Customer 10–19.
         assert!(count.starts_with("1–10 of 10 orgs"), "{count}");
-        std::fs::write(shots.join("orgs.png"), client.screenshot().await?).unwrap();
+        std::fs::write(day.shots.join("orgs.png"), client.screenshot().await?).unwrap();
+        Ok(())
+    }
+    .await;
+    day.end(result).await;
+}
 
-        // A bulk action on a whole filter: pause notices for the summer wave.
-        client.goto(&format!("{base}/orgs?wave=summer")).await?;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_action_on_a_whole_filter_runs_as_a_job_over_every_matching_org() {
+    let Some(day) = signed_in().await else {
+        return;
+    };
+    let result = async {
+        let client = &day.client;
+        // Pause notices for the summer wave.
+        client
+            .goto(&format!("{}/orgs?wave=summer", day.base))
+            .await?;
         client
             .wait()
             .for_element(Locator::Css("#bulk-action"))
@@ -255,9 +337,22 @@ async fn staff_sign_in_search_bulk_action_and_org_page_in_chromium() {
             client.find(Locator::Css("#job-done")).await?.text().await?,
             "20"
         );
+        Ok(())
+    }
+    .await;
+    day.end(result).await;
+}
 
-        // The org page, and a note on its timeline.
-        client.goto(&format!("{base}/orgs?q=acme+corp")).await?;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_note_added_on_an_org_page_appears_on_its_timeline() {
+    let Some(day) = signed_in().await else {
+        return;
+    };
+    let result = async {
+        let client = &day.client;
+        client
+            .goto(&format!("{}/orgs?q=acme+corp", day.base))
+            .await?;
         client
             .wait()
             .for_element(Locator::Css("a.org-link"))
@@ -277,7 +372,7 @@ async fn staff_sign_in_search_bulk_action_and_org_page_in_chromium() {
             .text()
             .await?;
         assert!(conn.contains("active"), "{conn}");
-        type_into("#note-text", "Called Dana: all set.".into()).await?;
+        type_into(client, "#note-text", "Called Dana: all set.").await?;
         client
             .find(Locator::Css("#add-note"))
             .await?
@@ -292,11 +387,9 @@ async fn staff_sign_in_search_bulk_action_and_org_page_in_chromium() {
             .await?;
         assert!(note.text().await?.contains("Called Dana"));
         client.execute("window.scrollTo(0, 0)", vec![]).await?;
-        std::fs::write(shots.join("org.png"), client.screenshot().await?).unwrap();
+        std::fs::write(day.shots.join("org.png"), client.screenshot().await?).unwrap();
         Ok(())
     }
     .await;
-    client.close().await.ok();
-    result.unwrap();
-    w.app.stop().await;
+    day.end(result).await;
 }
