@@ -12,11 +12,12 @@
 //! # What
 //! Every token-API call that misses the cache first takes one of [`DEMAND_IN_FLIGHT`] permits
 //! of its process, waiting in this process — in order, touching no database — at most until
-//! its give-up instant ([`super::Vault::give_up_by`]: `max_wait`, and never more than half of
-//! `api.deadline`). A caller not admitted by then answers `busy` (503 with `Retry-After`)
+//! its give-up instant ([`super::Vault::give_up_by`]: `max_wait`, and never more than what
+//! `api.deadline` leaves once an exchange and a probe of `salesforce.http_timeout` each have
+//! their room, or a quarter of the deadline if that is more). A caller not admitted by then answers `busy` (503 with `Retry-After`)
 //! within its deadline; an admitted one meets pools that at most [`DEMAND_IN_FLIGHT`] refreshes
 //! of this process share, so its statements wait behind a few others, not behind 200. The
-//! other half of the deadline is left for the refresh itself (the claim, the exchange, the
+//! rest of the deadline is left for the refresh itself (the claim, the exchange, the
 //! persist). Every wait a refresh makes before its claim — the permit, this process's lock on
 //! the connection, another holder's lease — gives up at the same instant.
 //!
@@ -75,16 +76,47 @@ impl Vault {
 
     /// When a token-API call that starts now gives up waiting (for a permit, this process's
     /// lock on the connection, another holder's lease): after `max_wait`, and never later than
-    /// half of `api.deadline`, leaving the other half to the refresh itself.
+    /// [`api_wait`] of `api.deadline`, leaving the rest to the refresh itself.
     pub(super) fn give_up_by(&self, deadline: bool) -> tokio::time::Instant {
         let wait = if deadline {
-            self.inner
-                .opts
-                .max_wait
-                .min(self.inner.config.api.deadline / 2)
+            self.inner.opts.max_wait.min(api_wait(
+                self.inner.config.api.deadline,
+                self.inner.config.salesforce.http_timeout,
+            ))
         } else {
             self.inner.opts.max_wait
         };
         tokio::time::Instant::now() + wait
+    }
+}
+
+/// How long a token-API call may wait before its claim: what `deadline` leaves once the refresh
+/// that follows has its room — an exchange and a probe, each up to `http_timeout`, and a second
+/// for the claim and the persist — but at least a quarter of the deadline. (Half the deadline,
+/// as it was, left 7.5 s of a 15 s deadline to an exchange and a probe of 5 s each: the SIGKILL
+/// test saw an answer at 15.25 s.)
+fn api_wait(
+    deadline: std::time::Duration,
+    http_timeout: std::time::Duration,
+) -> std::time::Duration {
+    let refresh = http_timeout * 2 + std::time::Duration::from_secs(1);
+    deadline.saturating_sub(refresh).max(deadline / 4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::api_wait;
+    use std::time::Duration;
+
+    #[test]
+    fn the_wait_leaves_the_refresh_an_exchange_and_a_probe_within_the_deadline() {
+        let s = Duration::from_secs;
+        // The SIGKILL test's settings: 15 s deadline, 5 s calls: wait at most 4 s.
+        assert_eq!(api_wait(s(15), s(5)), s(4));
+        assert!(api_wait(s(15), s(5)) + s(5) * 2 < s(15));
+        // Calls allowed longer than the deadline (the defaults, 15 s and 20 s): a quarter.
+        assert_eq!(api_wait(s(15), s(20)), Duration::from_millis(3750));
+        // Short calls: most of the deadline is there to wait in.
+        assert_eq!(api_wait(s(15), s(2)), s(10));
     }
 }
