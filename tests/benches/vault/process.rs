@@ -55,7 +55,8 @@ fn spawn(command: &str, env: &[(&str, String)]) -> Running {
     )
 }
 
-async fn due(db: &TestDb) -> i64 {
+/// Connections still due since [`super::sweep::make_due`].
+pub(crate) async fn due(db: &TestDb) -> i64 {
     db.db
         .query_one_raw(sea_orm::Statement::from_string(
             db.db.get_database_backend(),

@@ -165,18 +165,7 @@ impl Run {
     /// Every connection was refreshed, and is due again only in 25 days.
     async fn checked(self, db: &TestDb, n: usize) -> Self {
         assert_eq!(self.report.refreshed, n, "{:?}", self.report);
-        let due = db
-            .db
-            .query_one_raw(sea_orm::Statement::from_string(
-                db.db.get_database_backend(),
-                "SELECT COUNT(*) AS n FROM connections WHERE next_heartbeat_at <= created_at",
-            ))
-            .await
-            .unwrap()
-            .unwrap()
-            .try_get::<i64>("", "n")
-            .unwrap();
-        assert_eq!(due, 0);
+        assert_eq!(super::process::due(db).await, 0);
         self
     }
 }
