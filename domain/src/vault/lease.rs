@@ -13,7 +13,8 @@
 //!
 //! The writes that end a lease with a verdict ([`Leases::mark`], [`Leases::transition`],
 //! [`Leases::verification_failed`]) are in `verdict`; the heartbeat's many-row claim
-//! ([`Leases::claim_due`]) in `claim_page`.
+//! ([`Leases::claim_due`]) in `claim_page`; many persists in one transaction
+//! ([`Leases::persist_all`]) in `persist_group`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +31,7 @@ use crate::security::crypto::Sealed;
 use crate::time::Clock;
 
 mod claim_page;
+mod persist_group;
 mod verdict;
 
 pub use verdict::{Mark, Transition};
@@ -72,6 +74,7 @@ pub enum Claim {
 }
 
 /// What a persist stores.
+#[derive(Clone)]
 pub struct Persist {
     pub refresh_token: Sealed,
     /// `None`: the answer carried no usable access token (the next call exchanges again).
@@ -255,8 +258,14 @@ impl Leases {
     /// Stores a successful exchange's tokens and ends the lease. `false`: the lease is no longer
     /// ours and nothing was written (the caller must park the token, see [`Self::park`]).
     pub async fn persist(&self, lease: &Lease, p: &Persist) -> Result<bool> {
+        Ok(self.end(lease, Self::persist_query(lease, p)).await? == 1)
+    }
+
+    /// The fenced, lease-ending UPDATE that stores `p` (one persist; `persist_group` runs many of
+    /// them in one transaction).
+    fn persist_query(lease: &Lease, p: &Persist) -> sea_orm::UpdateMany<connection::Entity> {
         let status = p.status.unwrap_or(lease.resting);
-        let res = connection::Entity::update_many()
+        connection::Entity::update_many()
             .col_expr(
                 connection::Column::RefreshTokenCt,
                 Expr::value(p.refresh_token.bytes.clone()),
@@ -306,8 +315,7 @@ impl Leases {
             )
             .col_expr(connection::Column::UpdatedAt, Expr::value(p.now))
             .pipe(end_lease)
-            .filter(Self::fenced(lease));
-        Ok(self.end(lease, res).await? == 1)
+            .filter(Self::fenced(lease))
     }
 
     /// Keeps a rotated refresh token whose holder lost its lease: it is the newest token, so the

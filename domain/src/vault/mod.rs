@@ -43,6 +43,7 @@ pub mod lease;
 mod legacy;
 mod outcome;
 mod persist;
+mod persist_queue;
 mod protocol;
 mod reauth;
 mod retire;
@@ -114,6 +115,8 @@ struct Inner {
     usage: usage::Usage,
     /// Group commit for each exchange's record and event (`journal`).
     journal: journal::Journal,
+    /// Group commit for the persists of the moment (`persist_queue`).
+    persists: persist_queue::PersistQueue,
     /// The client secret last recorded as accepted (`persist::AcceptedSecrets`).
     accepted: persist::AcceptedSecrets,
     /// Token-API answers that missed `api.deadline` (their work went on in the background).
@@ -178,6 +181,7 @@ impl Vault {
         // here means no legacy app, and its connections say so when they are exchanged.
         let legacy_sf = SfClient::legacy_from_config(&config).ok().flatten();
         let journal = journal::Journal::start(db.clone());
+        let persists = persist_queue::PersistQueue::start(leases.clone());
         let vault = Self {
             inner: Arc::new(Inner {
                 db,
@@ -194,6 +198,7 @@ impl Vault {
                 closing: AtomicBool::new(false),
                 usage: usage::Usage::default(),
                 journal,
+                persists,
                 accepted: persist::AcceptedSecrets::default(),
                 deadline_missed: std::sync::atomic::AtomicU64::new(0),
                 admission: admit::Admission::default(),

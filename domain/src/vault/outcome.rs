@@ -27,6 +27,9 @@ pub struct VaultOptions {
     /// too: answers slower than the test's 2 s `http_timeout` on an overloaded machine, then the
     /// probe — see docs/vault.md.)
     pub per_row_claims: bool,
+    /// Each persist in a transaction of its own, as before persists were grouped
+    /// (`persist_queue`): the benchmark's baseline for the grouped path; off by default.
+    pub single_persists: bool,
 }
 
 impl Default for VaultOptions {
@@ -37,6 +40,7 @@ impl Default for VaultOptions {
             max_wait: Duration::from_secs(10),
             invalidation_poll: Duration::from_secs(1),
             per_row_claims: false,
+            single_persists: false,
         }
     }
 }

@@ -171,7 +171,14 @@ impl Vault {
     ) -> Result<bool> {
         let mut wait = Duration::from_millis(50);
         loop {
-            match tokio::time::timeout(WRITE_ATTEMPT, self.leases().persist(lease, p)).await {
+            let write = async {
+                if self.inner.opts.single_persists {
+                    self.leases().persist(lease, p).await
+                } else {
+                    self.inner.persists.persist(lease, p).await
+                }
+            };
+            match tokio::time::timeout(WRITE_ATTEMPT, write).await {
                 Ok(Ok(true)) => return Ok(true),
                 Ok(Ok(false)) => break,
                 Ok(Err(e)) => {

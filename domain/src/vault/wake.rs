@@ -240,8 +240,22 @@ pub(super) async fn exec_ending<E: EntityTrait>(
     id: i64,
     q: sea_orm::UpdateMany<E>,
 ) -> Result<u64> {
+    let rows = exec_ending_on(db, q).await?;
+    if rows > 0 {
+        wake.ended(id);
+    }
+    Ok(rows)
+}
+
+/// As [`exec_ending`], on any connection (a transaction: its `pg_notify` is sent when it
+/// commits) and without waking this process's waiters — the caller wakes them once the write is
+/// committed.
+pub(super) async fn exec_ending_on<C: ConnectionTrait, E: EntityTrait>(
+    db: &C,
+    q: sea_orm::UpdateMany<E>,
+) -> Result<u64> {
     use sea_orm::QueryTrait as _;
-    let rows = match db.get_database_backend() {
+    Ok(match db.get_database_backend() {
         DatabaseBackend::Postgres => {
             let stmt = q.build(DatabaseBackend::Postgres);
             let sql = format!(
@@ -256,11 +270,7 @@ pub(super) async fn exec_ending<E: EntityTrait>(
             db.query_all_raw(stmt).await?.len() as u64
         }
         _ => q.exec(db).await?.rows_affected,
-    };
-    if rows > 0 {
-        wake.ended(id);
-    }
-    Ok(rows)
+    })
 }
 
 #[cfg(test)]

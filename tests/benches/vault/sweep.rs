@@ -75,16 +75,39 @@ fn vault(
     concurrency: usize,
     per_instance: usize,
 ) -> domain::vault::Vault {
-    vault_with(db, config, concurrency, per_instance, false)
+    vault_with(db, config, concurrency, per_instance, Path::Grouped)
 }
 
-/// As [`vault`]; `per_row_claims`: the heartbeat's path before its claims were grouped.
+/// The heartbeat's write paths, compared in one run on the same rows.
+#[derive(Clone, Copy, PartialEq)]
+enum Path {
+    /// Each refresh re-reads and claims its row alone, and persists alone (main until 2026-12-02).
+    PerRow,
+    /// Claims grouped (`sweep_claim`), each persist its own commit (main until 2026-12-07).
+    ClaimsGrouped,
+    /// Claims and persists grouped (`persist_queue`): today's path.
+    Grouped,
+}
+
+impl Path {
+    const ALL: [Path; 3] = [Path::PerRow, Path::ClaimsGrouped, Path::Grouped];
+
+    fn name(self) -> &'static str {
+        match self {
+            Path::PerRow => "per-row claims and persists",
+            Path::ClaimsGrouped => "grouped claims, single persists",
+            Path::Grouped => "grouped claims and persists (today)",
+        }
+    }
+}
+
+/// As [`vault`], on one of the write paths.
 fn vault_with(
     db: &TestDb,
     config: &domain::config::Config,
     concurrency: usize,
     per_instance: usize,
-    per_row_claims: bool,
+    path: Path,
 ) -> domain::vault::Vault {
     let mut config = config.clone();
     config.heartbeat.concurrency = concurrency;
@@ -100,7 +123,8 @@ fn vault_with(
         domain::time::Clock::system(),
         "bench",
         domain::vault::VaultOptions {
-            per_row_claims,
+            per_row_claims: path == Path::PerRow,
+            single_persists: path != Path::Grouped,
             ..Default::default()
         },
     )
@@ -223,22 +247,21 @@ pub async fn run(db: TestDb, label: &str, n: usize) {
     if wanted("throughput") {
         sim.latency(Duration::ZERO).await;
         let bare = bare_exchanges(&mut sim, &config, Duration::from_secs(3)).await;
-        let mut before = 0.0;
-        // The path before the grouped claims first (the baseline), then today's, on the same
-        // rows in the same run.
-        for per_row in [true, false] {
+        // The older paths first (the baselines), then today's, on the same rows in the same run.
+        let mut rates = Vec::new();
+        for path in Path::ALL {
             make_due(&db).await;
-            let v = vault_with(&db, &config, CONCURRENCY, CONCURRENCY, per_row);
+            let v = vault_with(&db, &config, CONCURRENCY, CONCURRENCY, path);
             let r = sweep_all(&db, &v, n).await;
             let rate = n as f64 / r.secs;
-            let path = if per_row {
-                before = rate;
-                "per-row claims (before)".to_owned()
-            } else {
-                format!("grouped claims, {:.2}× the per-row path", rate / before)
+            let versus = match rates.last() {
+                Some(prev) => format!(", {:.2}× the path above", rate / prev),
+                None => String::new(),
             };
+            rates.push(rate);
             println!(
-                "  throughput, latency off, concurrency {CONCURRENCY}, {path}: {rate:.0} refreshes/s ({:.1} s); bare exchanges (same client, no database) {bare:.0}/s; ratio {:.2}; peak RSS {}",
+                "  throughput, latency off, concurrency {CONCURRENCY}, {}{versus}: {rate:.0} refreshes/s ({:.1} s); bare exchanges (same client, no database) {bare:.0}/s; ratio {:.2}; peak RSS {}",
+                path.name(),
                 r.secs,
                 rate / bare,
                 mib(r.peak_kib)
@@ -248,18 +271,14 @@ pub async fn run(db: TestDb, label: &str, n: usize) {
     if wanted("statements") {
         // The throughput case again, counting every SQL statement (`stmts`).
         sim.latency(Duration::ZERO).await;
-        for per_row in [true, false] {
+        for path in Path::ALL {
             make_due(&db).await;
-            let v = vault_with(&db, &config, CONCURRENCY, CONCURRENCY, per_row);
+            let v = vault_with(&db, &config, CONCURRENCY, CONCURRENCY, path);
             super::stmts::count();
             let r = sweep_all(&db, &v, n).await;
             println!(
                 "  statements, latency off, concurrency {CONCURRENCY}, {}: {:.0} refreshes/s while counting ({:.1} s)",
-                if per_row {
-                    "per-row claims (before)"
-                } else {
-                    "grouped claims"
-                },
+                path.name(),
                 n as f64 / r.secs,
                 r.secs
             );

@@ -137,4 +137,5 @@ mod answers;
 mod claim_page;
 mod durability;
 mod leases;
+mod persist_group;
 mod recovery;
