@@ -8,14 +8,8 @@ use domain::entity::connection;
 /// whose version moved, not the one another process leased, not the one no longer due; the two
 /// it takes are marked `refreshing` (write-ahead) with their resting status, one version on.
 async fn grouped_claim_takes_only_rows_still_as_read_unleased_and_due(db: TestDb) {
-    let (w, ids) = many(db, 5, |_| {}).await;
+    let (w, read) = all_due(db, 5).await;
     let db = &w.db.db;
-    db.execute_unprepared("UPDATE connections SET next_heartbeat_at = created_at")
-        .await
-        .unwrap();
-    let mut read = connection::Entity::find().all(db).await.unwrap();
-    read.sort_by_key(|c| c.id);
-    assert_eq!(read.len(), ids.len());
     let (moved, leased, not_due) = (read[0].id, read[1].id, read[2].id);
     db.execute_unprepared(&format!(
         "UPDATE connections SET version = version + 1 WHERE id = {moved}"

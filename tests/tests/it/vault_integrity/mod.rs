@@ -133,6 +133,22 @@ async fn many(db: TestDb, n: usize, tweak: impl FnOnce(&mut Config)) -> (World, 
     (World { db, app, sim }, ids)
 }
 
+/// [`many`] with every connection due now, and the rows as read, by id.
+async fn all_due(db: TestDb, n: usize) -> (World, Vec<domain::entity::connection::Model>) {
+    let (w, ids) = many(db, n, |_| {}).await;
+    w.db.db
+        .execute_unprepared("UPDATE connections SET next_heartbeat_at = created_at")
+        .await
+        .unwrap();
+    let mut read = domain::entity::connection::Entity::find()
+        .all(&w.db.db)
+        .await
+        .unwrap();
+    read.sort_by_key(|c| c.id);
+    assert_eq!(read.len(), ids.len());
+    (w, read)
+}
+
 mod answers;
 mod claim_page;
 mod durability;

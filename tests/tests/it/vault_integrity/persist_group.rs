@@ -11,14 +11,8 @@ use domain::vault::lease::Persist;
 /// moves) before the group's commit. The group stores the three still leased — new token, lease
 /// ended, one version on — and leaves the fourth exactly as the other holder left it.
 async fn grouped_persist_lands_every_row_still_leased_and_no_other(db: TestDb) {
-    let (w, ids) = many(db, 4, |_| {}).await;
+    let (w, read) = all_due(db, 4).await;
     let db = &w.db.db;
-    db.execute_unprepared("UPDATE connections SET next_heartbeat_at = created_at")
-        .await
-        .unwrap();
-    let mut read = connection::Entity::find().all(db).await.unwrap();
-    read.sort_by_key(|c| c.id);
-    assert_eq!(read.len(), ids.len());
     let vs = vaults(&w, 1, VaultOptions::default());
     let refs: Vec<&connection::Model> = read.iter().collect();
     let mut leases = vs[0].leases().claim_due(&refs).await.unwrap();
