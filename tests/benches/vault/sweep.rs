@@ -5,10 +5,13 @@
 //!   same Salesforce client and concurrency exchanging refresh tokens against the same sfsim
 //!   with no database at all;
 //! - **sweep**: 50 ms on every answer, `concurrency = per_instance = 256`, against the ideal
-//!   `N × latency ÷ concurrency`;
+//!   `N × latency ÷ concurrency`, and against what the client and sfsim reach on this machine
+//!   at that latency with no database (bare exchanges at 50 ms);
 //! - **catch-up**: 50 ms, the production default `per_instance = 4` with the connections spread
 //!   at random over 50 instances (`concurrency = 256`), against the ideal
-//!   `N × latency ÷ min(concurrency, 4 × 50)`.
+//!   `N × latency ÷ min(concurrency, 4 × 50)`;
+//! - **durability** (SQLite): the throughput case with `synchronous=FULL` (reauth's setting)
+//!   against `NORMAL`, on the same rows.
 //!
 //! RSS is this process's (reauth's): at rest with N connections, and the peak of each case
 //! (VmHWM, reset before each case through `/proc/self/clear_refs`).
@@ -109,12 +112,42 @@ fn vault_with(
     per_instance: usize,
     path: Path,
 ) -> domain::vault::Vault {
+    vault_on(db.db.clone(), config, concurrency, per_instance, path)
+}
+
+/// The same SQLite file opened with `synchronous=NORMAL` (reauth opens it with `FULL`).
+async fn sqlite_normal(url: &str) -> sea_orm::DatabaseConnection {
+    use sea_orm::sqlx::sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+    };
+    let opts = <SqliteConnectOptions as std::str::FromStr>::from_str(url)
+        .unwrap()
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(opts)
+        .await
+        .unwrap();
+    sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
+}
+
+/// A vault over `db` (its lease pool opened as `db` is), on one of the write paths.
+fn vault_on(
+    db: sea_orm::DatabaseConnection,
+    config: &domain::config::Config,
+    concurrency: usize,
+    per_instance: usize,
+    path: Path,
+) -> domain::vault::Vault {
     let mut config = config.clone();
     config.heartbeat.concurrency = concurrency;
     config.heartbeat.per_instance = per_instance;
     config.salesforce.http_timeout = Duration::from_secs(30);
     domain::vault::Vault::with_options(
-        db.db.clone(),
+        db,
         domain::salesforce::SfClient::from_config(&config)
             .unwrap()
             .unwrap(),
@@ -207,8 +240,8 @@ fn callgrind(state: &str) {
     }
 }
 
-/// Which cases to run: `VAULT_BENCH_CASES=throughput,statements,sweep,catchup,process` (default
-/// all).
+/// Which cases to run: `VAULT_BENCH_CASES=throughput,durability,statements,sweep,catchup,process`
+/// (default all).
 fn wanted(case: &str) -> bool {
     std::env::var("VAULT_BENCH_CASES")
         .map(|v| v.split(',').any(|c| c.trim() == case))
@@ -268,6 +301,29 @@ pub async fn run(db: TestDb, label: &str, n: usize) {
             );
         }
     }
+    if wanted("durability") && db.db.get_database_backend() == DatabaseBackend::Sqlite {
+        // What `synchronous=FULL` (reauth's setting: every commit synced) costs against
+        // `NORMAL` (a power loss may roll back the last commits), on today's path.
+        sim.latency(Duration::ZERO).await;
+        let mut rates = Vec::new();
+        for (name, normal) in [("FULL (today)", false), ("NORMAL", true)] {
+            make_due(&db).await;
+            let v = if normal {
+                let normal = sqlite_normal(&db.url).await;
+                vault_on(normal, &config, CONCURRENCY, CONCURRENCY, Path::Grouped)
+            } else {
+                vault(&db, &config, CONCURRENCY, CONCURRENCY)
+            };
+            let r = sweep_all(&db, &v, n).await;
+            rates.push(n as f64 / r.secs);
+            println!(
+                "  throughput, SQLite synchronous={name}: {:.0} refreshes/s ({:.1} s)",
+                n as f64 / r.secs,
+                r.secs
+            );
+        }
+        println!("  FULL / NORMAL: {:.2}", rates[0] / rates[1]);
+    }
     if wanted("statements") {
         // The throughput case again, counting every SQL statement (`stmts`).
         sim.latency(Duration::ZERO).await;
@@ -287,14 +343,19 @@ pub async fn run(db: TestDb, label: &str, n: usize) {
     }
     if wanted("sweep") {
         sim.latency(LATENCY).await;
+        // What this machine can do with no database at all: the same client and concurrency at
+        // the same latency (sfsim and the client share the cores with reauth).
+        let bare = bare_exchanges(&mut sim, &config, Duration::from_secs(5)).await;
         make_due(&db).await;
         let v = vault(&db, &config, CONCURRENCY, CONCURRENCY);
         let r = sweep_all(&db, &v, n).await;
         let ideal = n as f64 * LATENCY.as_secs_f64() / CONCURRENCY as f64;
+        let floor = n as f64 / bare;
         println!(
-            "  sweep, latency {LATENCY:?}, concurrency = per_instance = {CONCURRENCY}: {:.1} s; ideal {ideal:.1} s; ratio {:.2}; peak RSS {}",
+            "  sweep, latency {LATENCY:?}, concurrency = per_instance = {CONCURRENCY}: {:.1} s; ideal {ideal:.1} s; ratio {:.2}; bare exchanges at the same latency {bare:.0}/s, so {floor:.1} s without a database (ratio to that {:.2}); peak RSS {}",
             r.secs,
             r.secs / ideal,
+            r.secs / floor,
             mib(r.peak_kib)
         );
     }

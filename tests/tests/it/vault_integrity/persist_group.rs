@@ -36,9 +36,13 @@ async fn grouped_persist_lands_every_row_still_leased_and_no_other(db: TestDb) {
                     key_id: "k1".into(),
                     bytes: vec![i as u8 + 1; 44],
                 },
-                access_token: None,
+                // One row with an access token and an anomaly, the others with neither.
+                access_token: (i == 2).then(|| Sealed {
+                    key_id: "k1".into(),
+                    bytes: vec![9; 30],
+                }),
                 instance_url: row.instance_url.clone(),
-                anomaly: None,
+                anomaly: (i == 2).then(|| "odd answer".to_owned()),
                 next_heartbeat_at: now + chrono::Duration::days(25),
                 now,
                 status: None,
