@@ -1,10 +1,10 @@
 //! Group commit for persists: the rotated tokens of every refresh that finishes at the same
-//! moment are stored in one transaction ([`Leases::persist_all`]), so a heartbeat with hundreds
+//! moment are stored with one commit ([`Leases::persist_all`]), so a heartbeat with hundreds
 //! of refreshes in flight pays one commit for many of them instead of one each — the commit
 //! (a WAL flush on both backends) was the heartbeat's limit on PostgreSQL.
 //!
-//! Nothing about a persist changes but when it commits: each is the same fenced UPDATE, checked
-//! for its own row; a persist that finds the queue idle is written at once, alone; a caller that
+//! Nothing about a persist changes but when it commits: each row keeps its own fence and its own
+//! answer (`lease::persist_group`); a persist that finds the queue idle is written at once, alone; a caller that
 //! gave up waiting (its write attempt timed out, and it writes again) is left out of the next
 //! batch, so a stale copy is never written after the caller moved on; and a batch that fails is
 //! written again row by row, so one bad row fails only its own caller.
