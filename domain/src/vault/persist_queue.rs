@@ -4,10 +4,10 @@
 //! (a WAL flush on both backends) was the heartbeat's limit on PostgreSQL.
 //!
 //! Nothing about a persist changes but when it commits: each row keeps its own fence and its own
-//! answer (`lease::persist_group`); a persist that finds the queue idle is written at once, alone; a caller that
-//! gave up waiting (its write attempt timed out, and it writes again) is left out of the next
-//! batch, so a stale copy is never written after the caller moved on; and a batch that fails is
-//! written again row by row, so one bad row fails only its own caller.
+//! answer (`lease::persist_group`); a persist that finds the queue idle is written at once,
+//! alone; a caller that gave up waiting (its write attempt timed out, and it writes again) is left
+//! out of the next batch, so a stale copy is never written after the caller moved on; and a
+//! batch that fails is written again row by row, so one bad row fails only its own caller.
 
 use std::sync::Arc;
 
