@@ -83,6 +83,7 @@ mod tests {
         agree::<super::bulk_job::JobStatus>();
         agree::<crate::staff::Role>();
         agree::<crate::alerts::Severity>();
+        agree::<crate::types::Environment>();
     }
 
     /// An enum's own derives combine with the shared ones: roles and severities order and
