@@ -1,7 +1,6 @@
 //! `legacy import|activate|accept|retire|report`: the cut-over from the legacy Connected App.
 
 use std::io::IsTerminal as _;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -13,6 +12,7 @@ use domain::legacy::{activate, report, retire};
 use domain::types::OrgId;
 use domain::vault::Vault;
 
+use super::ImportArgs;
 use super::output::{Format, print_rows};
 
 #[derive(Debug, Subcommand)]
@@ -20,13 +20,8 @@ pub enum LegacyCommand {
     /// Import the partner's legacy tokens (CSV or JSON lines), sealed and held: reauth never
     /// exchanges a held token, so the partner's services can keep refreshing it.
     Import {
-        file: PathBuf,
-        /// Import the valid rows and report the others (default: all or nothing).
-        #[arg(long)]
-        skip_invalid: bool,
-        /// Check everything, write nothing.
-        #[arg(long)]
-        dry_run: bool,
+        #[command(flatten)]
+        args: ImportArgs,
         /// Create orgs the registry does not know, named by their id.
         #[arg(long)]
         create_orgs: bool,
@@ -95,9 +90,12 @@ pub async fn run(config: Config, cmd: LegacyCommand) -> anyhow::Result<ExitCode>
     let actor = super::cli_actor();
     match cmd {
         LegacyCommand::Import {
-            file,
-            skip_invalid,
-            dry_run,
+            args:
+                ImportArgs {
+                    file,
+                    skip_invalid,
+                    dry_run,
+                },
             create_orgs,
             force,
             activate,

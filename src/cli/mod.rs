@@ -54,6 +54,19 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// What every import (`orgs import`, `legacy import`) takes: the file, and whether to skip the
+/// rows that do not read or to write nothing at all.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    pub file: PathBuf,
+    /// Import the valid rows and report the invalid ones (default: all or nothing).
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Check everything and say what would change, without writing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the web server (and, unless --no-worker, the background jobs).

@@ -13,19 +13,15 @@ use domain::types::OrgId;
 use domain::wording::count;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::ImportArgs;
 use super::output::{Format, opt, print_rows};
 
 #[derive(Debug, Subcommand)]
 pub enum OrgsCommand {
     /// Import or update orgs from a CSV file (all-or-nothing unless --skip-invalid).
     Import {
-        file: PathBuf,
-        /// Write the valid rows and report the invalid ones instead of refusing the file.
-        #[arg(long)]
-        skip_invalid: bool,
-        /// Validate and say what would change, without writing anything.
-        #[arg(long)]
-        dry_run: bool,
+        #[command(flatten)]
+        args: ImportArgs,
         /// `table` prints a summary; `json` prints the report as JSON.
         #[arg(long, value_enum, default_value_t)]
         format: Format,
@@ -113,12 +109,7 @@ fn parse_state(s: &str) -> Result<OrgState, String> {
 pub async fn run(config: Config, cmd: OrgsCommand) -> anyhow::Result<ExitCode> {
     super::init_tracing("warn");
     match cmd {
-        OrgsCommand::Import {
-            file,
-            skip_invalid,
-            dry_run,
-            format,
-        } => import(config, file, skip_invalid, dry_run, format).await,
+        OrgsCommand::Import { args, format } => import(config, args, format).await,
         OrgsCommand::List { filter, format } => {
             let db = super::db::open(&config, super::db::IfMissing::Refuse).await?;
             let filter = ListFilter::from(filter);
@@ -218,13 +209,12 @@ pub async fn run(config: Config, cmd: OrgsCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn import(
-    config: Config,
-    file: PathBuf,
-    skip_invalid: bool,
-    dry_run: bool,
-    format: Format,
-) -> anyhow::Result<ExitCode> {
+async fn import(config: Config, args: ImportArgs, format: Format) -> anyhow::Result<ExitCode> {
+    let ImportArgs {
+        file,
+        skip_invalid,
+        dry_run,
+    } = args;
     let name = file.display().to_string();
     let input = std::fs::File::open(&file).with_context(|| format!("cannot read {name}"))?;
     let len = input.metadata().map(|m| m.len()).unwrap_or(0);

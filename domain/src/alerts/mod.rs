@@ -21,32 +21,14 @@ use crate::types::OrgId;
 /// An open, unacknowledged alert seen again this long after its last notification notifies again.
 pub const REPEAT_AFTER: chrono::Duration = chrono::Duration::hours(24);
 
-/// How urgent an alert is.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    serde::Serialize,
-    serde::Deserialize,
-    sea_orm::EnumIter,
-    sea_orm::DeriveActiveEnum,
-    strum::IntoStaticStr,
-)]
-#[sea_orm(
-    rs_type = "String",
-    db_type = "String(sea_orm::sea_query::StringLen::None)",
-    rename_all = "snake_case"
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum Severity {
-    Info,
-    Warning,
-    Critical,
+crate::entity::snake_case_enum! {
+    /// How urgent an alert is.
+    #[derive(PartialOrd, Ord)]
+    pub enum Severity {
+        Info,
+        Warning,
+        Critical,
+    }
 }
 
 impl Severity {

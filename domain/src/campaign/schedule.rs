@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::ActiveValue::Set;
 
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::Serialize;
@@ -141,32 +141,25 @@ pub async fn schedule<C: ConnectionTrait>(
                     NoticeStatus::Pending
                 };
                 let row = notice::ActiveModel {
-                    id: NotSet,
-                    org_id: Set(o.id.clone()),
                     contact_id: Set(contact_id),
-                    kind: Set(s.kind.into()),
                     wave_id: Set(Some(w.id)),
                     step: Set(Some(format!("{i}:{}", s.kind.as_str()))),
                     occurrence: Set(o.campaign_round),
-                    dedupe_key: Set(dedupe_key(&o.id, w.id, *i, s.kind, o.campaign_round)),
                     scheduled_at: Set(outside_quiet_hours(now, tz.as_deref(), quiet)),
                     status: Set(status),
-                    attempts: Set(0),
-                    lease_owner: Set(None),
-                    lease_expires_at: Set(None),
-                    message_id: Set(None),
-                    link_id: Set(None),
-                    link_secret_ct: Set(None),
-                    key_id: Set(None),
                     recipient: Set(recipient),
                     last_error: Set(if status == NoticeStatus::Skipped {
                         Some("passed over (joined late or no recipient)".into())
                     } else {
                         None
                     }),
-                    sent_at: Set(None),
-                    created_at: Set(now),
-                    updated_at: Set(now),
+                    ..super::notices::row(
+                        &o.id,
+                        None,
+                        s.kind.into(),
+                        dedupe_key(&o.id, w.id, *i, s.kind, o.campaign_round),
+                        now,
+                    )
                 };
                 let n = super::notices::insert_once(db, row).await?;
                 if status == NoticeStatus::Pending {

@@ -168,10 +168,7 @@ pub async fn move_orgs<C: ConnectionTrait>(
     let w = find(db, wave_name).await?;
     let mut moved = 0;
     for id in ids {
-        let o = org::Entity::find_by_id(id.clone())
-            .one(db)
-            .await?
-            .ok_or_else(|| Error::UnknownOrg(id.clone()))?;
+        let o = crate::registry::find_org(db, id).await?;
         if o.wave_id == Some(w.id) {
             continue;
         }

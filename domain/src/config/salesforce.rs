@@ -25,6 +25,23 @@ fn secrets_in_use(one: Option<&SecretString>, many: &[SecretString]) -> Vec<Secr
     }
 }
 
+/// An app section's defaults (`Self { .. }` of `[salesforce]` or `[legacy]`): no credentials, a
+/// secret rotated every [`SECRET_ROTATION`], then the section's own fields as given.
+macro_rules! app_section {
+    ($($field:ident: $value:expr),* $(,)?) => {
+        Self {
+            client_id: None,
+            client_secret: None,
+            client_secret_file: None,
+            client_secrets: Vec::new(),
+            client_secrets_file: None,
+            secret_rotated_at: None,
+            rotate_every: SECRET_ROTATION,
+            $($field: $value),*
+        }
+    };
+}
+
 /// `[salesforce]`: the packaged External Client App and where to log in.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -71,14 +88,7 @@ pub struct SalesforceConfig {
 
 impl Default for SalesforceConfig {
     fn default() -> Self {
-        Self {
-            client_id: None,
-            client_secret: None,
-            client_secret_file: None,
-            client_secrets: Vec::new(),
-            client_secrets_file: None,
-            secret_rotated_at: None,
-            rotate_every: SECRET_ROTATION,
+        app_section! {
             login_url: "https://login.salesforce.com".into(),
             sandbox_login_url: "https://test.salesforce.com".into(),
             scopes: vec!["api".into(), "refresh_token".into()],
@@ -162,14 +172,7 @@ pub struct LegacyConfig {
 
 impl Default for LegacyConfig {
     fn default() -> Self {
-        Self {
-            client_id: None,
-            client_secret: None,
-            client_secret_file: None,
-            client_secrets: Vec::new(),
-            client_secrets_file: None,
-            secret_rotated_at: None,
-            rotate_every: SECRET_ROTATION,
+        app_section! {
             retire_after: Duration::from_secs(7 * 86_400),
             keep_alive: true,
             check_every: Duration::from_secs(300),

@@ -3,7 +3,10 @@
 
 /// A status or kind stored as its `snake_case` name: the one set of derives (sea-orm's `String`
 /// column, serde, strum) every such enum of the entities shares, so each is spelled the same in
-/// the database, in JSON and in `Display`. The enum's docs and variants go inside as written.
+/// the database, in JSON and in `Display`. The enum's docs and variants go inside as written,
+/// and so do attributes of its own: a `#[derive(PartialOrd, Ord, strum::EnumString)]` there adds
+/// to the shared set (the two `derive` attributes combine, and the macro's `#[strum(..)]` applies
+/// to the added strum derives too).
 macro_rules! snake_case_enum {
     ($(#[$meta:meta])* $vis:vis enum $name:ident { $($body:tt)* }) => {
         $(#[$meta])*
@@ -31,6 +34,7 @@ macro_rules! snake_case_enum {
         $vis enum $name { $($body)* }
     };
 }
+pub(crate) use snake_case_enum;
 
 pub mod alert;
 pub mod alert_delivery;
@@ -79,5 +83,26 @@ mod tests {
         agree::<super::bulk_job::JobStatus>();
         agree::<crate::staff::Role>();
         agree::<crate::alerts::Severity>();
+        agree::<crate::types::Environment>();
+    }
+
+    /// An enum's own derives combine with the shared ones: roles and severities order and
+    /// parse, and serde, `Display` and the column spell each the same.
+    #[test]
+    fn an_enums_own_derives_combine_with_the_shared_ones() {
+        use crate::alerts::Severity;
+        use crate::staff::Role;
+        assert!(Role::Viewer < Role::Operator && Role::Operator < Role::Admin);
+        assert!(Severity::Info < Severity::Warning && Severity::Warning < Severity::Critical);
+        for r in Role::iter() {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+            assert_eq!(r.to_string(), r.as_str());
+        }
+        for s in Severity::iter() {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+            assert_eq!(s.to_string(), s.as_str());
+        }
+        assert_eq!(Role::parse("superuser"), None);
     }
 }

@@ -33,12 +33,17 @@ pub struct OrgDetail {
     pub recent_events: Vec<EventView>,
 }
 
-/// One org in detail.
-pub async fn show<C: ConnectionTrait>(db: &C, id: &OrgId) -> Result<OrgDetail> {
-    let o = org::Entity::find_by_id(id.clone())
+/// The org's row, or [`Error::UnknownOrg`].
+pub(crate) async fn find_org<C: ConnectionTrait>(db: &C, id: &OrgId) -> Result<org::Model> {
+    org::Entity::find_by_id(id.clone())
         .one(db)
         .await?
-        .ok_or_else(|| Error::UnknownOrg(id.clone()))?;
+        .ok_or_else(|| Error::UnknownOrg(id.clone()))
+}
+
+/// One org in detail.
+pub async fn show<C: ConnectionTrait>(db: &C, id: &OrgId) -> Result<OrgDetail> {
+    let o = find_org(db, id).await?;
     let waves = wave_names(db).await?;
     let contacts = contact::Entity::find()
         .filter(contact::Column::OrgId.eq(id.as_str()))
@@ -99,10 +104,7 @@ pub async fn add_note<C: ConnectionTrait>(
             "a note holds at most {MAX_NOTE_LEN} characters"
         )));
     }
-    org::Entity::find_by_id(id.clone())
-        .one(db)
-        .await?
-        .ok_or_else(|| Error::UnknownOrg(id.clone()))?;
+    find_org(db, id).await?;
     events::record(
         db,
         now,

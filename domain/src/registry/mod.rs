@@ -10,6 +10,7 @@ mod search;
 pub mod state;
 
 pub use csv_format::{Column, HeaderError, ImportRow, ParsedCsv, RowError, parse_csv};
+pub(crate) use detail::find_org;
 pub use detail::{ContactView, OrgDetail, add_note, show};
 pub use export::{ExportFormat, ExportRow, export_csv, export_rows};
 pub use import::{

@@ -218,10 +218,7 @@ pub async fn apply<C: TransactionTrait + ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> Result<Outcome> {
     let txn = crate::db::begin_write(db).await?;
-    let org = org::Entity::find_by_id(org_id.clone())
-        .one(&txn)
-        .await?
-        .ok_or_else(|| Error::UnknownOrg(org_id.clone()))?;
+    let org = crate::registry::find_org(&txn, org_id).await?;
     let Some((to, resume)) = plan(org.state, org.resume_state, &change)? else {
         txn.commit().await?;
         return Ok(Outcome::Unchanged(org.state));

@@ -31,30 +31,14 @@ use crate::error::{Error, Result};
 use crate::events::{self, Actor};
 use crate::types::Email;
 
-/// What a staff user may do. Ordered: each role may do everything the ones before it may.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    sea_orm::EnumIter,
-    sea_orm::DeriveActiveEnum,
-    strum::IntoStaticStr,
-    strum::EnumString,
-)]
-#[sea_orm(
-    rs_type = "String",
-    db_type = "String(sea_orm::sea_query::StringLen::None)",
-    rename_all = "snake_case"
-)]
-#[strum(serialize_all = "snake_case")]
-pub enum Role {
-    Viewer,
-    Operator,
-    Admin,
+crate::entity::snake_case_enum! {
+    /// What a staff user may do. Ordered: each role may do everything the ones before it may.
+    #[derive(PartialOrd, Ord, strum::EnumString)]
+    pub enum Role {
+        Viewer,
+        Operator,
+        Admin,
+    }
 }
 
 impl Role {

@@ -1,36 +1,17 @@
 //! Production or sandbox.
 
-use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
-
-/// The kind of Salesforce org, which decides the default login host.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    Default,
-    sea_orm::EnumIter,
-    sea_orm::DeriveActiveEnum,
-)]
-#[serde(rename_all = "lowercase")]
-#[sea_orm(
-    rs_type = "String",
-    db_type = "String(sea_orm::sea_query::StringLen::None)",
-    rename_all = "lowercase"
-)]
-pub enum Environment {
-    /// A production org (login.salesforce.com).
-    #[default]
-    Production,
-    /// A sandbox (test.salesforce.com).
-    Sandbox,
+crate::entity::snake_case_enum! {
+    /// The kind of Salesforce org, which decides the default login host.
+    #[derive(Default)]
+    pub enum Environment {
+        /// A production org (login.salesforce.com).
+        #[default]
+        Production,
+        /// A sandbox (test.salesforce.com).
+        Sandbox,
+    }
 }
 
 /// The text is neither `production` nor `sandbox`.
@@ -51,10 +32,7 @@ fn did_you_mean(s: &str) -> String {
 impl Environment {
     /// The stored spelling.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Production => "production",
-            Self::Sandbox => "sandbox",
-        }
+        self.into()
     }
 }
 
@@ -69,12 +47,6 @@ impl FromStr for Environment {
             "sandbox" => Ok(Self::Sandbox),
             _ => Err(EnvironmentError(s.trim().to_owned())),
         }
-    }
-}
-
-impl fmt::Display for Environment {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

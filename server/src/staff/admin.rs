@@ -113,14 +113,10 @@ pub(crate) async fn add_staff(
     Ok(render(StatusCode::OK, &n))
 }
 
-pub(crate) async fn change_staff(
-    State(state): State<AppState>,
-    me: CurrentStaff,
-    Path(id): Path<i64>,
-    form: FormData,
-) -> Result<Response, AppError> {
-    let change = match form.get("change").unwrap_or_default() {
-        "role" => AdminChange::SetRole(role(&form)?),
+/// The change the form asks for.
+fn change(form: &FormData) -> Result<AdminChange, AppError> {
+    Ok(match form.get("change").unwrap_or_default() {
+        "role" => AdminChange::SetRole(role(form)?),
         "disable" => AdminChange::Disable,
         "enable" => AdminChange::Enable,
         "reset_two_factor" => AdminChange::ResetTwoFactor,
@@ -128,7 +124,16 @@ pub(crate) async fn change_staff(
         other => {
             return Err(AppError::bad_request(format!("unknown change `{other}`")));
         }
-    };
+    })
+}
+
+pub(crate) async fn change_staff(
+    State(state): State<AppState>,
+    me: CurrentStaff,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Result<Response, AppError> {
+    let change = change(&form)?;
     let password = domain::staff::admin_change(
         &state.db,
         id,

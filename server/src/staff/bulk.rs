@@ -57,14 +57,12 @@ struct ConfirmPage {
     back: String,
 }
 
-pub(crate) async fn confirm(
-    State(state): State<AppState>,
-    staff: CurrentStaff,
-    form: FormData,
-) -> Result<Response, AppError> {
-    let now = state.clock.now();
-    let (action, selection, query) = parse(&form, now)?;
-    let (count, sample_ids) = match &selection {
+/// How many orgs the selection holds, and the ids of the first [`SAMPLE`] of them.
+async fn count_and_sample(
+    state: &AppState,
+    selection: &Selection,
+) -> Result<(u64, Vec<String>), AppError> {
+    Ok(match selection {
         Selection::Ids { ids } => (ids.len() as u64, ids.iter().take(SAMPLE).cloned().collect()),
         Selection::Filter(spec) => {
             let f = spec.to_filter()?;
@@ -73,20 +71,16 @@ pub(crate) async fn confirm(
                 domain::registry::ids_after(&state.db, &f, None, SAMPLE as u64).await?,
             )
         }
-    };
-    if count == 0 {
-        return Err(AppError::bad_request("The filter matches no orgs."));
-    }
-    let sample = domain::registry::summaries(&state.db, &sample_ids)
-        .await?
-        .into_iter()
-        .map(|o| (o.org_id.to_string(), o.name, o.state.as_str().to_owned()))
-        .collect();
+    })
+}
+
+/// Every field the review page posts again, as (name, value).
+fn fields(action: &Action, selection: &Selection, form: &FormData) -> Vec<(String, String)> {
     let mut fields: Vec<(String, String)> = vec![
         ("action".into(), action.name().into()),
         ("argument".into(), action.argument().unwrap_or_default()),
     ];
-    match &selection {
+    match selection {
         Selection::Ids { ids } => {
             fields.push(("scope".into(), "selected".into()));
             fields.extend(ids.iter().map(|i| ("ids".to_owned(), i.clone())));
@@ -100,12 +94,31 @@ pub(crate) async fn confirm(
             }
         }
     }
+    fields
+}
+
+pub(crate) async fn confirm(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    form: FormData,
+) -> Result<Response, AppError> {
+    let now = state.clock.now();
+    let (action, selection, query) = parse(&form, now)?;
+    let (count, sample_ids) = count_and_sample(&state, &selection).await?;
+    if count == 0 {
+        return Err(AppError::bad_request("The filter matches no orgs."));
+    }
+    let sample = domain::registry::summaries(&state.db, &sample_ids)
+        .await?
+        .into_iter()
+        .map(|o| (o.org_id.to_string(), o.name, o.state.as_str().to_owned()))
+        .collect();
     let page = ConfirmPage {
         nav: Nav::new(&state, &staff, "orgs"),
         description: action.describe(),
         count,
         sample,
-        fields,
+        fields: fields(&action, &selection, &form),
         back: query.href(&[]),
     };
     Ok(render(StatusCode::OK, &page))

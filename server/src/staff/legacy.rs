@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use domain::legacy::report::{self, Readiness};
+use domain::legacy::report::{self, Readiness, StillOnLegacy};
 use domain::types::OrgId;
 use http::StatusCode;
 
@@ -42,6 +42,24 @@ struct LegacyPage {
     rows: Vec<Row>,
 }
 
+/// One org still served by the legacy Connected App.
+fn row(r: StillOnLegacy) -> Row {
+    Row {
+        org_id: r.org_id.to_string(),
+        name: r.name,
+        bucket: r.bucket.label(),
+        status: r.legacy_status.to_string(),
+        wave: r.wave.unwrap_or_default(),
+        deadline: r.deadline.as_ref().map(when).unwrap_or_default(),
+        csm: r.csm_email.unwrap_or_default(),
+        last_served: r
+            .last_legacy_served
+            .as_ref()
+            .map(when)
+            .unwrap_or_else(|| "—".into()),
+    }
+}
+
 pub(crate) async fn page(
     State(state): State<AppState>,
     staff: CurrentStaff,
@@ -66,23 +84,7 @@ pub(crate) async fn page(
                 count,
             })
             .collect(),
-        rows: still_on_legacy
-            .into_iter()
-            .map(|r| Row {
-                org_id: r.org_id.to_string(),
-                name: r.name,
-                bucket: r.bucket.label(),
-                status: r.legacy_status.to_string(),
-                wave: r.wave.unwrap_or_default(),
-                deadline: r.deadline.as_ref().map(when).unwrap_or_default(),
-                csm: r.csm_email.unwrap_or_default(),
-                last_served: r
-                    .last_legacy_served
-                    .as_ref()
-                    .map(when)
-                    .unwrap_or_else(|| "—".into()),
-            })
-            .collect(),
+        rows: still_on_legacy.into_iter().map(row).collect(),
     };
     Ok(render(StatusCode::OK, &page))
 }

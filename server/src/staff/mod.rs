@@ -288,6 +288,39 @@ async fn require_admin(
     require(s, session, req, next, Role::Admin).await
 }
 
+/// To the sign-in page; a GET of any page but the overview comes back to it afterwards.
+fn to_login(req: &Request) -> Response {
+    let target = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "/".into());
+    let next_param = if req.method() == Method::GET && target != "/" {
+        format!(
+            "?next={}",
+            url::form_urlencoded::byte_serialize(target.as_bytes()).collect::<String>()
+        )
+    } else {
+        String::new()
+    };
+    redirect(&format!("/login{next_param}"))
+}
+
+/// The refusal of a signed-in user whose role is below the route's `role`.
+fn below_role(staff: &CurrentStaff, role: Role) -> Response {
+    AppError::new(
+        StatusCode::FORBIDDEN,
+        "role",
+        format!(
+            "You are signed in as {} ({}); this needs the {} role. Nothing was changed.",
+            staff.user.email,
+            staff.role.as_str(),
+            role.as_str()
+        ),
+    )
+    .into_response()
+}
+
 /// Lets the request through only for a signed-in, enabled staff user with at least `role`.
 async fn require(
     state: AppState,
@@ -299,22 +332,7 @@ async fn require(
     let now = state.clock.now();
     let user = match auth::signed_in_user(&state, &session, now).await {
         Ok(Some(u)) => u,
-        Ok(None) => {
-            let target = req
-                .uri()
-                .path_and_query()
-                .map(|p| p.as_str().to_owned())
-                .unwrap_or_else(|| "/".into());
-            let next_param = if req.method() == Method::GET && target != "/" {
-                format!(
-                    "?next={}",
-                    url::form_urlencoded::byte_serialize(target.as_bytes()).collect::<String>()
-                )
-            } else {
-                String::new()
-            };
-            return redirect(&format!("/login{next_param}"));
-        }
+        Ok(None) => return to_login(&req),
         Err(e) => {
             return AppError::internal(format_args!("loading the signed-in staff user: {e}"))
                 .into_response();
@@ -333,17 +351,7 @@ async fn require(
     };
     let nav = Nav::new(&state, &staff, "");
     let mut res = if user_role < role {
-        AppError::new(
-            StatusCode::FORBIDDEN,
-            "role",
-            format!(
-                "You are signed in as {} ({}); this needs the {} role. Nothing was changed.",
-                staff.user.email,
-                user_role.as_str(),
-                role.as_str()
-            ),
-        )
-        .into_response()
+        below_role(&staff, role)
     } else {
         req.extensions_mut().insert(staff);
         next.run(req).await

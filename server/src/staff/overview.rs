@@ -3,6 +3,9 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::Response;
+use chrono::{DateTime, Utc};
+use domain::entity::alert;
+use domain::staff::dashboard::{Expiry, WaveProgress};
 use http::StatusCode;
 
 use super::view::{Nav, day, days_until, when};
@@ -63,6 +66,43 @@ struct OverviewPage {
     mail_not_delivered: bool,
 }
 
+/// One wave's card, with its burn-down chart.
+fn wave_card(w: &WaveProgress, now: DateTime<Utc>) -> WaveCard {
+    WaveCard {
+        name: w.name.clone(),
+        enc_name: super::view::enc(&w.name),
+        total: w.total,
+        remaining: w.remaining,
+        deadline: w.deadline.as_ref().map(day),
+        days_left: w.deadline.as_ref().map(|d| days_until(d, now)),
+        paused: w.paused,
+        chart: charts::burn_down(w, now),
+    }
+}
+
+/// One connection close to Salesforce's idle timeout.
+fn expiry_row(e: &Expiry, now: DateTime<Utc>) -> ExpiryRow {
+    ExpiryRow {
+        org_id: e.org_id.to_string(),
+        org_name: e.org_name.clone(),
+        status: e.status.clone(),
+        last_exchange: when(&e.last_exchange_at),
+        days_left: days_until(&e.idle_expires_at, now),
+    }
+}
+
+/// One open alert.
+fn alert_row(a: &alert::Model) -> AlertRow {
+    AlertRow {
+        id: a.id,
+        severity: a.severity.as_str().to_owned(),
+        message: a.message.clone(),
+        org_id: a.org_id.as_ref().map(ToString::to_string),
+        created: when(&a.created_at),
+        acknowledged_by: a.acknowledged_by.clone(),
+    }
+}
+
 pub(crate) async fn page(
     State(state): State<AppState>,
     staff: CurrentStaff,
@@ -86,45 +126,15 @@ pub(crate) async fn page(
             })
             .collect(),
         funnel: charts::funnel(&o.funnel),
-        waves: o
-            .waves
-            .iter()
-            .map(|w| WaveCard {
-                name: w.name.clone(),
-                enc_name: super::view::enc(&w.name),
-                total: w.total,
-                remaining: w.remaining,
-                deadline: w.deadline.as_ref().map(day),
-                days_left: w.deadline.as_ref().map(|d| days_until(d, now)),
-                paused: w.paused,
-                chart: charts::burn_down(w, now),
-            })
-            .collect(),
+        waves: o.waves.iter().map(|w| wave_card(w, now)).collect(),
         connections: o.connections_by_status.clone(),
         expiries: o
             .soonest_expiries
             .iter()
-            .map(|e| ExpiryRow {
-                org_id: e.org_id.to_string(),
-                org_name: e.org_name.clone(),
-                status: e.status.clone(),
-                last_exchange: when(&e.last_exchange_at),
-                days_left: days_until(&e.idle_expires_at, now),
-            })
+            .map(|e| expiry_row(e, now))
             .collect(),
         failures: o.failures_by_class.clone(),
-        alerts: o
-            .open_alerts
-            .iter()
-            .map(|a| AlertRow {
-                id: a.id,
-                severity: a.severity.as_str().to_owned(),
-                message: a.message.clone(),
-                org_id: a.org_id.as_ref().map(ToString::to_string),
-                created: when(&a.created_at),
-                acknowledged_by: a.acknowledged_by.clone(),
-            })
-            .collect(),
+        alerts: o.open_alerts.iter().map(alert_row).collect(),
         open_alerts: o.open_alert_count,
     };
     Ok(render(StatusCode::OK, &page))

@@ -3,6 +3,9 @@
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
+use domain::entity::alert;
+use domain::ip_ranges::Document;
+use domain::monitor::security_view::Checked;
 use http::StatusCode;
 
 use super::CurrentStaff;
@@ -56,13 +59,9 @@ struct SecurityPage {
     sync_token: String,
 }
 
-pub(crate) async fn page(
-    State(state): State<AppState>,
-    staff: CurrentStaff,
-) -> Result<Response, AppError> {
-    let v = domain::monitor::security_view::view(&state.db).await?;
-    let doc = domain::ip_ranges::document(&state.db, &state.config, state.clock.now()).await?;
-    let row = |a: &domain::entity::alert::Model| AlertRow {
+/// One open alert, with the address and country a foreign use carries.
+fn alert_row(a: &alert::Model) -> AlertRow {
+    AlertRow {
         id: a.id,
         kind: a.kind.clone(),
         severity: a.severity.as_str().to_owned(),
@@ -76,7 +75,50 @@ pub(crate) async fn page(
         last: when(&a.last_seen_at.unwrap_or(a.created_at)),
         resolves: domain::alerts::resolves_when(&a.kind),
         acknowledged_by: a.acknowledged_by.clone(),
-    };
+    }
+}
+
+/// One connection as the monitor last checked it.
+fn conn_row(c: &Checked) -> ConnRow {
+    ConnRow {
+        connection_id: c.connection_id,
+        org_id: c.org_id.clone(),
+        org_name: c.org_name.clone(),
+        checked: c
+            .checked_at
+            .as_ref()
+            .map(when)
+            .unwrap_or_else(|| "never".into()),
+        blind: c.blind,
+        coverage: if c.expected == 0 {
+            "no exchange to check yet".into()
+        } else {
+            format!("{} of {} exchanges seen", c.seen, c.expected)
+        },
+        queries: c.queries,
+        last_error: c.last_error.clone(),
+    }
+}
+
+/// The published ranges still to come, as (CIDR, the day they take effect).
+fn upcoming(doc: &Document) -> Vec<(String, String)> {
+    doc.upcoming
+        .iter()
+        .map(|p| {
+            (
+                p.cidr.clone(),
+                p.from.map(|d| d.to_string()).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+pub(crate) async fn page(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+) -> Result<Response, AppError> {
+    let v = domain::monitor::security_view::view(&state.db).await?;
+    let doc = domain::ip_ranges::document(&state.db, &state.config, state.clock.now()).await?;
     let (foreign, others): (Vec<_>, Vec<_>) = v
         .open
         .iter()
@@ -84,46 +126,16 @@ pub(crate) async fn page(
     let page = SecurityPage {
         nav: Nav::new(&state, &staff, "security"),
         by_kind: v.by_kind,
-        foreign: foreign.into_iter().map(row).collect(),
-        others: others.into_iter().map(row).collect(),
-        connections: v
-            .connections
-            .iter()
-            .map(|c| ConnRow {
-                connection_id: c.connection_id,
-                org_id: c.org_id.clone(),
-                org_name: c.org_name.clone(),
-                checked: c
-                    .checked_at
-                    .as_ref()
-                    .map(when)
-                    .unwrap_or_else(|| "never".into()),
-                blind: c.blind,
-                coverage: if c.expected == 0 {
-                    "no exchange to check yet".into()
-                } else {
-                    format!("{} of {} exchanges seen", c.seen, c.expected)
-                },
-                queries: c.queries,
-                last_error: c.last_error.clone(),
-            })
-            .collect(),
+        foreign: foreign.into_iter().map(alert_row).collect(),
+        others: others.into_iter().map(alert_row).collect(),
+        connections: v.connections.iter().map(conn_row).collect(),
         connections_total: v.connections_total,
         blind_total: v.blind_total,
         queries_total: v.queries_total,
         monitor_every: domain::config::format_duration(state.config.monitor.every),
         monitor_enabled: state.config.monitor.enabled,
         current: doc.prefixes.iter().map(|p| p.cidr.clone()).collect(),
-        upcoming: doc
-            .upcoming
-            .iter()
-            .map(|p| {
-                (
-                    p.cidr.clone(),
-                    p.from.map(|d| d.to_string()).unwrap_or_default(),
-                )
-            })
-            .collect(),
+        upcoming: upcoming(&doc),
         sync_token: doc.sync_token,
     };
     Ok(render(StatusCode::OK, &page))

@@ -17,10 +17,10 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 pub use crate::entity::notice::{NoticeKind, NoticeStatus};
-pub(crate) use outbox::insert_once;
 pub use outbox::{
     Queued, STUCK_AFTER, cancel_campaign, enqueue, list, recipient, request_fresh_link, stuck,
 };
+pub(crate) use outbox::{insert_once, row};
 pub use render::{EmailContext, render};
 pub use sender::{SendReport, Sender, send_due};
 
@@ -35,10 +35,7 @@ pub async fn preview<C: ConnectionTrait>(
     org_id: &OrgId,
     kind: NoticeKind,
 ) -> Result<crate::mail::Rendered> {
-    let o = crate::entity::org::Entity::find_by_id(org_id.clone())
-        .one(db)
-        .await?
-        .ok_or_else(|| Error::UnknownOrg(org_id.clone()))?;
+    let o = crate::registry::find_org(db, org_id).await?;
     let deadline = match o.wave_id {
         Some(w) => crate::entity::wave::Entity::find_by_id(w)
             .one(db)

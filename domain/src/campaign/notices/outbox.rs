@@ -56,7 +56,9 @@ pub(crate) async fn insert_once<C: ConnectionTrait>(
         .await?)
 }
 
-pub(super) fn row(
+/// A new notice of `kind` for the org, to `to` if given, pending from `now` and outside any
+/// wave; the scheduler's rows start from it and add their wave, step and time.
+pub(crate) fn row(
     org_id: &OrgId,
     to: Option<&contact::Model>,
     kind: NoticeKind,

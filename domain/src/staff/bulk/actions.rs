@@ -1,7 +1,7 @@
 //! The per-org actions bulk jobs (and the org page) apply: each idempotent, each with its event.
 
 use crate::entity::org;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::events::{self, Actor};
 use crate::registry::state::OrgState;
 use crate::types::{Email, OrgId};
@@ -18,10 +18,7 @@ pub async fn send_link<C: ConnectionTrait>(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let o = org::Entity::find_by_id(org_id.clone())
-        .one(db)
-        .await?
-        .ok_or_else(|| Error::UnknownOrg(org_id.clone()))?;
+    let o = crate::registry::find_org(db, org_id).await?;
     if o.notices_paused || !(o.state.awaits_customer() || o.state == OrgState::NeedsAttention) {
         return Ok(false);
     }
@@ -89,10 +86,7 @@ pub async fn assign_csm<C: ConnectionTrait>(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let o = org::Entity::find_by_id(org_id.clone())
-        .one(db)
-        .await?
-        .ok_or_else(|| Error::UnknownOrg(org_id.clone()))?;
+    let o = crate::registry::find_org(db, org_id).await?;
     let new = csm.map(|e| e.as_str().to_owned());
     if o.csm_email == new {
         return Ok(false);

@@ -14,6 +14,17 @@ use sea_orm::{
 
 use super::*;
 
+/// The jobs a runner may take at `now`: queued, or running under a lease that has expired.
+fn claimable(now: DateTime<Utc>) -> Condition {
+    Condition::any()
+        .add(bulk_job::Column::Status.eq("queued"))
+        .add(
+            Condition::all()
+                .add(bulk_job::Column::Status.eq("running"))
+                .add(bulk_job::Column::LeaseExpiresAt.lt(now)),
+        )
+}
+
 /// Takes a job for `owner` if it is queued, or running under an expired lease.
 async fn claim<C: ConnectionTrait>(
     db: &C,
@@ -27,15 +38,7 @@ async fn claim<C: ConnectionTrait>(
         .col_expr(bulk_job::Column::LeaseExpiresAt, Expr::value(now + LEASE))
         .col_expr(bulk_job::Column::UpdatedAt, Expr::value(now))
         .filter(bulk_job::Column::Id.eq(id))
-        .filter(
-            Condition::any()
-                .add(bulk_job::Column::Status.eq("queued"))
-                .add(
-                    Condition::all()
-                        .add(bulk_job::Column::Status.eq("running"))
-                        .add(bulk_job::Column::LeaseExpiresAt.lt(now)),
-                ),
-        )
+        .filter(claimable(now))
         .exec(db)
         .await?;
     if res.rows_affected == 1 {
@@ -57,15 +60,7 @@ pub async fn run_pending<C: ConnectionTrait + TransactionTrait>(
 ) -> Result<usize> {
     let t = now();
     let ids: Vec<i64> = bulk_job::Entity::find()
-        .filter(
-            Condition::any()
-                .add(bulk_job::Column::Status.eq("queued"))
-                .add(
-                    Condition::all()
-                        .add(bulk_job::Column::Status.eq("running"))
-                        .add(bulk_job::Column::LeaseExpiresAt.lt(t)),
-                ),
-        )
+        .filter(claimable(t))
         .order_by_asc(bulk_job::Column::Id)
         .select_only()
         .column(bulk_job::Column::Id)

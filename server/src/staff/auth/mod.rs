@@ -126,16 +126,60 @@ pub(crate) async fn login_page(
     {
         return Ok(redirect("/"));
     }
+    let csrf = csrf_token(&session).await?;
+    let next = safe_next(q.next.as_deref()).unwrap_or_default();
     Ok(render(
         StatusCode::OK,
-        &LoginPage {
-            partner: state.config.partner.name.clone(),
-            csrf: csrf_token(&session).await?,
-            email: String::new(),
-            next: safe_next(q.next.as_deref()).unwrap_or_default(),
-            error: None,
-        },
+        &login_form(&state, csrf, String::new(), next, None),
     ))
+}
+
+/// Why a password check refused, as the sign-in page says it.
+fn refusal(check: &PasswordCheck) -> String {
+    match check {
+        PasswordCheck::Locked { until } => format!(
+            "This account is locked after repeated failures until {}. Try again then, or ask an admin to reset it.",
+            crate::staff::view::when(until)
+        ),
+        PasswordCheck::Accepted(_) | PasswordCheck::Rejected | PasswordCheck::Disabled => {
+            "That email and password do not match.".into()
+        }
+    }
+}
+
+/// The sign-in form, filled in with what was last tried and why it was refused, if it was.
+fn login_form(
+    state: &AppState,
+    csrf: String,
+    email: String,
+    next: String,
+    error: Option<String>,
+) -> LoginPage {
+    LoginPage {
+        partner: state.config.partner.name.clone(),
+        csrf,
+        email,
+        next,
+        error,
+    }
+}
+
+/// The first step after the password: a new password when one is due, then the second factor.
+fn first_stage(user: &staff_user::Model) -> Stage {
+    if user.must_change_password {
+        Stage::ChangePassword
+    } else {
+        after_password(user)
+    }
+}
+
+/// The step after a password: enrolling a second factor the first time, else using it.
+fn after_password(user: &staff_user::Model) -> Stage {
+    if user.totp_enrolled_at.is_none() {
+        Stage::Enroll
+    } else {
+        Stage::SecondFactor
+    }
 }
 
 pub(crate) async fn login(
@@ -152,51 +196,25 @@ pub(crate) async fn login(
     let password = SecretString::from(form.get("password").unwrap_or_default().to_owned());
     let next = safe_next(form.get("next"));
     let csrf = csrf_token(&session).await?;
-    let again = |error: String| -> Result<Response, AppError> {
-        Ok(render(
-            StatusCode::UNAUTHORIZED,
-            &LoginPage {
-                partner: state.config.partner.name.clone(),
-                csrf: csrf.clone(),
-                email: email.clone(),
-                next: next.clone().unwrap_or_default(),
-                error: Some(error),
-            },
-        ))
-    };
     let user = match staff::check_password(&state.db, &email, &password, now).await? {
         PasswordCheck::Accepted(u) => *u,
-        PasswordCheck::Rejected | PasswordCheck::Disabled => {
-            return again("That email and password do not match.".into());
-        }
-        PasswordCheck::Locked { until } => {
-            return again(format!(
-                "This account is locked after repeated failures until {}. Try again then, or ask an admin to reset it.",
-                crate::staff::view::when(&until)
-            ));
+        refused => {
+            let error = Some(refusal(&refused));
+            let page = login_form(&state, csrf, email, next.unwrap_or_default(), error);
+            return Ok(render(StatusCode::UNAUTHORIZED, &page));
         }
     };
-    let stage = if user.must_change_password {
-        Stage::ChangePassword
-    } else if user.totp_enrolled_at.is_none() {
-        Stage::Enroll
-    } else {
-        Stage::SecondFactor
-    };
+    let stage = first_stage(&user);
     // A new session id at each step up in privilege.
     session.cycle_id().await?;
-    session
-        .insert(
-            PENDING_KEY,
-            Pending {
-                user_id: user.id,
-                stage,
-                secret: None,
-                started_at: now,
-                next,
-            },
-        )
-        .await?;
+    let pending = Pending {
+        user_id: user.id,
+        stage,
+        secret: None,
+        started_at: now,
+        next,
+    };
+    session.insert(PENDING_KEY, pending).await?;
     Ok(redirect(stage_path(stage)))
 }
 

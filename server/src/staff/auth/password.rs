@@ -8,7 +8,7 @@ use http::StatusCode;
 use secrecy::SecretString;
 use tower_sessions::Session;
 
-use super::{PENDING_KEY, Stage, pending, stage_path};
+use super::{PENDING_KEY, Stage, after_password, pending, stage_path};
 use crate::AppState;
 use crate::error::AppError;
 use crate::pages::render;
@@ -25,6 +25,17 @@ struct PasswordPage {
     error: Option<String>,
 }
 
+/// The page for `email`, with the error of the last try if any.
+fn page_for(state: &AppState, csrf: String, email: String, error: Option<String>) -> PasswordPage {
+    PasswordPage {
+        partner: state.config.partner.name.clone(),
+        csrf,
+        email,
+        min_len: staff::MIN_PASSWORD_LEN,
+        error,
+    }
+}
+
 pub(crate) async fn password_page(
     State(state): State<AppState>,
     session: Session,
@@ -34,15 +45,10 @@ pub(crate) async fn password_page(
             Ok(p) => p,
             Err(r) => return Ok(r),
         };
+    let csrf = csrf_token(&session).await?;
     Ok(render(
         StatusCode::OK,
-        &PasswordPage {
-            partner: state.config.partner.name.clone(),
-            csrf: csrf_token(&session).await?,
-            email: user.email,
-            min_len: staff::MIN_PASSWORD_LEN,
-            error: None,
-        },
+        &page_for(&state, csrf, user.email, None),
     ))
 }
 
@@ -69,22 +75,10 @@ pub(crate) async fn change_password(
         }
     };
     if let Some(error) = error {
-        return Ok(render(
-            StatusCode::BAD_REQUEST,
-            &PasswordPage {
-                partner: state.config.partner.name.clone(),
-                csrf: csrf_token(&session).await?,
-                email: user.email,
-                min_len: staff::MIN_PASSWORD_LEN,
-                error: Some(error),
-            },
-        ));
+        let page = page_for(&state, csrf_token(&session).await?, user.email, Some(error));
+        return Ok(render(StatusCode::BAD_REQUEST, &page));
     }
-    p.stage = if user.totp_enrolled_at.is_none() {
-        Stage::Enroll
-    } else {
-        Stage::SecondFactor
-    };
+    p.stage = after_password(&user);
     let path = stage_path(p.stage);
     session.insert(PENDING_KEY, p).await?;
     Ok(redirect(path))

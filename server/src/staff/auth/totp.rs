@@ -4,6 +4,7 @@
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
+use chrono::{DateTime, Utc};
 use domain::entity::staff_user;
 use domain::staff;
 use http::StatusCode;
@@ -91,6 +92,18 @@ struct RecoveryPage {
     next: String,
 }
 
+/// The recovery codes, shown once, and the way on to `next`.
+fn recovery_page(state: &AppState, codes: &[SecretString], next: String) -> Response {
+    render(
+        StatusCode::OK,
+        &RecoveryPage {
+            partner: state.config.partner.name.clone(),
+            codes: codes.iter().map(|c| c.expose_secret().to_owned()).collect(),
+            next,
+        },
+    )
+}
+
 pub(crate) async fn enroll(
     State(state): State<AppState>,
     session: Session,
@@ -107,44 +120,19 @@ pub(crate) async fn enroll(
     };
     let secret = SecretString::from(secret);
     let code = form.get("code").unwrap_or_default();
-    match staff::enroll_totp(
-        &state.db,
-        sealer,
-        &user,
-        &secret,
-        code,
-        &issuer(&state),
-        now,
-    )
-    .await?
-    {
-        Some(codes) => {
-            let next = p.next.clone().unwrap_or_else(|| "/".into());
-            complete(&state, &session, &user, "totp_enrolled", now).await?;
-            Ok(render(
-                StatusCode::OK,
-                &RecoveryPage {
-                    partner: state.config.partner.name.clone(),
-                    codes: codes.iter().map(|c| c.expose_secret().to_owned()).collect(),
-                    next,
-                },
-            ))
-        }
-        None => {
-            staff::record_failure(&state.db, &user, "totp_enrollment", now).await?;
-            let csrf = csrf_token(&session).await?;
-            Ok(render(
-                StatusCode::BAD_REQUEST,
-                &enroll_page_for(
-                    &state,
-                    csrf,
-                    &user,
-                    &secret,
-                    Some("That code does not match. Check the time on your phone and enter the current code.".into()),
-                )?,
-            ))
-        }
-    }
+    let issuer = issuer(&state);
+    let codes = staff::enroll_totp(&state.db, sealer, &user, &secret, code, &issuer, now).await?;
+    let Some(codes) = codes else {
+        staff::record_failure(&state.db, &user, "totp_enrollment", now).await?;
+        let csrf = csrf_token(&session).await?;
+        let error =
+            "That code does not match. Check the time on your phone and enter the current code.";
+        let page = enroll_page_for(&state, csrf, &user, &secret, Some(error.into()))?;
+        return Ok(render(StatusCode::BAD_REQUEST, &page));
+    };
+    let next = p.next.clone().unwrap_or_else(|| "/".into());
+    complete(&state, &session, &user, "totp_enrolled", now).await?;
+    Ok(recovery_page(&state, &codes, next))
 }
 
 #[derive(Template)]
@@ -175,6 +163,23 @@ pub(crate) async fn second_factor_page(
     ))
 }
 
+/// Whether the form's recovery code, else its TOTP code, is right, and which factor it was.
+async fn check_code(
+    state: &AppState,
+    user: &staff_user::Model,
+    form: &FormData,
+    now: DateTime<Utc>,
+) -> Result<(bool, &'static str), AppError> {
+    if let Some(code) = form.get("recovery_code") {
+        let ok = staff::use_recovery_code(&state.db, user, code, now).await?;
+        return Ok((ok, "recovery_code"));
+    }
+    let sealer = state.sealer()?;
+    let code = form.get("code").unwrap_or_default();
+    let ok = staff::check_totp(&state.db, sealer, user, code, &issuer(state), now).await?;
+    Ok((ok, "totp"))
+}
+
 pub(crate) async fn second_factor(
     State(state): State<AppState>,
     session: Session,
@@ -186,19 +191,7 @@ pub(crate) async fn second_factor(
         Ok(p) => p,
         Err(r) => return Ok(r),
     };
-    let (ok, factor) = if let Some(code) = form.get("recovery_code") {
-        (
-            staff::use_recovery_code(&state.db, &user, code, now).await?,
-            "recovery_code",
-        )
-    } else {
-        let sealer = state.sealer()?;
-        let code = form.get("code").unwrap_or_default();
-        (
-            staff::check_totp(&state.db, sealer, &user, code, &issuer(&state), now).await?,
-            "totp",
-        )
-    };
+    let (ok, factor) = check_code(&state, &user, &form, now).await?;
     if ok {
         let next = p.next.clone().unwrap_or_else(|| "/".into());
         complete(&state, &session, &user, factor, now).await?;

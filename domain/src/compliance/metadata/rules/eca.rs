@@ -6,13 +6,26 @@
 
 use super::super::bundle::EcaBundle;
 use super::super::catalog::{Finding, Rule};
-use super::super::model::{EcaOauthPolicy, GlobalOauth};
+use super::super::model::{EcaOauthPolicy, GlobalOauth, Value};
 use super::common::{
     Ctx, TokenPolicy, Unit, check_callbacks, check_client_type, check_ip_relaxation, check_scopes,
     check_token_policy,
 };
 
 const POLICY_FIX: &str = "set <refreshTokenPolicyType>SpecificInactivity</refreshTokenPolicyType> with <refreshTokenValidityPeriod>30</refreshTokenValidityPeriod> and <refreshTokenValidityUnit>Days</refreshTokenValidityUnit> (or Zero), or turn on 'Limit the idle refresh token TTL' for the app";
+
+/// `isClientCredentialsFlowEnabled` is true in `place` (the global OAuth settings, the OAuth
+/// policy).
+fn check_client_credentials_off(ctx: &mut Ctx<'_>, flag: Option<&Value<bool>>, place: &str) {
+    if let Some(v) = flag.filter(|v| v.value) {
+        ctx.push(
+            Rule::ClientCredentialsOff,
+            v.line,
+            format!("isClientCredentialsFlowEnabled is true in {place}"),
+            "set <isClientCredentialsFlowEnabled>false</isClientCredentialsFlowEnabled>",
+        );
+    }
+}
 
 /// Checks one bundle.
 pub fn check(b: &EcaBundle, out: &mut Vec<Finding>) {
@@ -142,18 +155,11 @@ fn check_global(app: &str, g: &GlobalOauth, out: &mut Vec<Finding>) {
             "set <isDeviceFlowEnabled>false</isDeviceFlowEnabled>",
         );
     }
-    if let Some(v) = g
-        .is_client_credentials_flow_enabled
-        .as_ref()
-        .filter(|v| v.value)
-    {
-        ctx.push(
-            Rule::ClientCredentialsOff,
-            v.line,
-            "isClientCredentialsFlowEnabled is true in the global OAuth settings",
-            "set <isClientCredentialsFlowEnabled>false</isClientCredentialsFlowEnabled>",
-        );
-    }
+    check_client_credentials_off(
+        &mut ctx,
+        g.is_client_credentials_flow_enabled.as_ref(),
+        "the global OAuth settings",
+    );
     if let Some(v) = g.should_rotate_consumer_secret.as_ref().filter(|v| v.value) {
         ctx.push(
             Rule::ConsumerSecretRotationOnDeploy,
@@ -245,18 +251,11 @@ fn check_policy(app: &str, p: &EcaOauthPolicy, out: &mut Vec<Finding>) {
         "ipRelaxationPolicyType",
         "Enforce",
     );
-    if let Some(v) = p
-        .is_client_credentials_flow_enabled
-        .as_ref()
-        .filter(|v| v.value)
-    {
-        ctx.push(
-            Rule::ClientCredentialsOff,
-            v.line,
-            "isClientCredentialsFlowEnabled is true in the OAuth policy",
-            "set <isClientCredentialsFlowEnabled>false</isClientCredentialsFlowEnabled>",
-        );
-    }
+    check_client_credentials_off(
+        &mut ctx,
+        p.is_client_credentials_flow_enabled.as_ref(),
+        "the OAuth policy",
+    );
     if let Some(v) = &p.client_credentials_flow_user {
         ctx.push(
             Rule::ClientCredentialsOff,
