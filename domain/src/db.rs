@@ -62,7 +62,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
 
 /// Connections of the vault's own pool: a lease holder's writes (claim, extension, persist)
 /// never queue behind the process's ordinary queries.
-const LEASE_POOL: u32 = 4;
+const LEASE_POOL: u32 = 6;
 
 /// A small pool of its own for the vault's lease writes, to the same database as `db` (opened
 /// lazily: no I/O here), or `None` where a second pool cannot be had (an in-memory SQLite

@@ -4,7 +4,7 @@
 //! # Why
 //! A refresh's database statements run on small pools: the row reads on the main pool
 //! (16 connections on PostgreSQL), the claim, the lease extensions and the persist on the
-//! vault's lease pool (`crate::db::lease_pool`, 4 connections), each with sqlx's 30 s acquire
+//! vault's lease pool (`crate::db::lease_pool`, 6 connections), each with sqlx's 30 s acquire
 //! time-out. With 200 callers forcing refreshes at once, every one of them queued inside those
 //! pools, where nothing bounds the wait by the caller's deadline: a claim waited up to 30 s
 //! (BENCHMARKS.md, "Token API under contention"), and the call missed `api.deadline`.
@@ -25,7 +25,7 @@
 //! token is cached takes none: it touches no database and never waits behind a refresh.
 //!
 //! # How many
-//! [`DEMAND_IN_FLIGHT`] = 16: the main pool's size, four times the lease pool's. Each admitted
+//! [`DEMAND_IN_FLIGHT`] = 16: the main pool's size. Each admitted
 //! refresh makes two to four main-pool reads and two lease-pool writes around an exchange that
 //! holds no connection, so 16 in flight keep both pools busy without a deep queue. Measured with
 //! the kill test (8 worker processes, 200 callers forcing refreshes over 1,000 connections,
@@ -33,8 +33,9 @@
 //! 15 s deadline (slowest 16.6 s); 64 permits: 17 misses, slowest 16.8 s (the pool queues
 //! again); 16: none (slowest 9.4 s and 13.8 s in two runs); 4: none, but 908 `busy` answers
 //! against 305 at 16. Giving up at a third of the deadline instead of half also missed none but
-//! answered `busy` 854 times. Enlarging
-//! the lease pool instead was not chosen: on PostgreSQL every process's pools count against
+//! answered `busy` 854 times. (Those runs had a lease pool of 4; it is 6 since the heartbeat's
+//! persists are grouped, for their writers.) Enlarging
+//! the lease pool to fit the callers instead was not chosen: on PostgreSQL every process's pools count against
 //! `max_connections` (100 by default; the kill test runs nine processes), and a larger pool only
 //! moves the unbounded queue into the database.
 

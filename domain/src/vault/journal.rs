@@ -73,8 +73,17 @@ async fn write_loop(db: DatabaseConnection, mut rx: mpsc::UnboundedReceiver<(Row
                 Err(_) => break,
             }
         }
-        write::<event::Entity, _>(&db, events).await;
-        write::<exchange::Entity, _>(&db, exchanges).await;
+        if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+            // Two tables, two connections: neither batch waits for the other's commit.
+            tokio::join!(
+                write::<event::Entity, _>(&db, events),
+                write::<exchange::Entity, _>(&db, exchanges)
+            );
+        } else {
+            // One writer at a time on SQLite: the second would sleep in the busy handler.
+            write::<event::Entity, _>(&db, events).await;
+            write::<exchange::Entity, _>(&db, exchanges).await;
+        }
     }
 }
 

@@ -114,6 +114,11 @@ impl Leases {
         &self.wake
     }
 
+    /// The database the leases are written to.
+    pub fn backend(&self) -> DatabaseBackend {
+        self.db.get_database_backend()
+    }
+
     /// How long a lease lasts between extensions.
     pub fn duration(&self) -> Duration {
         self.lease

@@ -18,9 +18,13 @@ use crate::error::{Error, Result};
 
 /// Most persists in one transaction.
 const MAX_ROWS: usize = 128;
-/// Batches written at once (each on a connection of the lease pool, which has 4: the claims and
-/// the keepers' extensions keep the others).
-const WRITERS: usize = 2;
+/// Batches written at once on PostgreSQL, each on a connection of the lease pool
+/// (`db::LEASE_POOL`, 6: the heartbeat's claims and the keepers' extensions keep the others).
+/// With hundreds of refreshes in flight the heartbeat waits on these writes, not on the machine
+/// (with two writers both cores were half idle), so more batches in flight is more refreshes per
+/// second. SQLite has one writer at a time: a second batch would only wait for the lock (in
+/// SQLite's busy handler, which sleeps), so there one batch is written at a time.
+const PG_WRITERS: usize = 4;
 
 type Reply = oneshot::Sender<std::result::Result<bool, String>>;
 type Item = (Lease, Persist, Reply);
@@ -35,7 +39,11 @@ impl PersistQueue {
     pub(super) fn start(leases: Leases) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let rx = Arc::new(Mutex::new(rx));
-        for _ in 0..WRITERS {
+        let writers = match leases.backend() {
+            sea_orm::DatabaseBackend::Postgres => PG_WRITERS,
+            _ => 1,
+        };
+        for _ in 0..writers {
             tokio::spawn(write_loop(leases.clone(), rx.clone()));
         }
         Self { tx }
