@@ -7,7 +7,8 @@
 //! On PostgreSQL the group is one statement: an `UPDATE … FROM (VALUES …)` with a row of values
 //! per persist, whose `RETURNING` says which rows matched their fence, and whose `pg_notify`
 //! wakes the other processes' waiters at commit. On SQLite (one writer at a time, each statement
-//! in process) the same single-row UPDATEs as [`Leases::persist`] run in one transaction.
+//! in process) — and for a group that names a row twice — the same single-row UPDATEs as
+//! [`Leases::persist`] run in one transaction.
 
 use sea_orm::{ActiveEnum as _, ConnectionTrait, DatabaseBackend, Statement, TransactionTrait};
 
@@ -41,8 +42,16 @@ impl Leases {
     /// committed: the caller writes each row again on its own, fenced, so a row that did land is
     /// found moved and nothing is written twice.
     pub async fn persist_all(&self, items: &[(Lease, Persist)]) -> Result<Vec<bool>> {
+        // One statement can change a row once: a group naming a row twice (which the queue
+        // never makes) is written row by row, where the second write finds the row moved.
+        let distinct = items
+            .iter()
+            .map(|(lease, _)| lease.id)
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+            == items.len();
         let landed = match self.db.get_database_backend() {
-            DatabaseBackend::Postgres => self.persist_all_pg(items).await?,
+            DatabaseBackend::Postgres if distinct => self.persist_all_pg(items).await?,
             _ => {
                 let txn = self.db.begin().await?;
                 let mut landed = Vec::with_capacity(items.len());

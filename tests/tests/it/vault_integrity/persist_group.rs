@@ -86,3 +86,45 @@ both_backends!(
     a_grouped_persist_lands_every_row_still_leased_and_no_other,
     grouped_persist_lands_every_row_still_leased_and_no_other
 );
+
+/// The same lease twice in one group (the queue never makes one, but nothing may depend on
+/// that): the first lands, the second finds the row moved — never two answers of "landed" for
+/// one write.
+async fn a_row_named_twice_in_a_group_lands_once(db: TestDb) {
+    let (w, read) = all_due(db, 1).await;
+    let vs = vaults(&w, 1, VaultOptions::default());
+    let leases = vs[0].leases().claim_due(&[&read[0]]).await.unwrap();
+    assert_eq!(leases.len(), 1);
+    let now = chrono::Utc::now();
+    let persist = |n: u8| Persist {
+        refresh_token: Sealed {
+            key_id: "k1".into(),
+            bytes: vec![n; 44],
+        },
+        access_token: None,
+        instance_url: read[0].instance_url.clone(),
+        anomaly: None,
+        next_heartbeat_at: now + chrono::Duration::days(25),
+        now,
+        status: None,
+    };
+    let items = vec![
+        (leases[0].clone(), persist(1)),
+        (leases[0].clone(), persist(2)),
+    ];
+    let landed = vs[0].leases().persist_all(&items).await.unwrap();
+    assert_eq!(landed, vec![true, false]);
+    let row = connection::Entity::find_by_id(read[0].id)
+        .one(&w.db.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.refresh_token_ct, Some(vec![1; 44]));
+    assert_eq!(row.version, read[0].version + 2);
+    w.app.stop().await;
+}
+
+both_backends!(
+    a_row_named_twice_in_a_persist_group_lands_once,
+    a_row_named_twice_in_a_group_lands_once
+);
