@@ -170,40 +170,16 @@ impl Leases {
         purpose: Purpose,
         due_only: bool,
     ) -> Result<Claim> {
-        let mut q = connection::Entity::update_many()
-            .col_expr(
-                connection::Column::LeaseOwner,
-                Expr::value(self.owner.to_string()),
-            )
-            .col_expr(
-                connection::Column::LeaseExpiresAt,
-                self.later_expr(self.lease),
-            )
-            .col_expr(
-                connection::Column::Version,
-                Expr::col(connection::Column::Version).add(1),
-            )
+        let mut q = self
+            .taking()
             .filter(connection::Column::Id.eq(row.id))
             .filter(connection::Column::Version.eq(row.version))
             .filter(self.unleased());
         if purpose == Purpose::Exchange {
-            q = q
-                .col_expr(
-                    connection::Column::Status,
-                    Expr::value(ConnectionStatus::Refreshing),
-                )
-                .col_expr(
-                    connection::Column::RestsAs,
-                    Expr::value(resting_status(row)),
-                )
-                .col_expr(connection::Column::RefreshStartedAt, self.now_expr());
+            q = self.write_ahead(q, resting_status(row));
         }
         if due_only {
-            q = q.filter(
-                Condition::any()
-                    .add(Expr::col(connection::Column::NextHeartbeatAt).lte(self.now_expr()))
-                    .add(connection::Column::Status.eq(ConnectionStatus::Refreshing)),
-            );
+            q = q.filter(self.still_due());
         }
         if q.exec(&self.db).await?.rows_affected == 1 {
             return Ok(Claim::Taken(Lease {
@@ -234,6 +210,47 @@ impl Leases {
         }
         // The lease ran out between our read and our claim as judged by two clocks; read again.
         Ok(Claim::Moved)
+    }
+
+    /// An UPDATE that takes the lease: this process as its owner, until a lease from now, one
+    /// version on. Its caller adds the fence.
+    fn taking(&self) -> sea_orm::UpdateMany<connection::Entity> {
+        connection::Entity::update_many()
+            .col_expr(
+                connection::Column::LeaseOwner,
+                Expr::value(self.owner.to_string()),
+            )
+            .col_expr(
+                connection::Column::LeaseExpiresAt,
+                self.later_expr(self.lease),
+            )
+            .col_expr(
+                connection::Column::Version,
+                Expr::col(connection::Column::Version).add(1),
+            )
+    }
+
+    /// The write-ahead marks of an exchange lease: `refreshing`, the status it rests as, and
+    /// when the refresh started.
+    fn write_ahead(
+        &self,
+        q: sea_orm::UpdateMany<connection::Entity>,
+        resting: ConnectionStatus,
+    ) -> sea_orm::UpdateMany<connection::Entity> {
+        q.col_expr(
+            connection::Column::Status,
+            Expr::value(ConnectionStatus::Refreshing),
+        )
+        .col_expr(connection::Column::RestsAs, Expr::value(resting))
+        .col_expr(connection::Column::RefreshStartedAt, self.now_expr())
+    }
+
+    /// A heartbeat claim's "still due": its time has come, or it is a dead holder's
+    /// `refreshing` row (whose lease the claim's `unleased` condition finds run out).
+    fn still_due(&self) -> Condition {
+        Condition::any()
+            .add(Expr::col(connection::Column::NextHeartbeatAt).lte(self.now_expr()))
+            .add(connection::Column::Status.eq(ConnectionStatus::Refreshing))
     }
 
     /// This process's best view of the lease clock (for decisions that need no atomicity,

@@ -8,8 +8,7 @@
 //! else's, and the heartbeat leaves it alone. Each taken row is marked `refreshing` with its
 //! resting status, as one claim marks it (write-ahead).
 
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryTrait};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, QueryFilter, QueryTrait};
 
 use super::{Lease, Leases, Purpose, resting_status};
 use crate::entity::connection::{self, ConnectionStatus};
@@ -62,33 +61,12 @@ impl Leases {
                     .add(connection::Column::Version.eq(r.version)),
             )
         });
-        let mut q = connection::Entity::update_many()
-            .col_expr(
-                connection::Column::LeaseOwner,
-                Expr::value(self.owner.to_string()),
-            )
-            .col_expr(
-                connection::Column::LeaseExpiresAt,
-                self.later_expr(self.lease),
-            )
-            .col_expr(
-                connection::Column::Version,
-                Expr::col(connection::Column::Version).add(1),
-            )
-            .col_expr(
-                connection::Column::Status,
-                Expr::value(ConnectionStatus::Refreshing),
-            )
-            .col_expr(connection::Column::RestsAs, Expr::value(resting))
-            .col_expr(connection::Column::RefreshStartedAt, self.now_expr())
+        let mut q = self
+            .write_ahead(self.taking(), resting)
             .filter(connection::Column::Id.is_in(rows.iter().map(|r| r.id)))
             .filter(fences)
             .filter(self.unleased())
-            .filter(
-                Condition::any()
-                    .add(Expr::col(connection::Column::NextHeartbeatAt).lte(self.now_expr()))
-                    .add(connection::Column::Status.eq(ConnectionStatus::Refreshing)),
-            )
+            .filter(self.still_due())
             .into_query();
         q.returning_col(connection::Column::Id);
         let stmt = self.db.get_database_backend().build(&q);
