@@ -34,10 +34,10 @@
 //! again); 16: none (slowest 9.4 s and 13.8 s in two runs); 4: none, but 908 `busy` answers
 //! against 305 at 16. Giving up at a third of the deadline instead of half also missed none but
 //! answered `busy` 854 times. (Those runs had a lease pool of 4; it is 6 since the heartbeat's
-//! persists are grouped, for their writers.) Enlarging
-//! the lease pool to fit the callers instead was not chosen: on PostgreSQL every process's pools count against
-//! `max_connections` (100 by default; the kill test runs nine processes), and a larger pool only
-//! moves the unbounded queue into the database.
+//! persists are grouped, for their writers.) Enlarging the lease pool to fit the callers instead
+//! was not chosen: on PostgreSQL every process's pools count against `max_connections` (100 by
+//! default; the kill test runs nine processes), and a larger pool only moves the unbounded queue
+//! into the database.
 
 use std::sync::Arc;
 

@@ -59,18 +59,13 @@ impl Journal {
 }
 
 async fn write_loop(db: DatabaseConnection, mut rx: mpsc::UnboundedReceiver<(Row, Reply)>) {
-    while let Some(first) = rx.recv().await {
+    while let Some(batch) = super::next_batch(&mut rx, MAX_ROWS).await {
         let mut events = Vec::new();
         let mut exchanges = Vec::new();
-        let mut take = |(row, reply): (Row, Reply)| match row {
-            Row::Event(e) => events.push((e, reply)),
-            Row::Exchange(x) => exchanges.push((x, reply)),
-        };
-        take(first);
-        for _ in 1..MAX_ROWS {
-            match rx.try_recv() {
-                Ok(item) => take(item),
-                Err(_) => break,
+        for (row, reply) in batch {
+            match row {
+                Row::Event(e) => events.push((e, reply)),
+                Row::Exchange(x) => exchanges.push((x, reply)),
             }
         }
         if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {

@@ -115,7 +115,7 @@ impl Leases {
     }
 
     /// The database the leases are written to.
-    pub fn backend(&self) -> DatabaseBackend {
+    pub(super) fn backend(&self) -> DatabaseBackend {
         self.db.get_database_backend()
     }
 
@@ -284,7 +284,9 @@ impl Leases {
     }
 
     /// The fenced, lease-ending UPDATE that stores `p` (one persist; `persist_group` runs many of
-    /// them in one transaction).
+    /// them in one transaction on SQLite). PostgreSQL's group statement in `persist_group` lists
+    /// these columns again: a column added here goes there too (the test
+    /// `a_grouped_persist_writes_every_column_a_single_persist_writes` compares the rows).
     fn persist_query(lease: &Lease, p: &Persist) -> sea_orm::UpdateMany<connection::Entity> {
         let status = p.status.unwrap_or(lease.resting);
         connection::Entity::update_many()

@@ -303,6 +303,24 @@ pub fn jittered(interval: Duration) -> chrono::Duration {
     full - chrono::Duration::seconds(if spread > 0 { rand_secs(spread) } else { 0 })
 }
 
+/// The next batch of a group writer (`journal`, `sweep_claim`, `persist_queue`): waits for one
+/// item, then takes whatever else is already waiting, up to `max` in all; `None` once every
+/// sender is gone and nothing is left.
+async fn next_batch<T>(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<T>,
+    max: usize,
+) -> Option<Vec<T>> {
+    let first = rx.recv().await?;
+    let mut batch = vec![first];
+    while batch.len() < max {
+        match rx.try_recv() {
+            Ok(item) => batch.push(item),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
 fn rand_secs(max: i64) -> i64 {
     use rand::Rng;
     rand::thread_rng().gen_range(0..=std::cmp::max(max, 0))

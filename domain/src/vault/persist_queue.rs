@@ -16,7 +16,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use super::lease::{Lease, Leases, Persist};
 use crate::error::{Error, Result};
 
-/// Most persists in one transaction.
+/// Most persists in one group.
 const MAX_ROWS: usize = 128;
 /// Batches written at once on PostgreSQL, each on a connection of the lease pool
 /// (`db::LEASE_POOL`, 6: the heartbeat's claims and the keepers' extensions keep the others).
@@ -68,23 +68,16 @@ async fn write_loop(leases: Leases, rx: Arc<Mutex<mpsc::UnboundedReceiver<Item>>
     loop {
         let batch = {
             let mut rx = rx.lock().await;
-            let Some(first) = rx.recv().await else {
-                return;
-            };
-            let mut batch = vec![first];
-            while batch.len() < MAX_ROWS {
-                match rx.try_recv() {
-                    Ok(item) => batch.push(item),
-                    Err(_) => break,
-                }
+            match super::next_batch(&mut rx, MAX_ROWS).await {
+                Some(batch) => batch,
+                None => return,
             }
-            batch
         };
         write(&leases, batch).await;
     }
 }
 
-/// Writes a batch in one transaction (or alone, or row by row after a failure) and answers each
+/// Writes a batch with one commit (or alone, or row by row after a failure) and answers each
 /// caller still waiting.
 async fn write(leases: &Leases, batch: Vec<Item>) {
     let (items, replies): (Vec<_>, Vec<_>) = batch

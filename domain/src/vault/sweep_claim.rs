@@ -29,14 +29,7 @@ pub(super) async fn claimer(
     leases: Leases,
     mut rx: mpsc::UnboundedReceiver<(connection::Model, oneshot::Sender<Claimed>)>,
 ) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_ROWS {
-            match rx.try_recv() {
-                Ok(item) => batch.push(item),
-                Err(_) => break,
-            }
-        }
+    while let Some(batch) = super::next_batch(&mut rx, MAX_ROWS).await {
         let rows: Vec<&connection::Model> = batch.iter().map(|(c, _)| c).collect();
         match leases.claim_due(&rows).await {
             Ok(taken) => {

@@ -1,11 +1,34 @@
-//! Persists grouped in one transaction (`Leases::persist_all`): each row's UPDATE keeps its own
-//! fence, so a lease lost in the group is reported as not landed and writes nothing, while the
-//! others land.
+//! Persists grouped (`Leases::persist_all`): each row keeps its own fence, so a lease lost in
+//! the group is reported as not landed and writes nothing while the others land, and a grouped
+//! row is stored exactly as a single persist stores it.
 
 use super::*;
 use domain::entity::connection;
 use domain::security::crypto::Sealed;
 use domain::vault::lease::Persist;
+
+/// What a refresh of `row` stores: a refresh token of `fill` bytes and, with `answer_extras`,
+/// an access token and an anomaly.
+fn persist(
+    row: &connection::Model,
+    fill: u8,
+    answer_extras: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Persist {
+    let sealed = |bytes| Sealed {
+        key_id: "k1".into(),
+        bytes,
+    };
+    Persist {
+        refresh_token: sealed(vec![fill; 44]),
+        access_token: answer_extras.then(|| sealed(vec![9; 30])),
+        instance_url: row.instance_url.clone(),
+        anomaly: answer_extras.then(|| "odd answer".to_owned()),
+        next_heartbeat_at: now + chrono::Duration::days(25),
+        now,
+        status: None,
+    }
+}
 
 /// Four rows claimed by one heartbeat; one of them is recovered by someone else (its version
 /// moves) before the group's commit. The group stores the three still leased — new token, lease
@@ -30,25 +53,8 @@ async fn grouped_persist_lands_every_row_still_leased_and_no_other(db: TestDb) {
         .iter()
         .zip(&read)
         .enumerate()
-        .map(|(i, (lease, row))| {
-            let p = Persist {
-                refresh_token: Sealed {
-                    key_id: "k1".into(),
-                    bytes: vec![i as u8 + 1; 44],
-                },
-                // One row with an access token and an anomaly, the others with neither.
-                access_token: (i == 2).then(|| Sealed {
-                    key_id: "k1".into(),
-                    bytes: vec![9; 30],
-                }),
-                instance_url: row.instance_url.clone(),
-                anomaly: (i == 2).then(|| "odd answer".to_owned()),
-                next_heartbeat_at: now + chrono::Duration::days(25),
-                now,
-                status: None,
-            };
-            (lease.clone(), p)
-        })
+        // One row with an access token and an anomaly, the others with neither.
+        .map(|(i, (lease, row))| (lease.clone(), persist(row, i as u8 + 1, i == 2, now)))
         .collect();
     let landed = vs[0].leases().persist_all(&items).await.unwrap();
     assert_eq!(landed, vec![true, false, true, true]);
@@ -96,21 +102,9 @@ async fn a_row_named_twice_in_a_group_lands_once(db: TestDb) {
     let leases = vs[0].leases().claim_due(&[&read[0]]).await.unwrap();
     assert_eq!(leases.len(), 1);
     let now = chrono::Utc::now();
-    let persist = |n: u8| Persist {
-        refresh_token: Sealed {
-            key_id: "k1".into(),
-            bytes: vec![n; 44],
-        },
-        access_token: None,
-        instance_url: read[0].instance_url.clone(),
-        anomaly: None,
-        next_heartbeat_at: now + chrono::Duration::days(25),
-        now,
-        status: None,
-    };
     let items = vec![
-        (leases[0].clone(), persist(1)),
-        (leases[0].clone(), persist(2)),
+        (leases[0].clone(), persist(&read[0], 1, false, now)),
+        (leases[0].clone(), persist(&read[0], 2, false, now)),
     ];
     let landed = vs[0].leases().persist_all(&items).await.unwrap();
     assert_eq!(landed, vec![true, false]);
@@ -127,4 +121,70 @@ async fn a_row_named_twice_in_a_group_lands_once(db: TestDb) {
 both_backends!(
     a_row_named_twice_in_a_persist_group_lands_once,
     a_row_named_twice_in_a_group_lands_once
+);
+
+/// A row stored by a group is exactly the row a single persist stores — every column — so the
+/// group's own statement (PostgreSQL's `UPDATE … FROM VALUES` lists the columns again) cannot
+/// drift from `Leases::persist`.
+async fn a_grouped_persist_writes_what_a_single_persist_writes(db: TestDb) {
+    let (w, read) = all_due(db, 3).await;
+    let db = &w.db.db;
+    let vs = vaults(&w, 1, VaultOptions::default());
+    let refs: Vec<&connection::Model> = read.iter().collect();
+    let mut leases = vs[0].leases().claim_due(&refs).await.unwrap();
+    leases.sort_by_key(|l| l.id);
+    let now = chrono::Utc::now();
+    for extras in [false, true] {
+        if extras {
+            db.execute_unprepared("UPDATE connections SET next_heartbeat_at = created_at")
+                .await
+                .unwrap();
+            let again: Vec<connection::Model> = connection::Entity::find().all(db).await.unwrap();
+            let refs: Vec<&connection::Model> = again.iter().collect();
+            leases = vs[0].leases().claim_due(&refs).await.unwrap();
+            leases.sort_by_key(|l| l.id);
+        }
+        assert_eq!(leases.len(), 3);
+        let alone = vs[0]
+            .leases()
+            .persist(&leases[0], &persist(&read[0], 7, extras, now))
+            .await
+            .unwrap();
+        assert!(alone);
+        let items: Vec<_> = leases[1..]
+            .iter()
+            .zip(&read[1..])
+            .map(|(l, r)| (l.clone(), persist(r, 7, extras, now)))
+            .collect();
+        assert_eq!(
+            vs[0].leases().persist_all(&items).await.unwrap(),
+            vec![true, true]
+        );
+
+        let mut rows = connection::Entity::find().all(db).await.unwrap();
+        rows.sort_by_key(|c| c.id);
+        let single = &rows[0];
+        for grouped in &rows[1..] {
+            // The columns that name the connection differ; every other one must not.
+            let mut same = grouped.clone();
+            same.id = single.id;
+            same.org_id = single.org_id.clone();
+            same.id_url = single.id_url.clone();
+            same.sf_user_id = single.sf_user_id.clone();
+            same.sf_username = single.sf_username.clone();
+            same.issued_at = single.issued_at;
+            same.created_at = single.created_at;
+            same.refresh_started_at = single.refresh_started_at;
+            assert!(
+                same == *single,
+                "extras {extras}: grouped {grouped:?} against single {single:?}"
+            );
+        }
+    }
+    w.app.stop().await;
+}
+
+both_backends!(
+    a_grouped_persist_writes_every_column_a_single_persist_writes,
+    a_grouped_persist_writes_what_a_single_persist_writes
 );
