@@ -1,8 +1,9 @@
-//! Group commit for the rows every exchange appends: its `exchanges` record (for the token-use
-//! monitor and the breaker) and, after a successful refresh, its `connection.refreshed` event.
+//! Group commit for the row every exchange appends: its `exchanges` record (for the token-use
+//! monitor and the breaker). A successful refresh's `connection.refreshed` event is not here: it
+//! is written in the persist's own commit (`lease::persist`), atomic with the token.
 //!
-//! One writer task per vault takes whatever rows are waiting and writes them with one multi-row
-//! INSERT per table, so a sweep with hundreds of refreshes in flight pays a handful of statements
+//! One writer task per vault takes whatever records are waiting and writes them with one
+//! multi-row INSERT, so a sweep with hundreds of refreshes in flight pays a handful of statements
 //! (and commits) where it paid one per row. Nothing is delayed at low load: a row that finds the
 //! writer idle is written at once. Each caller waits for its own row's write and gets its error,
 //! as with a direct INSERT; a batch that fails is retried row by row, so one bad row fails
@@ -12,20 +13,16 @@
 use sea_orm::{DatabaseConnection, EntityTrait};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::entity::{event, exchange};
+use crate::entity::exchange;
 use crate::error::{Error, Result};
 
 /// Most rows in one INSERT (well under both backends' bound-parameter limits).
 const MAX_ROWS: usize = 500;
 
-enum Row {
-    Event(event::ActiveModel),
-    Exchange(exchange::ActiveModel),
-}
-
+type Row = exchange::ActiveModel;
 type Reply = oneshot::Sender<std::result::Result<(), String>>;
 
-/// The vault's appender for events and exchange records.
+/// The vault's appender for exchange records.
 pub(super) struct Journal {
     tx: mpsc::UnboundedSender<(Row, Reply)>,
 }
@@ -38,15 +35,7 @@ impl Journal {
         Self { tx }
     }
 
-    pub(super) async fn event(&self, row: event::ActiveModel) -> Result<()> {
-        self.append(Row::Event(row)).await
-    }
-
     pub(super) async fn exchange(&self, row: exchange::ActiveModel) -> Result<()> {
-        self.append(Row::Exchange(row)).await
-    }
-
-    async fn append(&self, row: Row) -> Result<()> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send((row, reply))
@@ -60,25 +49,7 @@ impl Journal {
 
 async fn write_loop(db: DatabaseConnection, mut rx: mpsc::UnboundedReceiver<(Row, Reply)>) {
     while let Some(batch) = super::next_batch(&mut rx, MAX_ROWS).await {
-        let mut events = Vec::new();
-        let mut exchanges = Vec::new();
-        for (row, reply) in batch {
-            match row {
-                Row::Event(e) => events.push((e, reply)),
-                Row::Exchange(x) => exchanges.push((x, reply)),
-            }
-        }
-        if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-            // Two tables, two connections: neither batch waits for the other's commit.
-            tokio::join!(
-                write::<event::Entity, _>(&db, events),
-                write::<exchange::Entity, _>(&db, exchanges)
-            );
-        } else {
-            // One writer at a time on SQLite: the second would sleep in the busy handler.
-            write::<event::Entity, _>(&db, events).await;
-            write::<exchange::Entity, _>(&db, exchanges).await;
-        }
+        write::<exchange::Entity, _>(&db, batch).await;
     }
 }
 

@@ -13,8 +13,9 @@
 //!
 //! The writes that end a lease with a verdict ([`Leases::mark`], [`Leases::transition`],
 //! [`Leases::verification_failed`]) are in `verdict`; the heartbeat's many-row claim
-//! ([`Leases::claim_due`]) in `claim_page`; many persists in one transaction
-//! ([`Leases::persist_all`]) in `persist_group`.
+//! ([`Leases::claim_due`]) in `claim_page`; a persist and the event it writes with the token
+//! ([`Leases::persist`]) in `persist`; many persists in one commit ([`Leases::persist_all`]) in
+//! `persist_group`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,9 +32,11 @@ use crate::security::crypto::Sealed;
 use crate::time::Clock;
 
 mod claim_page;
+mod persist;
 mod persist_group;
 mod verdict;
 
+pub use persist::{Persist, RefreshedEvent};
 pub use verdict::{Mark, Transition};
 
 /// A held lease on one connection row.
@@ -71,20 +74,6 @@ pub enum Claim {
     Moved,
     /// A heartbeat claim found the row no longer due (another sweep refreshed it).
     NotDue,
-}
-
-/// What a persist stores.
-#[derive(Clone)]
-pub struct Persist {
-    pub refresh_token: Sealed,
-    /// `None`: the answer carried no usable access token (the next call exchanges again).
-    pub access_token: Option<Sealed>,
-    pub instance_url: String,
-    pub anomaly: Option<String>,
-    pub next_heartbeat_at: DateTime<Utc>,
-    pub now: DateTime<Utc>,
-    /// `Some(status)` overrides the lease's resting status (quarantine).
-    pub status: Option<ConnectionStatus>,
 }
 
 /// The connection rows' lease API, bound to one process's identity.
@@ -275,71 +264,6 @@ impl Leases {
     /// Runs a lease-ending write and wakes the row's waiters (`super::wake::exec_ending`).
     async fn end(&self, lease: &Lease, q: sea_orm::UpdateMany<connection::Entity>) -> Result<u64> {
         super::wake::exec_ending(&self.db, &self.wake, lease.id, q).await
-    }
-
-    /// Stores a successful exchange's tokens and ends the lease. `false`: the lease is no longer
-    /// ours and nothing was written (the caller must park the token, see [`Self::park`]).
-    pub async fn persist(&self, lease: &Lease, p: &Persist) -> Result<bool> {
-        Ok(self.end(lease, Self::persist_query(lease, p)).await? == 1)
-    }
-
-    /// The fenced, lease-ending UPDATE that stores `p` (one persist; `persist_group` runs many of
-    /// them in one transaction on SQLite). PostgreSQL's group statement in `persist_group` lists
-    /// these columns again: a column added here goes there too (the test
-    /// `a_grouped_persist_writes_every_column_a_single_persist_writes` compares the rows).
-    fn persist_query(lease: &Lease, p: &Persist) -> sea_orm::UpdateMany<connection::Entity> {
-        let status = p.status.unwrap_or(lease.resting);
-        connection::Entity::update_many()
-            .col_expr(
-                connection::Column::RefreshTokenCt,
-                Expr::value(p.refresh_token.bytes.clone()),
-            )
-            .col_expr(
-                connection::Column::AccessTokenCt,
-                Expr::value(p.access_token.as_ref().map(|a| a.bytes.clone())),
-            )
-            .col_expr(
-                connection::Column::KeyId,
-                Expr::value(p.refresh_token.key_id.clone()),
-            )
-            .col_expr(
-                connection::Column::InstanceUrl,
-                Expr::value(p.instance_url.clone()),
-            )
-            .col_expr(connection::Column::Status, Expr::value(status))
-            .col_expr(
-                connection::Column::AccessTokenAt,
-                Expr::value(p.access_token.as_ref().map(|_| p.now)),
-            )
-            .col_expr(connection::Column::LastExchangeAt, Expr::value(p.now))
-            .col_expr(
-                connection::Column::NextHeartbeatAt,
-                Expr::value(p.next_heartbeat_at),
-            )
-            .col_expr(connection::Column::Anomaly, Expr::value(p.anomaly.clone()))
-            .col_expr(
-                connection::Column::PendingRefreshTokenCt,
-                Expr::value(Option::<Vec<u8>>::None),
-            )
-            .col_expr(
-                connection::Column::PendingKeyId,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                connection::Column::PendingAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .col_expr(
-                connection::Column::LastErrorClass,
-                Expr::value(Option::<ErrorClass>::None),
-            )
-            .col_expr(
-                connection::Column::LastError,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(connection::Column::UpdatedAt, Expr::value(p.now))
-            .pipe(end_lease)
-            .filter(Self::fenced(lease))
     }
 
     /// Keeps a rotated refresh token whose holder lost its lease: it is the newest token, so the

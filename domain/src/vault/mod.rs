@@ -113,7 +113,7 @@ struct Inner {
     closing: AtomicBool,
     /// Tokens handed out, not yet written to `token_usage`.
     usage: usage::Usage,
-    /// Group commit for each exchange's record and event (`journal`).
+    /// Group commit for each exchange's record (`journal`).
     journal: journal::Journal,
     /// Group commit for the persists of the moment (`persist_queue`).
     persists: persist_queue::PersistQueue,

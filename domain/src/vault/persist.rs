@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
-use super::lease::{Lease, Persist};
+use super::lease::{Lease, Persist, RefreshedEvent};
 use super::{Answer, Trigger, Vault, VaultError, jittered, rand_secs, reauth};
 use crate::entity::connection::{self, ConnectionStatus, ErrorClass};
 use crate::error::Result;
@@ -61,6 +61,10 @@ impl Vault {
             next_heartbeat_at: now + jittered(self.interval_of(c)),
             now,
             status: mismatch.as_ref().map(|_| ConnectionStatus::Quarantined),
+            event: Some(RefreshedEvent {
+                org_id: c.org_id.clone(),
+                details: serde_json::json!({ "connection_id": c.id, "trigger": trigger.as_str(), "rotated": rotated, "anomaly": anomaly }),
+            }),
         };
         if !self.write_persist(c, lease, &p, &rt, now).await? {
             return Ok(Err(VaultError::Busy {
@@ -68,12 +72,6 @@ impl Vault {
             }));
         }
         metrics::counter!("reauth_refresh_total", "outcome" => "ok").increment(1);
-        self.refreshed_event(
-            c,
-            now,
-            serde_json::json!({ "connection_id": c.id, "trigger": trigger.as_str(), "rotated": rotated, "anomaly": anomaly }),
-        )
-        .await?;
         if self.inner.accepted.should_record(c.app, &grant, now) {
             crate::security::secrets::record_accepted(self.db(), c.app, &grant, now).await?;
             self.inner.accepted.recorded(c.app, &grant, now);
@@ -113,6 +111,10 @@ impl Vault {
             next_heartbeat_at: now + chrono::Duration::seconds(30 + rand_secs(30)),
             now,
             status: None,
+            event: Some(RefreshedEvent {
+                org_id: c.org_id.clone(),
+                details: serde_json::json!({ "connection_id": c.id, "trigger": trigger.as_str(), "rotated": true, "anomaly": detail, "access_token": false }),
+            }),
         };
         self.forget(&c.org_id);
         if !self.write_persist(c, lease, &p, &rt, now).await? {
@@ -121,41 +123,12 @@ impl Vault {
             }));
         }
         metrics::counter!("reauth_refresh_total", "outcome" => "salvaged").increment(1);
-        self.refreshed_event(
-            c,
-            now,
-            serde_json::json!({ "connection_id": c.id, "trigger": trigger.as_str(), "rotated": true, "anomaly": detail, "access_token": false }),
-        )
-        .await?;
         reauth::anomalous_answer(self, c, detail, now).await?;
         Ok(Err(VaultError::Unavailable {
             org_id: c.org_id.clone(),
             class: ErrorClass::Ambiguous,
             detail: format!("{detail}; the new refresh token was kept"),
         }))
-    }
-
-    /// The `connection.refreshed` event, through the journal (written with the other refreshes'
-    /// events of the moment, before this call returns).
-    async fn refreshed_event(
-        &self,
-        c: &connection::Model,
-        at: DateTime<Utc>,
-        details: serde_json::Value,
-    ) -> Result<()> {
-        use sea_orm::ActiveValue::{NotSet, Set};
-        self.inner
-            .journal
-            .event(crate::entity::event::ActiveModel {
-                id: NotSet,
-                at: Set(at),
-                actor_kind: Set(crate::events::Actor::System.kind().to_owned()),
-                actor: Set(None),
-                org_id: Set(Some(c.org_id.clone())),
-                kind: Set("connection.refreshed".to_owned()),
-                details: Set(details),
-            })
-            .await
     }
 
     /// Writes a persist until it lands — the keeper holds the lease meanwhile — and never drops

@@ -257,20 +257,29 @@ pub(super) async fn exec_ending_on<C: ConnectionTrait, E: EntityTrait>(
     use sea_orm::QueryTrait as _;
     Ok(match db.get_database_backend() {
         DatabaseBackend::Postgres => {
-            let stmt = q.build(DatabaseBackend::Postgres);
-            let sql = format!(
-                "WITH ended AS ({} RETURNING id) SELECT pg_notify('{CHANNEL}', id::text) FROM ended",
-                stmt.sql
-            );
-            let stmt = Statement::from_sql_and_values(
-                DatabaseBackend::Postgres,
-                sql,
-                stmt.values.map(|v| v.0).unwrap_or_default(),
-            );
+            let stmt = ending_statement(q.build(DatabaseBackend::Postgres), "", Vec::new());
             db.query_all_raw(stmt).await?.len() as u64
         }
         _ => q.exec(db).await?.rows_affected,
     })
+}
+
+/// A lease-ending UPDATE as PostgreSQL runs it: `WITH ended AS (<update> RETURNING id)<also>
+/// SELECT pg_notify(…) FROM ended`, one row per row it changed. `also` — more data-modifying
+/// `WITH` items reading `ended`, run in the same statement — takes `extra` as its parameters,
+/// numbered after the update's.
+pub(super) fn ending_statement(
+    update: Statement,
+    also: &str,
+    extra: Vec<sea_orm::Value>,
+) -> Statement {
+    let sql = format!(
+        "WITH ended AS ({} RETURNING id){also} SELECT pg_notify('{CHANNEL}', id::text) FROM ended",
+        update.sql
+    );
+    let mut values = update.values.map(|v| v.0).unwrap_or_default();
+    values.extend(extra);
+    Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values)
 }
 
 #[cfg(test)]

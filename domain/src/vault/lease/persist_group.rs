@@ -5,22 +5,28 @@
 //! it, exactly as a single persist would report it, while the others land.
 //!
 //! On PostgreSQL the group is one statement: an `UPDATE … FROM (VALUES …)` with a row of values
-//! per persist, whose `RETURNING` says which rows matched their fence, and whose `pg_notify`
-//! wakes the other processes' waiters at commit. On SQLite (one writer at a time, each statement
-//! in process) — and for a group that names a row twice — the same single-row UPDATEs as
-//! [`Leases::persist`] run in one transaction.
+//! per persist, whose `RETURNING` says which rows matched their fence, feeds the `INSERT` of
+//! their events, and whose `pg_notify` wakes the other processes' waiters at commit. On SQLite
+//! (one writer at a time, each statement in process) — and for a group that names a row twice —
+//! the same single-row UPDATEs as [`Leases::persist`], each landed one followed by its event's
+//! INSERT, run in one transaction. Either way a row's token and its event share one commit.
 
-use sea_orm::{ActiveEnum as _, ConnectionTrait, DatabaseBackend, Statement, TransactionTrait};
+use sea_orm::{
+    ActiveEnum as _, ConnectionTrait, DatabaseBackend, EntityTrait as _, Statement,
+    TransactionTrait,
+};
 
+use super::persist::RefreshedEvent;
 use super::{Lease, Leases, Persist};
+use crate::entity::event;
 use crate::error::Result;
 use crate::vault::wake::{CHANNEL, exec_ending_on};
 
 /// The values of one persist, in the order of [`VALUES_COLUMNS`].
 const VALUES_COLUMNS: &str = "id, version, owner, rt, at, key_id, instance_url, status, \
-                              access_token_at, now, next_heartbeat_at, anomaly";
+                              access_token_at, now, next_heartbeat_at, anomaly, ev_org, ev_details";
 /// Their PostgreSQL types (a `VALUES` list's parameters are typed by their first row).
-const VALUES_TYPES: [&str; 12] = [
+const VALUES_TYPES: [&str; 14] = [
     "bigint",
     "bigint",
     "text",
@@ -33,6 +39,8 @@ const VALUES_TYPES: [&str; 12] = [
     "timestamptz",
     "timestamptz",
     "text",
+    "text",
+    "jsonb",
 ];
 
 impl Leases {
@@ -56,7 +64,13 @@ impl Leases {
                 let txn = self.db.begin().await?;
                 let mut landed = Vec::with_capacity(items.len());
                 for (lease, p) in items {
-                    landed.push(exec_ending_on(&txn, Self::persist_query(lease, p)).await? == 1);
+                    let ok = exec_ending_on(&txn, Self::persist_query(lease, p)).await? == 1;
+                    if let (true, Some(ev)) = (ok, &p.event) {
+                        event::Entity::insert(ev.model(p.now))
+                            .exec_without_returning(&txn)
+                            .await?;
+                    }
+                    landed.push(ok);
                 }
                 txn.commit().await?;
                 landed
@@ -91,6 +105,11 @@ impl Leases {
                 p.now.into(),
                 p.next_heartbeat_at.into(),
                 p.anomaly.clone().into(),
+                p.event
+                    .as_ref()
+                    .map(|e| e.org_id.as_str().to_owned())
+                    .into(),
+                p.event.as_ref().map(|e| e.details.clone()).into(),
             ]);
             let row: Vec<String> = VALUES_TYPES
                 .iter()
@@ -99,6 +118,12 @@ impl Leases {
                 .collect();
             rows.push(format!("({})", row.join(", ")));
         }
+        // The events' constant columns, after the rows' values.
+        let (system, kind) = (values.len() + 1, values.len() + 2);
+        values.extend([
+            crate::events::Actor::System.kind().into(),
+            RefreshedEvent::KIND.into(),
+        ]);
         let sql = format!(
             "WITH v({VALUES_COLUMNS}) AS (VALUES {}), \
              ended AS (UPDATE connections AS c SET \
@@ -110,7 +135,10 @@ impl Leases {
                last_error_class = NULL, last_error = NULL, updated_at = v.now, \
                lease_owner = NULL, lease_expires_at = NULL, version = c.version + 1 \
              FROM v WHERE c.id = v.id AND c.version = v.version AND c.lease_owner = v.owner \
-             RETURNING c.id) \
+             RETURNING c.id, v.now, v.ev_org, v.ev_details), \
+             ev AS (INSERT INTO events (at, actor_kind, org_id, kind, details) \
+               SELECT now, ${system}::text, ev_org, ${kind}::text, ev_details FROM ended \
+               WHERE ev_org IS NOT NULL) \
              SELECT id, pg_notify('{CHANNEL}', id::text) FROM ended",
             rows.join(", ")
         );

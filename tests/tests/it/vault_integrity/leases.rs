@@ -191,6 +191,7 @@ async fn rotation_leaves_a_leased_row_to_its_holder(db: TestDb) {
                 next_heartbeat_at: chrono::Utc::now() + chrono::Duration::days(25),
                 now: chrono::Utc::now(),
                 status: None,
+                event: None,
             },
         )
         .await
