@@ -3,7 +3,7 @@
 //!
 //! `cargo bench -p reauth-tests --bench vault` (SQLite; set `REAUTH_TEST_POSTGRES_URL` to run the
 //! sweeps on PostgreSQL as well). `VAULT_BENCH_CONNECTIONS` overrides the 100,000 connections,
-//! `VAULT_BENCH_BACKENDS=sqlite|postgres` runs one backend, `VAULT_BENCH_CASES=throughput,statements,sweep,catchup,process`
+//! `VAULT_BENCH_BACKENDS=sqlite|postgres` runs one backend, `VAULT_BENCH_CASES=throughput,statements,sweep,catchup,process,contended`
 //! runs only those heartbeat cases (and skips the token API case); `statements` repeats the
 //! throughput case counting every SQL statement ([`stmts`]). `VAULT_BENCH_CALLGRIND=1` under
 //! `valgrind --tool=callgrind --collect-atstart=no` profiles the sweeps alone.
@@ -15,6 +15,9 @@
 //! 3. `process` ([`process`]): the `reauth worker` and `reauth serve` processes themselves at rest
 //!    over N connections, and the worker's own heartbeat refreshing all of them (its peak RSS);
 //!    needs `cargo build --release --bin reauth`.
+//! 4. `contended` ([`contended`], PostgreSQL): the token API of a `reauth serve` process under 200
+//!    callers forcing refreshes and 8 `reauth worker` processes over 1,000 connections — the
+//!    calls' p50 / p99 / max and the answers that missed `api.deadline`; needs the same binary.
 #![expect(
     clippy::disallowed_methods,
     reason = "tests and benchmarks read their own switches (REAUTH_TEST_*, REAUTH_UPDATE_*, bench sizes) from the environment"
@@ -33,6 +36,7 @@ use domain::events::Actor;
 use reauth_tests::{TestApp, TestDb};
 use secrecy::ExposeSecret;
 
+mod contended;
 mod process;
 mod sim;
 mod stmts;
@@ -52,7 +56,7 @@ fn status_kib(path: &str, field: &str) -> u64 {
 
 /// A simulator with `orgs` orgs in this process, reauth's config for it, and the orgs imported.
 async fn setup(db: &TestDb, orgs: usize) -> (sfsim::Sim, Config) {
-    let sim = sim::start(orgs).await;
+    let sim = sim::start(orgs, sim::USERS_PER_ORG).await;
     let config = sim::config(
         sim.base_url(),
         sim.host_port(),
@@ -189,5 +193,10 @@ async fn main() {
         && let Some(pg) = TestDb::postgres().await
     {
         sweep::run(pg, "PostgreSQL", n).await;
+    }
+    if sweep::wanted("contended")
+        && let Some(pg) = TestDb::postgres().await
+    {
+        contended::run(pg).await;
     }
 }

@@ -15,7 +15,7 @@ use super::sim::SimProcess;
 use super::status_kib;
 
 /// Kills the process when dropped (a failed run leaves nothing behind).
-struct Running(Child);
+pub(crate) struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -41,7 +41,7 @@ fn binary() -> std::path::PathBuf {
     bin
 }
 
-fn spawn(command: &str, env: &[(&str, String)]) -> Running {
+pub(crate) fn spawn(command: &str, env: &[(&str, String)]) -> Running {
     Running(
         Command::new(binary())
             .arg(command)
@@ -53,6 +53,25 @@ fn spawn(command: &str, env: &[(&str, String)]) -> Running {
             .spawn()
             .unwrap(),
     )
+}
+
+/// What a `reauth` process needs to run against `db` and the simulator, mail to the log.
+pub(crate) fn env(db: &TestDb, sim: &SimProcess, key: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("REAUTH_DATABASE_URL", db.url.clone()),
+        ("REAUTH_SALESFORCE__CLIENT_ID", "reauth-eca".into()),
+        (
+            "REAUTH_SALESFORCE__CLIENT_SECRET",
+            "reauth-eca-secret".into(),
+        ),
+        ("REAUTH_SALESFORCE__LOGIN_URL", sim.base_url.clone()),
+        (
+            "REAUTH_SALESFORCE__EXTRA_LOGIN_HOSTS",
+            format!("[\"{}\"]", sim.host_port),
+        ),
+        ("REAUTH_CRYPTO__KEYS", format!("[\"{key}\"]")),
+        ("REAUTH_MAIL__TRANSPORT", "log".into()),
+    ]
 }
 
 /// Connections still due since [`super::sweep::make_due`].
@@ -71,25 +90,13 @@ pub(crate) async fn due(db: &TestDb) -> i64 {
 
 pub async fn run(db: &TestDb, sim: &mut SimProcess, key: &str, n: usize, latency: Duration) {
     let concurrency = super::sweep::CONCURRENCY.to_string();
-    let env: Vec<(&str, String)> = vec![
-        ("REAUTH_DATABASE_URL", db.url.clone()),
-        ("REAUTH_SALESFORCE__CLIENT_ID", "reauth-eca".into()),
-        (
-            "REAUTH_SALESFORCE__CLIENT_SECRET",
-            "reauth-eca-secret".into(),
-        ),
-        ("REAUTH_SALESFORCE__LOGIN_URL", sim.base_url.clone()),
-        (
-            "REAUTH_SALESFORCE__EXTRA_LOGIN_HOSTS",
-            format!("[\"{}\"]", sim.host_port),
-        ),
-        ("REAUTH_CRYPTO__KEYS", format!("[\"{key}\"]")),
+    let mut env = env(db, sim, key);
+    env.extend([
         ("REAUTH_HEARTBEAT__SWEEP_EVERY", "2s".into()),
         ("REAUTH_HEARTBEAT__CONCURRENCY", concurrency.clone()),
         ("REAUTH_HEARTBEAT__PER_INSTANCE", concurrency),
-        ("REAUTH_MAIL__TRANSPORT", "log".into()),
         ("REAUTH_BIND", "127.0.0.1:0".into()),
-    ];
+    ]);
     // At rest: nothing is due (every connection was refreshed or seeded within 25 days).
     let worker = spawn("worker", &env);
     let serve = spawn("serve", &env);

@@ -1,7 +1,7 @@
 //! sfsim in a process of its own, so the benchmark process is reauth alone (its RSS is reauth's).
 //!
-//! The benchmark binary runs itself again with `VAULT_BENCH_SIM=<orgs>`: that child starts sfsim
-//! with `orgs × USERS_PER_ORG` admins, seeds connections from real code exchanges into the
+//! The benchmark binary runs itself again with `VAULT_BENCH_SIM=<orgs>:<users>`: that child starts
+//! sfsim with `orgs × users` admins, seeds connections from real code exchanges into the
 //! database it is told, and answers one-line commands on stdin (`seed`, `latency`, `mint`,
 //! `stats`, `quit`), each answered by one line on stdout.
 
@@ -21,14 +21,14 @@ pub fn org_id(i: usize) -> String {
     format!("00D{:012}", i + 1)
 }
 
-/// A simulator with `orgs` orgs of `USERS_PER_ORG` admins each.
-pub async fn start(orgs: usize) -> sfsim::Sim {
+/// A simulator with `orgs` orgs of `users` admins each.
+pub async fn start(orgs: usize, users: usize) -> sfsim::Sim {
     let mut sc = sfsim::Config::default_dataset().with_redirect_uri(CALLBACK);
     sc.orgs.clear();
     sc.settings.auto_approve = true;
     sc.settings.login_rate_per_hour = u32::MAX;
     for o in 0..orgs {
-        let users = (0..USERS_PER_ORG)
+        let users = (0..users)
             .map(|u| sfsim::UserConfig::new(&format!("u{u}@o{o}.example"), true))
             .collect();
         sc = sc.with_org(&org_id(o), &format!("Org {o}"), "production", users);
@@ -131,8 +131,9 @@ pub async fn child() -> bool {
     let Ok(orgs) = std::env::var(ENV) else {
         return false;
     };
+    let (orgs, users) = orgs.split_once(':').unwrap();
     let orgs: usize = orgs.parse().unwrap();
-    let sim = start(orgs).await;
+    let sim = start(orgs, users.parse().unwrap()).await;
     let say = |line: String| {
         let mut out = std::io::stdout().lock();
         writeln!(out, "{line}").unwrap();
@@ -214,9 +215,10 @@ pub struct SimProcess {
 }
 
 impl SimProcess {
-    pub async fn spawn(orgs: usize) -> Self {
+    /// sfsim with `orgs` orgs of `users` admins each, in a process of its own.
+    pub async fn spawn(orgs: usize, users: usize) -> Self {
         let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
-            .env(ENV, orgs.to_string())
+            .env(ENV, format!("{orgs}:{users}"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
@@ -266,6 +268,17 @@ impl SimProcess {
     pub fn rss_kib(&self) -> u64 {
         let pid = self.child.id().unwrap_or(0);
         super::status_kib(&format!("/proc/{pid}/status"), "VmRSS:")
+    }
+
+    /// Prints sfsim's counts, asserts that no token was presented twice, and stops it.
+    pub async fn finish(mut self) {
+        let st = self.stats().await;
+        println!(
+            "  sfsim: refresh_ok {} reuse {} concurrent {}",
+            st.refresh_ok, st.reuse, st.concurrent
+        );
+        assert_eq!((st.reuse, st.concurrent), (0, 0));
+        self.quit().await;
     }
 
     pub async fn quit(mut self) {
