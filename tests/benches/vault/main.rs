@@ -3,7 +3,8 @@
 //!
 //! `cargo bench -p reauth-tests --bench vault` (SQLite; set `REAUTH_TEST_POSTGRES_URL` to run the
 //! sweeps on PostgreSQL as well). `VAULT_BENCH_CONNECTIONS` overrides the 100,000 connections,
-//! `VAULT_BENCH_BACKENDS=sqlite|postgres` runs one backend, `VAULT_BENCH_CASES=throughput,statements,sweep,catchup,process,contended`
+//! `VAULT_BENCH_BACKENDS=sqlite|postgres` runs one backend, `VAULT_BENCH_SEED=mint` seeds from
+//! grants minted inside sfsim instead of code exchanges (for 1,000,000 connections), `VAULT_BENCH_CASES=throughput,statements,sweep,catchup,process,contended`
 //! runs only those heartbeat cases (and skips the token API case); `statements` repeats the
 //! throughput case counting every SQL statement ([`stmts`]). `VAULT_BENCH_CALLGRIND=1` under
 //! `valgrind --tool=callgrind --collect-atstart=no` profiles the sweeps alone.

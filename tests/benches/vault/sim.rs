@@ -2,7 +2,8 @@
 //!
 //! The benchmark binary runs itself again with `VAULT_BENCH_SIM=<orgs>:<users>`: that child starts
 //! sfsim with `orgs × users` admins, seeds connections from real code exchanges into the
-//! database it is told, and answers one-line commands on stdin (`seed`, `latency`, `mint`,
+//! database it is told (`seed-minted`: from grants minted inside sfsim, no code exchange), and
+//! answers one-line commands on stdin (`seed`, `seed-minted`, `latency`, `mint`,
 //! `stats`, `quit`), each answered by one line on stdout.
 
 use std::io::{BufRead as _, Write as _};
@@ -125,6 +126,78 @@ pub async fn connect(
     }
 }
 
+/// `n` connections from grants minted inside sfsim (no HTTP: the 1,000,000-connection run's
+/// setup), inserted by 4 transactions of 1,000 at a time. Each is a grant sfsim will refresh
+/// like any other; only the code exchange that made it is skipped.
+pub async fn connect_minted(
+    sim: &sfsim::Sim,
+    db: &sea_orm::DatabaseConnection,
+    config: &domain::config::Config,
+    n: usize,
+    orgs: usize,
+) {
+    let sealer = domain::security::crypto::Sealer::from_config(&config.crypto).unwrap();
+    let hosts = &config.salesforce.extra_login_hosts;
+    let scopes = vec!["api".to_owned(), "refresh_token".to_owned()];
+    let now = chrono::Utc::now();
+    let chunks: Vec<Vec<usize>> = (0..n)
+        .collect::<Vec<_>>()
+        .chunks(1000)
+        .map(<[usize]>::to_vec)
+        .collect();
+    futures::stream::iter(chunks)
+        .map(|chunk| {
+            let minted: Vec<_> = chunk
+                .iter()
+                .map(|&i| {
+                    let (o, u) = (i % orgs, i / orgs);
+                    let g = sim
+                        .mint_grant(
+                            "reauth-eca",
+                            &format!("u{u}@o{o}.example"),
+                            &["api", "refresh_token"],
+                        )
+                        .unwrap();
+                    (o, g)
+                })
+                .collect();
+            let (sealer, scopes) = (&sealer, &scopes);
+            async move {
+                let txn = sea_orm::TransactionTrait::begin(db).await.unwrap();
+                for (o, g) in &minted {
+                    let org = domain::types::OrgId::parse(&org_id(*o)).unwrap();
+                    let id = domain::salesforce::IdUrl::parse(&g.id, hosts).unwrap();
+                    let (at, rt) = (
+                        SecretString::from(g.access_token.clone()),
+                        SecretString::from(g.refresh_token.clone().unwrap()),
+                    );
+                    let new = domain::vault::store::NewConnection {
+                        org_id: &org,
+                        app: domain::entity::connection::ConnectionApp::Eca,
+                        status: domain::entity::connection::ConnectionStatus::Active,
+                        id: &id,
+                        instance_url: &g.instance_url,
+                        scopes,
+                        access_token: Some(&at),
+                        refresh_token: &rt,
+                        anomaly: None,
+                        replaces_id: None,
+                        heartbeat_interval: Some(config.heartbeat.interval),
+                        issued_at: None,
+                        sf_username: None,
+                    };
+                    domain::vault::store::insert(&txn, new, sealer, now)
+                        .await
+                        .unwrap();
+                }
+                txn.commit().await.unwrap();
+            }
+        })
+        .buffer_unordered(4)
+        .collect::<Vec<()>>()
+        .await;
+}
+
 /// In the child: runs sfsim and its commands until `quit` or end of input. `true` if this process
 /// is the child.
 pub async fn child() -> bool {
@@ -161,6 +234,19 @@ pub async fn child() -> bool {
                     SecretString::from((*key).to_owned()),
                 );
                 connect(&db, &cfg, sim.base_url(), n.parse().unwrap(), orgs).await;
+                db.close().await.unwrap();
+                say(format!("seeded {:.1}", t.elapsed().as_secs_f64()));
+            }
+            ["seed-minted", n, db_url, key] => {
+                let t = Instant::now();
+                let db = domain::db::connect(db_url).await.unwrap();
+                let cfg = config(
+                    sim.base_url(),
+                    sim.host_port(),
+                    db_url,
+                    SecretString::from((*key).to_owned()),
+                );
+                connect_minted(&sim, &db, &cfg, n.parse().unwrap(), orgs).await;
                 db.close().await.unwrap();
                 say(format!("seeded {:.1}", t.elapsed().as_secs_f64()));
             }
