@@ -1,6 +1,15 @@
 //! The end-to-end test harness: a fresh, migrated database per test (an SQLite file, and a
 //! PostgreSQL database when `REAUTH_TEST_POSTGRES_URL` is set), the real app on `127.0.0.1:0`,
 //! and the `reauth` binary for CLI tests.
+//!
+//! | module | what it gives a test |
+//! |---|---|
+//! | `proxy` | a real local forward proxy (`CONNECT` tunnels and absolute-form requests) |
+//! | `seed` | many customers at once: orgs at sfsim and in the registry, with connections |
+//! | `smtp` | a real SMTP listener that keeps every message it is given |
+//! | `staff` | a staff user, signed in through the real sign-in pages |
+//! | `tamper` | a man in the middle that changes Salesforce's answers |
+//! | `webhook` | a listener standing in for a Slack-style incoming webhook |
 #![expect(
     clippy::expect_used,
     reason = "test support: a failed expect is a failed test, with its message"
