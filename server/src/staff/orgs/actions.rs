@@ -51,6 +51,21 @@ struct LinkNotice {
     outcome: LinkOutcome,
 }
 
+impl LinkNotice {
+    fn page(nav: Nav, org: &OrgId, org_name: String, outcome: LinkOutcome) -> Response {
+        let org_id = org.to_string();
+        render(
+            StatusCode::OK,
+            &Self {
+                nav,
+                org_id,
+                org_name,
+                outcome,
+            },
+        )
+    }
+}
+
 /// Where a new link to copy waits, in the session, for the page that shows it once.
 const NEW_LINK_KEY: &str = "staff.new_link";
 
@@ -81,8 +96,18 @@ pub(crate) async fn new_link(
 ) -> Result<Response, AppError> {
     let id = parse_org(&org_id)?;
     match form.get("mode") {
-        Some("copy") => copy_link(&state, &staff, &session, &id).await,
-        Some("send") => send_link(&state, &staff, &session, &id).await,
+        Some("copy") => {
+            let flash = copy_link(&state, &staff, &id).await?;
+            session.insert(NEW_LINK_KEY, &flash).await?;
+            Ok(redirect(&format!("/orgs/{id}/links/new")))
+        }
+        Some("send") => {
+            let queued = send_link(&state, &staff, &id).await?;
+            session
+                .insert(LINK_SENT_KEY, (id.to_string(), queued))
+                .await?;
+            Ok(redirect(&format!("/orgs/{id}/links/sent")))
+        }
         other => Err(AppError::bad_request(format!(
             "Choose whether to copy the link or send it (mode copy or send, not “{}”). Nothing was changed.",
             other.unwrap_or("")
@@ -90,12 +115,12 @@ pub(crate) async fn new_link(
     }
 }
 
+/// Creates a link to copy, sealed for the session that carries it to the page that shows it.
 async fn copy_link(
     state: &AppState,
     staff: &CurrentStaff,
-    session: &Session,
     id: &OrgId,
-) -> Result<Response, AppError> {
+) -> Result<NewLinkFlash, AppError> {
     let new = domain::reconsent::links::NewLink {
         org_id: id,
         contact: None,
@@ -109,14 +134,12 @@ async fn copy_link(
         secret.url(&state.config.base_url).as_bytes(),
         &flash_aad(id),
     );
-    let flash = NewLinkFlash {
+    Ok(NewLinkFlash {
         org_id: id.to_string(),
         key_id: sealed.key_id,
         sealed_url: sealed.bytes,
         expires: when(&link.expires_at),
-    };
-    session.insert(NEW_LINK_KEY, &flash).await?;
-    Ok(redirect(&format!("/orgs/{id}/links/new")))
+    })
 }
 
 /// The link just created, shown once; a reload says so instead of showing it again.
@@ -130,7 +153,6 @@ pub(crate) async fn created_link(
     let id = parse_org(&org_id)?;
     let flash: Option<NewLinkFlash> = session.remove(NEW_LINK_KEY).await?;
     let name = domain::registry::show(&state.db, &id).await?.org.name;
-    let nav = Nav::new(&state, &staff, "orgs");
     let opened = flash.filter(|f| f.org_id == id.as_str()).and_then(|f| {
         let url = state
             .sealer()
@@ -143,34 +165,23 @@ pub(crate) async fn created_link(
         Some((url, expires)) => LinkOutcome::Created { url, expires },
         None => LinkOutcome::CreatedShownOnce,
     };
-    let page = LinkNotice {
-        nav,
-        org_id: id.to_string(),
-        org_name: name,
+    Ok(LinkNotice::page(
+        Nav::new(&state, &staff, "orgs"),
+        &id,
+        name,
         outcome,
-    };
-    Ok(render(StatusCode::OK, &page))
+    ))
 }
 
 /// Where the outcome of "Send a new link" waits for the page that reports it.
 const LINK_SENT_KEY: &str = "staff.link_sent";
 
-/// "Send a new link": queues the notice, then redirects to the page that reports it, so a
-/// reload sends no second mail.
-async fn send_link(
-    state: &AppState,
-    staff: &CurrentStaff,
-    session: &Session,
-    id: &OrgId,
-) -> Result<Response, AppError> {
+/// "Send a new link": queues the notice (`false`: nothing was queued); the caller redirects to
+/// the page that reports it, so a reload sends no second mail.
+async fn send_link(state: &AppState, staff: &CurrentStaff, id: &OrgId) -> Result<bool, AppError> {
     let now = state.clock.now();
     let occasion = format!("staff-{}", now.timestamp_millis());
-    let queued =
-        domain::staff::bulk::send_link(&state.db, id, &occasion, &staff.actor(), now).await?;
-    session
-        .insert(LINK_SENT_KEY, (id.to_string(), queued))
-        .await?;
-    Ok(redirect(&format!("/orgs/{id}/links/sent")))
+    Ok(domain::staff::bulk::send_link(&state.db, id, &occasion, &staff.actor(), now).await?)
 }
 
 /// What "Send a new link" did, shown once; a reload says so and sends nothing.
@@ -183,19 +194,17 @@ pub(crate) async fn sent_link(
 ) -> Result<Response, AppError> {
     let id = parse_org(&org_id)?;
     let flash: Option<(String, bool)> = session.remove(LINK_SENT_KEY).await?;
-    let nav = Nav::new(&state, &staff, "orgs");
     let outcome = match flash.filter(|(org, _)| org == id.as_str()) {
         Some((_, true)) => LinkOutcome::Sent,
         Some((_, false)) => LinkOutcome::NotSent,
         None => LinkOutcome::SentShownOnce,
     };
-    let page = LinkNotice {
-        nav,
-        org_id: id.to_string(),
-        org_name: String::new(),
+    Ok(LinkNotice::page(
+        Nav::new(&state, &staff, "orgs"),
+        &id,
+        String::new(),
         outcome,
-    };
-    Ok(render(StatusCode::OK, &page))
+    ))
 }
 
 #[tracing::instrument(skip_all, fields(org_id = %org_id))]
