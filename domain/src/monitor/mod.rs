@@ -36,8 +36,7 @@ use crate::alerts::{self, NewAlert, Raised, Severity};
 use crate::entity::connection::{self, ConnectionStatus};
 use crate::entity::monitor_count;
 use crate::error::Result;
-use crate::events::Actor;
-use crate::registry::state::{self, Change};
+use crate::registry::state;
 use crate::types::OrgId;
 use crate::vault::Vault;
 pub use check::FOREIGN_USE_STEPS;
@@ -207,18 +206,7 @@ pub async fn sweep(vault: &Vault) -> Result<Report> {
             "Salesforce refused reauth's refreshes for this org with `Restricted IP`, from our published egress. The customer's admin should add the ranges at {}/ip-ranges to the integration user's profile Login IP Ranges and check the app's IP relaxation policy.",
             config.base_url.as_str().trim_end_matches('/')
         );
-        match state::apply(
-            db,
-            org,
-            Change::NeedsAttention {
-                reason,
-                owner: "customer".into(),
-            },
-            &Actor::System,
-            now,
-        )
-        .await
-        {
+        match state::needs_attention(db, org, reason, "customer", now).await {
             Ok(_) | Err(crate::Error::InvalidTransition { .. }) => {}
             Err(e) => return Err(e),
         }

@@ -56,7 +56,7 @@ pub(super) async fn needs_reauth(
         }
         // An org that never got past consent cannot "need re-auth"; it needs attention instead.
         Err(Error::InvalidTransition { .. }) => {
-            flag(db, org, reason.to_owned(), "customer", now).await?;
+            state::needs_attention(db, org, reason.to_owned(), "customer", now).await?;
         }
         Err(e) => return Err(e),
     }
@@ -146,7 +146,7 @@ pub(super) async fn after_failure(
                 "Salesforce refuses our refreshes for a setting in the customer's org: {detail}. {}",
                 instructions(detail)
             );
-            flag(db, &c.org_id, reason, "customer", now).await?;
+            state::needs_attention(db, &c.org_id, reason, "customer", now).await?;
         }
         ErrorClass::Ours => {
             alert(db, c, "vault.ours", Severity::Critical, detail, now).await?;
@@ -222,25 +222,10 @@ pub(super) async fn anomalous_answer(
 
 /// Flags an org for the partner's attention (once: an org already waiting stays as it is).
 async fn attention(v: &Vault, org: &OrgId, reason: &str, now: DateTime<Utc>) -> Result<()> {
-    match flag(v.db(), org, reason.to_owned(), "partner", now).await {
+    match state::needs_attention(v.db(), org, reason.to_owned(), "partner", now).await {
         Ok(_) | Err(Error::InvalidTransition { .. }) => Ok(()),
         Err(e) => Err(e),
     }
-}
-
-/// Moves an org to `needs_attention`, `owner` (the customer or the partner) to act.
-async fn flag(
-    db: &DatabaseConnection,
-    org: &OrgId,
-    reason: String,
-    owner: &str,
-    now: DateTime<Utc>,
-) -> Result<state::Outcome> {
-    let change = Change::NeedsAttention {
-        reason,
-        owner: owner.into(),
-    };
-    state::apply(db, org, change, &Actor::System, now).await
 }
 
 /// Raises a `kind` alert about connection `c` (its id in the details).
