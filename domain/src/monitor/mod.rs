@@ -51,6 +51,29 @@ pub const COVERAGE_WINDOW: chrono::Duration = chrono::Duration::days(7);
 pub const SETTLE: chrono::Duration = chrono::Duration::seconds(30);
 /// Pages of one LoginHistory read (2,000 rows each) at most; the rest is read next time.
 const MAX_PAGES: u32 = 10;
+
+/// The `LoginHistory` rows of the connection's user after `since`, read with `token` (see
+/// [`crate::salesforce::SfClient::login_history`]).
+async fn login_history(
+    vault: &Vault,
+    token: &crate::vault::AccessToken,
+    c: &connection::Model,
+    since: chrono::DateTime<chrono::Utc>,
+    max_pages: u32,
+) -> std::result::Result<(Vec<crate::salesforce::LoginRow>, u32), crate::salesforce::SfError> {
+    let api_version = &vault.config().salesforce.api_version;
+    vault
+        .sf()
+        .login_history(
+            &token.instance_url,
+            api_version,
+            &token.token,
+            &c.sf_user_id,
+            since,
+            max_pages,
+        )
+        .await
+}
 /// Several orgs refusing our refreshes in one sweep is our allowlist, not their setup.
 const REFUSED_ORGS: usize = 2;
 
