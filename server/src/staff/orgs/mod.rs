@@ -1,6 +1,7 @@
 //! Orgs: the searchable list ([`list`]), its CSV exports ([`csv`]), one org's page ([`show`])
 //! and the actions on it ([`actions`]). This module holds what they share: the list's query
-//! string and the parsing of org ids and timeline cursors.
+//! string, the parsing of org ids and timeline cursors, and what a row and the page show of an
+//! org ([`OrgLabel`]).
 
 mod actions;
 mod csv;
@@ -14,6 +15,35 @@ use domain::staff::bulk::FilterSpec;
 use domain::types::OrgId;
 use http::StatusCode;
 use serde::Deserialize;
+
+/// What the org list's rows and the org page both show of an org, written out the same way.
+struct OrgLabel {
+    org_id: String,
+    name: String,
+    environment: String,
+    state: String,
+    /// The state's colour in the charts.
+    colour: &'static str,
+    wave: String,
+    /// When it entered its state.
+    changed: String,
+    notices_paused: bool,
+}
+
+impl OrgLabel {
+    fn of(o: &domain::registry::OrgSummary) -> Self {
+        Self {
+            org_id: o.org_id.to_string(),
+            name: o.name.clone(),
+            environment: o.environment.to_string(),
+            state: o.state.as_str().to_owned(),
+            colour: crate::staff::charts::state_colour(o.state.as_str()),
+            wave: o.wave.clone().unwrap_or_default(),
+            changed: crate::staff::view::when(&o.state_changed_at),
+            notices_paused: o.notices_paused,
+        }
+    }
+}
 
 pub(crate) use actions::{
     add_note, created_link, new_link, retry_verification, revoke, sent_link, set_notices,

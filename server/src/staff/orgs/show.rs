@@ -8,12 +8,11 @@ use domain::staff::org_page::{ConnectionRow as Connection, LinkStatus};
 use http::StatusCode;
 use serde::Deserialize;
 
-use super::{cursor_at, parse_before, parse_org};
+use super::{OrgLabel, cursor_at, parse_before, parse_org};
 use crate::AppState;
 use crate::error::AppError;
 use crate::pages::render;
 use crate::staff::CurrentStaff;
-use crate::staff::charts;
 use crate::staff::view::{Nav, when};
 
 /// Timeline events per page.
@@ -61,17 +60,10 @@ struct NoticeRow {
 #[template(path = "staff/org.html")]
 struct OrgPage {
     nav: Nav,
-    org_id: String,
-    name: String,
-    environment: String,
-    state: String,
-    colour: &'static str,
-    wave: String,
+    org: OrgLabel,
     csm: String,
     login_url: String,
-    notices_paused: bool,
     attention: Option<String>,
-    changed: String,
     contacts: Vec<domain::registry::ContactView>,
     connections: Vec<ConnectionRow>,
     links: Vec<LinkRow>,
@@ -119,22 +111,15 @@ impl OrgPage {
             older: v.older.map(|(at, id)| {
                 format!("/orgs/{}?before={}#timeline", o.org_id, cursor_at(at, id))
             }),
-            org_id: o.org_id.to_string(),
-            name: o.name,
-            environment: o.environment.to_string(),
-            colour: charts::state_colour(o.state.as_str()),
-            state: o.state.as_str().to_owned(),
-            wave: o.wave.unwrap_or_default(),
+            org: OrgLabel::of(&o),
             csm: o.csm_email.unwrap_or_default(),
             login_url: o.login_url.unwrap_or_default(),
-            notices_paused: o.notices_paused,
             attention: detail
                 .attention_reason
                 .map(|r| match detail.attention_owner {
                     Some(owner) => format!("{r} (owner: {owner})"),
                     None => r,
                 }),
-            changed: when(&o.state_changed_at),
             contacts: detail.contacts,
             connections: v.connections.into_iter().map(connection_row).collect(),
             links: v
