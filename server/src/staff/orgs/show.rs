@@ -2,17 +2,15 @@
 //! timeline. The rules come from [`domain::staff::org_page`]; this module formats.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::Query;
 use axum::response::Response;
 use domain::staff::org_page::{ConnectionRow as Connection, LinkStatus};
 use http::StatusCode;
 use serde::Deserialize;
 
-use super::{OrgLabel, cursor_at, parse_before, parse_org};
-use crate::AppState;
+use super::{OrgLabel, OrgRequest, cursor_at, parse_before};
 use crate::error::AppError;
 use crate::pages::render;
-use crate::staff::CurrentStaff;
 use crate::staff::view::{Nav, when};
 
 /// Timeline events per page.
@@ -78,14 +76,11 @@ pub(crate) struct OrgQuery {
     before: Option<String>,
 }
 
-#[tracing::instrument(skip_all, fields(org_id = %org_id))]
-pub(crate) async fn page(
-    State(state): State<AppState>,
-    staff: CurrentStaff,
-    Path(org_id): Path<String>,
-    Query(q): Query<OrgQuery>,
-) -> Result<Response, AppError> {
-    let id = parse_org(&org_id)?;
+#[tracing::instrument(skip_all, fields(org_id = %r.id))]
+pub(crate) async fn page(r: OrgRequest, Query(q): Query<OrgQuery>) -> Result<Response, AppError> {
+    let OrgRequest {
+        state, staff, id, ..
+    } = r;
     let idle = chrono::Duration::from_std(state.config.heartbeat.idle_timeout)
         .unwrap_or(chrono::Duration::days(30));
     let before = parse_before(q.before.as_deref())?;
