@@ -139,10 +139,10 @@ async fn promote(
     )
     .await?;
     if let Some(why) = differs {
-        state::needs_attention(flow.db, expected, format!(
-                    "the new connection is kept on standby and the legacy one still serves: {why}; accept the new user on the org page if the partner's services can work as that user"
-                ), "csm", now)
-        .await?;
+        let reason = format!(
+            "the new connection is kept on standby and the legacy one still serves: {why}; accept the new user on the org page if the partner's services can work as that user"
+        );
+        state::needs_attention(flow.db, expected, reason, "csm", now).await?;
         events::record_system(
             flow.db,
             now,
@@ -223,9 +223,13 @@ async fn failed(
         )
         .await?;
     }
-    events::record_system(flow.db, now, expected,
+    let details = serde_json::json!({ "connection_id": conn.id, "reason": reason, "attempts": attempts, "next_attempt_at": next });
+    events::record_system(
+        flow.db,
+        now,
+        expected,
         "connection.verification_failed",
-        serde_json::json!({ "connection_id": conn.id, "reason": reason, "attempts": attempts, "next_attempt_at": next }),
+        details,
     )
     .await?;
     if usize::try_from(attempts).unwrap_or(0) == RETRY_AFTER.len() + 1 {

@@ -158,11 +158,8 @@ pub(super) async fn send_one<C: ConnectionTrait + TransactionTrait>(
         )
         .await?;
     }
-    events::record_system(db, now, &n.org_id,
-        "notice.sent",
-        serde_json::json!({ "notice_id": n.id, "kind": n.kind, "to": to, "message_id": message_id, "delivered": s.mailer.delivers() }),
-    )
-    .await?;
+    let details = serde_json::json!({ "notice_id": n.id, "kind": n.kind, "to": to, "message_id": message_id, "delivered": s.mailer.delivers() });
+    events::record_system(db, now, &n.org_id, "notice.sent", details).await?;
     Ok(())
 }
 
