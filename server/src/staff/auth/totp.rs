@@ -67,14 +67,14 @@ impl<S: StepStage> FromRequestParts<AppState> for LimitedStep<S> {
         parts: &mut http::request::Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let session = Session::from_request_parts(parts, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
         let Ok(ClientIp(ip)) = ClientIp::from_request_parts(parts, state).await;
-        let now = state.clock.now();
         if state.sign_in_limiter.check_key(&ip).is_err() {
             return Err(too_many());
         }
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let now = state.clock.now();
         let (pending, user) = pending(state, &session, S::STAGE, now)
             .await
             .map_err(IntoResponse::into_response)??;
