@@ -106,6 +106,17 @@ pub fn record<'a, C: ConnectionTrait>(
     })
 }
 
+/// Writes one event of reauth itself ([`Actor::System`]: a job, the vault) about an org.
+pub fn record_system<'a, C: ConnectionTrait>(
+    db: &'a C,
+    at: DateTime<Utc>,
+    org_id: &OrgId,
+    kind: &str,
+    details: serde_json::Value,
+) -> futures::future::BoxFuture<'a, Result<()>> {
+    record(db, at, &Actor::System, Some(org_id), kind, details)
+}
+
 /// Writes many events in batches (imports write one per org).
 pub async fn record_many<C: ConnectionTrait>(db: &C, events: Vec<NewEvent>) -> Result<()> {
     const BATCH: usize = 1000;

@@ -263,12 +263,7 @@ async fn landing(
         brand: Brand::from_state(&state),
         view,
         scopes: config.salesforce.scopes.clone(),
-        egress_ranges: config
-            .partner
-            .egress_ranges
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
+        egress_ranges: config.partner.egress_range_texts(),
         secret,
         csrf: csrf_token(&session).await?,
     };

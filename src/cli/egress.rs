@@ -31,13 +31,7 @@ pub async fn run(config: Config, cmd: EgressCommand) -> anyhow::Result<ExitCode>
             } else {
                 eprintln!(
                     "through {via}: OUTSIDE partner.egress_ranges ({}); Salesforce would refuse or the monitor would alert egress.out_of_range",
-                    config
-                        .partner
-                        .egress_ranges
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    config.partner.egress_range_texts().join(", ")
                 );
                 Ok(ExitCode::from(1))
             }

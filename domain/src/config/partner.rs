@@ -37,6 +37,13 @@ pub struct UpcomingRange {
     pub from: chrono::NaiveDate,
 }
 
+impl PartnerConfig {
+    /// `egress_ranges` written out (`203.0.113.0/28`), as pages, mail and reports show them.
+    pub fn egress_range_texts(&self) -> Vec<String> {
+        self.egress_ranges.iter().map(ToString::to_string).collect()
+    }
+}
+
 impl Default for PartnerConfig {
     fn default() -> Self {
         Self {

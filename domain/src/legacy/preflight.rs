@@ -229,22 +229,14 @@ pub async fn run(vault: &Vault, now: DateTime<Utc>) -> Result<Pass> {
                         now,
                     )
                     .await?;
-                    state::apply(
+                    let why = format!(
+                        "blocked by pre-flight: {reason}; the admin was asked to install the package first"
+                    );
+                    state::needs_attention(db, &o.id, why, "customer", now).await?;
+                    events::record_system(
                         db,
+                        now,
                         &o.id,
-                        Change::NeedsAttention {
-                            reason: format!("blocked by pre-flight: {reason}; the admin was asked to install the package first"),
-                            owner: "customer".into(),
-                        },
-                        &Actor::System,
-                        now,
-                    )
-                    .await?;
-                    events::record(
-                        db,
-                        now,
-                        &Actor::System,
-                        Some(&o.id),
                         "legacy.preflight_blocked",
                         serde_json::json!({ "reason": reason }),
                     )

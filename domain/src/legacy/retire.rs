@@ -147,16 +147,8 @@ async fn revoke_one(vault: &Vault, c: &connection::Model, actor: &Actor) -> Resu
     match vault.revoke_retiring(c.id).await? {
         RevokeOutcome::NotDue => Ok(None),
         RevokeOutcome::Revoked { detail } => {
-            let now = vault.leases().clock_now();
-            events::record(
-                db,
-                now,
-                actor,
-                Some(&c.org_id),
-                "legacy.retired",
-                serde_json::json!({ "connection_id": c.id, "revoke": detail }),
-            )
-            .await?;
+            let details = serde_json::json!({ "connection_id": c.id, "revoke": detail });
+            let now = attempted(vault, c, actor, "legacy.retired", details).await?;
             // Only an org served by the External Client App is "retired"; one whose ECA grant
             // died meanwhile is back in the campaign and stays there.
             let _ = state::apply(
@@ -180,16 +172,8 @@ async fn revoke_one(vault: &Vault, c: &connection::Model, actor: &Actor) -> Resu
             next,
             detail,
         } => {
-            let now = vault.leases().clock_now();
-            events::record(
-                db,
-                now,
-                actor,
-                Some(&c.org_id),
-                "legacy.revoke_failed",
-                serde_json::json!({ "connection_id": c.id, "attempts": attempts, "next_attempt_at": next, "detail": detail }),
-            )
-            .await?;
+            let details = serde_json::json!({ "connection_id": c.id, "attempts": attempts, "next_attempt_at": next, "detail": detail });
+            let now = attempted(vault, c, actor, "legacy.revoke_failed", details).await?;
             if attempts == REVOKE_ALERT_AFTER {
                 alerts::raise(
                     db,
@@ -207,6 +191,20 @@ async fn revoke_one(vault: &Vault, c: &connection::Model, actor: &Actor) -> Resu
             Ok(Some(false))
         }
     }
+}
+
+/// Records how a revocation attempt of `c` went (`kind`), at the lease clock's time after the
+/// attempt; answers that time.
+async fn attempted(
+    vault: &Vault,
+    c: &connection::Model,
+    actor: &Actor,
+    kind: &str,
+    details: serde_json::Value,
+) -> Result<DateTime<Utc>> {
+    let now = vault.leases().clock_now();
+    events::record(vault.db(), now, actor, Some(&c.org_id), kind, details).await?;
+    Ok(now)
 }
 
 /// What `reauth legacy retire` did (or would do) for one org.

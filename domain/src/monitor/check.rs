@@ -67,17 +67,7 @@ pub(super) async fn check(
             .unwrap_or(c.created_at - window),
         now - COVERAGE_WINDOW,
     );
-    let read = vault
-        .sf()
-        .login_history(
-            &token.instance_url,
-            &config.salesforce.api_version,
-            &token.token,
-            &c.sf_user_id,
-            since,
-            MAX_PAGES,
-        )
-        .await;
+    let read = super::login_history(vault, &token, &c, since, MAX_PAGES).await;
     let (mut rows, queries) = match read {
         Ok(r) => r,
         Err(e) => {

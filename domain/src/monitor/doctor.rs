@@ -74,16 +74,7 @@ pub async fn doctor(
             )));
         }
     };
-    let (rows, queries) = vault
-        .sf()
-        .login_history(
-            &token.instance_url,
-            &config.salesforce.api_version,
-            &token.token,
-            &c.sf_user_id,
-            since,
-            50,
-        )
+    let (rows, queries) = super::login_history(vault, &token, &c, since, 50)
         .await
         .map_err(|e| Error::Invalid(format!("reading {org}'s LoginHistory: {e}")))?;
     let ex = exchange::Entity::find()

@@ -36,8 +36,7 @@ use crate::alerts::{self, NewAlert, Raised, Severity};
 use crate::entity::connection::{self, ConnectionStatus};
 use crate::entity::monitor_count;
 use crate::error::Result;
-use crate::events::Actor;
-use crate::registry::state::{self, Change};
+use crate::registry::state;
 use crate::types::OrgId;
 use crate::vault::Vault;
 pub use check::FOREIGN_USE_STEPS;
@@ -52,6 +51,29 @@ pub const COVERAGE_WINDOW: chrono::Duration = chrono::Duration::days(7);
 pub const SETTLE: chrono::Duration = chrono::Duration::seconds(30);
 /// Pages of one LoginHistory read (2,000 rows each) at most; the rest is read next time.
 const MAX_PAGES: u32 = 10;
+
+/// The `LoginHistory` rows of the connection's user after `since`, read with `token` (see
+/// [`crate::salesforce::SfClient::login_history`]).
+async fn login_history(
+    vault: &Vault,
+    token: &crate::vault::AccessToken,
+    c: &connection::Model,
+    since: chrono::DateTime<chrono::Utc>,
+    max_pages: u32,
+) -> std::result::Result<(Vec<crate::salesforce::LoginRow>, u32), crate::salesforce::SfError> {
+    let api_version = &vault.config().salesforce.api_version;
+    vault
+        .sf()
+        .login_history(
+            &token.instance_url,
+            api_version,
+            &token.token,
+            &c.sf_user_id,
+            since,
+            max_pages,
+        )
+        .await
+}
 /// Several orgs refusing our refreshes in one sweep is our allowlist, not their setup.
 const REFUSED_ORGS: usize = 2;
 
@@ -207,18 +229,7 @@ pub async fn sweep(vault: &Vault) -> Result<Report> {
             "Salesforce refused reauth's refreshes for this org with `Restricted IP`, from our published egress. The customer's admin should add the ranges at {}/ip-ranges to the integration user's profile Login IP Ranges and check the app's IP relaxation policy.",
             config.base_url.as_str().trim_end_matches('/')
         );
-        match state::apply(
-            db,
-            org,
-            Change::NeedsAttention {
-                reason,
-                owner: "customer".into(),
-            },
-            &Actor::System,
-            now,
-        )
-        .await
-        {
+        match state::needs_attention(db, org, reason, "customer", now).await {
             Ok(_) | Err(crate::Error::InvalidTransition { .. }) => {}
             Err(e) => return Err(e),
         }

@@ -130,34 +130,23 @@ async fn promote(
         now,
     )
     .await?;
-    events::record(
+    events::record_system(
         flow.db,
         now,
-        &Actor::System,
-        Some(expected),
+        expected,
         "connection.verified",
         serde_json::json!({ "connection_id": conn.id, "attempts": conn.verify_attempts + 1 }),
     )
     .await?;
     if let Some(why) = differs {
-        state::apply(
+        let reason = format!(
+            "the new connection is kept on standby and the legacy one still serves: {why}; accept the new user on the org page if the partner's services can work as that user"
+        );
+        state::needs_attention(flow.db, expected, reason, "csm", now).await?;
+        events::record_system(
             flow.db,
+            now,
             expected,
-            Change::NeedsAttention {
-                reason: format!(
-                    "the new connection is kept on standby and the legacy one still serves: {why}; accept the new user on the org page if the partner's services can work as that user"
-                ),
-                owner: "csm".into(),
-            },
-            &Actor::System,
-            now,
-        )
-        .await?;
-        events::record(
-            flow.db,
-            now,
-            &Actor::System,
-            Some(expected),
             "connection.standby",
             serde_json::json!({ "connection_id": conn.id, "why": why }),
         )
@@ -190,11 +179,10 @@ async fn promote(
             Retired::Done { revoke } => revoke,
             Retired::Already(s) => format!("already {s}"),
         };
-        events::record(
+        events::record_system(
             flow.db,
             now,
-            &Actor::System,
-            Some(expected),
+            expected,
             "connection.superseded",
             serde_json::json!({ "connection_id": old.id, "by": conn.id, "old_token": outcome }),
         )
@@ -226,25 +214,22 @@ async fn failed(
         }
     };
     if attempts == 1 {
-        state::apply(
+        state::needs_attention(
             flow.db,
             expected,
-            Change::NeedsAttention {
-                reason: format!("verification of the new connection failed: {reason}"),
-                owner: "partner".into(),
-            },
-            &Actor::System,
+            format!("verification of the new connection failed: {reason}"),
+            "partner",
             now,
         )
         .await?;
     }
-    events::record(
+    let details = serde_json::json!({ "connection_id": conn.id, "reason": reason, "attempts": attempts, "next_attempt_at": next });
+    events::record_system(
         flow.db,
         now,
-        &Actor::System,
-        Some(expected),
+        expected,
         "connection.verification_failed",
-        serde_json::json!({ "connection_id": conn.id, "reason": reason, "attempts": attempts, "next_attempt_at": next }),
+        details,
     )
     .await?;
     if usize::try_from(attempts).unwrap_or(0) == RETRY_AFTER.len() + 1 {

@@ -286,6 +286,22 @@ pub async fn apply<C: TransactionTrait + ConnectionTrait>(
     })
 }
 
+/// Moves an org to `needs_attention` on reauth's own account ([`Actor::System`]), `owner`
+/// (customer, partner, csm) to act.
+pub async fn needs_attention<C: TransactionTrait + ConnectionTrait>(
+    db: &C,
+    org_id: &OrgId,
+    reason: String,
+    owner: &str,
+    now: DateTime<Utc>,
+) -> Result<Outcome> {
+    let change = Change::NeedsAttention {
+        reason,
+        owner: owner.into(),
+    };
+    apply(db, org_id, change, &Actor::System, now).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::OrgState::*;

@@ -64,13 +64,8 @@ impl Vault {
         self.end_admin(
             &lease,
             Transition {
-                status: ConnectionStatus::Active,
                 next_heartbeat_at: next,
-                revoke: None,
-                error: None,
-                verified_at: None,
-                sf_username: None,
-                now,
+                ..Transition::to(ConnectionStatus::Active, now)
             },
         )
         .await?;
@@ -95,13 +90,8 @@ impl Vault {
         self.end_admin(
             &lease,
             Transition {
-                status: ConnectionStatus::Active,
                 next_heartbeat_at: c.next_heartbeat_at,
-                revoke: None,
-                error: None,
-                verified_at: None,
-                sf_username: None,
-                now,
+                ..Transition::to(ConnectionStatus::Active, now)
             },
         )
         .await?;
@@ -129,13 +119,8 @@ impl Vault {
         self.end_admin(
             &lease,
             Transition {
-                status: ConnectionStatus::Retiring,
-                next_heartbeat_at: None,
                 revoke: Some((0, Some(due))),
-                error: None,
-                verified_at: None,
-                sf_username: None,
-                now,
+                ..Transition::to(ConnectionStatus::Retiring, now)
             },
         )
         .await?;
@@ -155,19 +140,8 @@ impl Vault {
         };
         if c.next_revoke_at.is_some_and(|t| t > now) {
             // Give the lease back unchanged.
-            self.end_admin(
-                &lease,
-                Transition {
-                    status: ConnectionStatus::Retiring,
-                    next_heartbeat_at: None,
-                    revoke: None,
-                    error: None,
-                    verified_at: None,
-                    sf_username: None,
-                    now,
-                },
-            )
-            .await?;
+            self.end_admin(&lease, Transition::to(ConnectionStatus::Retiring, now))
+                .await?;
             return Ok(RevokeOutcome::NotDue);
         }
         // Read under the lease, so it is the newest token.
@@ -191,13 +165,8 @@ impl Vault {
                 self.end_admin(
                     &lease,
                     Transition {
-                        status: ConnectionStatus::Revoked,
-                        next_heartbeat_at: None,
                         revoke: Some((c.revoke_attempts + 1, None)),
-                        error: None,
-                        verified_at: None,
-                        sf_username: None,
-                        now,
+                        ..Transition::to(ConnectionStatus::Revoked, now)
                     },
                 )
                 .await?;
@@ -209,13 +178,9 @@ impl Vault {
                 self.end_admin(
                     &lease,
                     Transition {
-                        status: ConnectionStatus::Retiring,
-                        next_heartbeat_at: None,
                         revoke: Some((attempts, Some(next))),
                         error: Some(&detail),
-                        verified_at: None,
-                        sf_username: None,
-                        now,
+                        ..Transition::to(ConnectionStatus::Retiring, now)
                     },
                 )
                 .await?;
@@ -238,13 +203,8 @@ impl Vault {
         self.end_admin(
             &lease,
             Transition {
-                status: ConnectionStatus::Superseded,
-                next_heartbeat_at: None,
-                revoke: None,
                 error: Some("replaced by a newer import of the partner's token"),
-                verified_at: None,
-                sf_username: None,
-                now: self.now(),
+                ..Transition::to(ConnectionStatus::Superseded, self.now())
             },
         )
         .await?;

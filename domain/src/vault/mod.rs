@@ -126,26 +126,6 @@ struct Inner {
 }
 
 impl Vault {
-    /// Builds the vault. `owner` names this process in leases.
-    pub fn new(
-        db: DatabaseConnection,
-        sf: SfClient,
-        sealer: Sealer,
-        config: Arc<Config>,
-        clock: Clock,
-        owner: &str,
-    ) -> Self {
-        Self::with_options(
-            db,
-            sf,
-            sealer,
-            config,
-            clock,
-            owner,
-            VaultOptions::default(),
-        )
-    }
-
     /// Builds the vault from configuration, or `None` until `salesforce.client_id` and
     /// `crypto.keys` are configured.
     pub fn from_config(
@@ -161,10 +141,14 @@ impl Vault {
             return Ok(None);
         };
         let sealer = Sealer::from_config(&config.crypto)?;
-        Ok(Some(Self::new(db, sf, sealer, config, clock, owner)))
+        let opts = VaultOptions::default();
+        Ok(Some(Self::with_options(
+            db, sf, sealer, config, clock, owner, opts,
+        )))
     }
 
-    /// As `new`, with other timings (tests shorten them).
+    /// Builds the vault with `opts`' timings (tests shorten them). `owner` names this process in
+    /// leases.
     pub fn with_options(
         db: DatabaseConnection,
         sf: SfClient,

@@ -2,6 +2,7 @@
 //! setup problem asks the customer to fix it; our own problems alert the partner.
 
 use chrono::{DateTime, Utc};
+use sea_orm::DatabaseConnection;
 
 use super::{ErrorClass, Vault};
 use crate::alerts::{self, Severity};
@@ -22,12 +23,11 @@ pub(super) async fn needs_reauth(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let db = v.db();
-    let org = c.org_id.clone();
-    events::record(
+    let org = &c.org_id;
+    events::record_system(
         db,
         now,
-        &Actor::System,
-        Some(&org),
+        org,
         "connection.needs_reauth",
         serde_json::json!({ "connection_id": c.id, "app": c.app, "class": class.as_str(), "reason": reason }),
     )
@@ -37,7 +37,7 @@ pub(super) async fn needs_reauth(
     }
     match state::apply(
         db,
-        &org,
+        org,
         Change::NeedsReauth {
             reason: reason.to_owned(),
         },
@@ -48,7 +48,7 @@ pub(super) async fn needs_reauth(
     {
         Ok(_) => {
             // An open incident's emergency wave tells this customer, in its own wording.
-            if crate::security::incident::emergency::enroll_if_open(db, &org, &Actor::System, now)
+            if crate::security::incident::emergency::enroll_if_open(db, org, &Actor::System, now)
                 .await?
             {
                 return raise_dead(db, c, class, reason, now).await;
@@ -56,17 +56,7 @@ pub(super) async fn needs_reauth(
         }
         // An org that never got past consent cannot "need re-auth"; it needs attention instead.
         Err(Error::InvalidTransition { .. }) => {
-            state::apply(
-                db,
-                &org,
-                Change::NeedsAttention {
-                    reason: reason.to_owned(),
-                    owner: "customer".into(),
-                },
-                &Actor::System,
-                now,
-            )
-            .await?;
+            state::needs_attention(db, org, reason.to_owned(), "customer", now).await?;
         }
         Err(e) => return Err(e),
     }
@@ -83,7 +73,7 @@ pub(super) async fn needs_reauth(
 
 /// The `connection.needs_reauth` alert.
 async fn raise_dead(
-    db: &sea_orm::DatabaseConnection,
+    db: &DatabaseConnection,
     c: &connection::Model,
     class: ErrorClass,
     reason: &str,
@@ -137,17 +127,7 @@ async fn legacy_died(
             ),
         )
     };
-    alerts::raise(
-        v.db(),
-        "legacy.connection_dead",
-        severity,
-        Some(&c.org_id),
-        &text,
-        serde_json::json!({ "connection_id": c.id }),
-        now,
-    )
-    .await?;
-    Ok(())
+    alert(v.db(), c, "legacy.connection_dead", severity, &text, now).await
 }
 
 /// After a failure that leaves the token standing.
@@ -159,37 +139,17 @@ pub(super) async fn after_failure(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let db = v.db();
-    let org = c.org_id.clone();
-    events::record(db, now, &Actor::System, Some(&org), "connection.refresh_failed", serde_json::json!({ "connection_id": c.id, "class": class.as_str(), "owner": class.owner(), "detail": detail })).await?;
+    events::record_system(db, now, &c.org_id, "connection.refresh_failed", serde_json::json!({ "connection_id": c.id, "class": class.as_str(), "owner": class.owner(), "detail": detail })).await?;
     match class {
         ErrorClass::CustomerSetup => {
             let reason = format!(
                 "Salesforce refuses our refreshes for a setting in the customer's org: {detail}. {}",
                 instructions(detail)
             );
-            state::apply(
-                db,
-                &org,
-                Change::NeedsAttention {
-                    reason,
-                    owner: "customer".into(),
-                },
-                &Actor::System,
-                now,
-            )
-            .await?;
+            state::needs_attention(db, &c.org_id, reason, "customer", now).await?;
         }
         ErrorClass::Ours => {
-            alerts::raise(
-                db,
-                "vault.ours",
-                Severity::Critical,
-                Some(&c.org_id),
-                detail,
-                serde_json::json!({ "connection_id": c.id }),
-                now,
-            )
-            .await?;
+            alert(db, c, "vault.ours", Severity::Critical, detail, now).await?;
         }
         ErrorClass::Transient | ErrorClass::Ambiguous | ErrorClass::Revoked => {}
     }
@@ -205,29 +165,26 @@ pub(super) async fn quarantined(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let db = v.db();
-    let org = c.org_id.clone();
-    events::record(
+    events::record_system(
         db,
         now,
-        &Actor::System,
-        Some(&org),
+        &c.org_id,
         "connection.quarantined",
         serde_json::json!({ "connection_id": c.id, "reason": reason }),
     )
     .await?;
-    alerts::raise(
+    alert(
         db,
+        c,
         "vault.identity_mismatch",
         Severity::Critical,
-        Some(&c.org_id),
         &format!("{reason}. The new token is kept sealed and nothing is served for this org until the connection is reviewed."),
-        serde_json::json!({ "connection_id": c.id }),
         now,
     )
     .await?;
     attention(
         v,
-        &org,
+        &c.org_id,
         &format!("the connection was quarantined: {reason}"),
         now,
     )
@@ -242,22 +199,19 @@ pub(super) async fn anomalous_answer(
     anomaly: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let db = v.db();
-    let org = c.org_id.clone();
-    alerts::raise(
-        db,
+    alert(
+        v.db(),
+        c,
         "vault.answer_anomaly",
         Severity::Warning,
-        Some(&c.org_id),
         &format!("Salesforce's refresh answer looked wrong ({anomaly}); its new token was kept and the connection stays in use."),
-        serde_json::json!({ "connection_id": c.id }),
         now,
     )
     .await?;
     if c.anomaly.is_none() {
         attention(
             v,
-            &org,
+            &c.org_id,
             &format!("Salesforce's refresh answer looked wrong: {anomaly}"),
             now,
         )
@@ -268,21 +222,23 @@ pub(super) async fn anomalous_answer(
 
 /// Flags an org for the partner's attention (once: an org already waiting stays as it is).
 async fn attention(v: &Vault, org: &OrgId, reason: &str, now: DateTime<Utc>) -> Result<()> {
-    match state::apply(
-        v.db(),
-        org,
-        Change::NeedsAttention {
-            reason: reason.to_owned(),
-            owner: "partner".into(),
-        },
-        &Actor::System,
-        now,
-    )
-    .await
-    {
+    match state::needs_attention(v.db(), org, reason.to_owned(), "partner", now).await {
         Ok(_) | Err(Error::InvalidTransition { .. }) => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// Raises a `kind` alert about connection `c` (its id in the details).
+async fn alert(
+    db: &DatabaseConnection,
+    c: &connection::Model,
+    kind: &str,
+    severity: Severity,
+    message: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let details = serde_json::json!({ "connection_id": c.id });
+    alerts::raise(db, kind, severity, Some(&c.org_id), message, details, now).await
 }
 
 /// What the customer can do about a setup refusal.

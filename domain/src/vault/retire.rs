@@ -91,22 +91,20 @@ impl Vault {
             Err(s) => return Ok(Err(s)),
         };
         let now = self.now();
+        let status = if standby {
+            ConnectionStatus::Standby
+        } else {
+            ConnectionStatus::Active
+        };
         let marked = self
             .leases()
             .transition(
                 &lease,
                 super::lease::Transition {
-                    status: if standby {
-                        ConnectionStatus::Standby
-                    } else {
-                        ConnectionStatus::Active
-                    },
                     next_heartbeat_at: c.next_heartbeat_at,
-                    revoke: None,
-                    error: None,
                     verified_at: Some(now),
                     sf_username,
-                    now,
+                    ..super::lease::Transition::to(status, now)
                 },
             )
             .await?;

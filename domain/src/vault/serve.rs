@@ -106,20 +106,30 @@ impl Vault {
         }
     }
 
-    /// This process's lock on connection `id` (callers of one connection queue here, holding no
-    /// permit), then a permit to refresh it; `None` if either is not had by `deadline`.
-    async fn lock_admitted(
+    /// The [`Self::serving_row`], with this process's lock on it (callers of one connection
+    /// queue here, holding no permit), then a permit to refresh it, held while the lock is;
+    /// `Err`: the answer instead (`busy` when the lock or the permit is not had by `deadline`).
+    async fn locked_row(
         &self,
-        id: i64,
+        org: &OrgId,
         deadline: tokio::time::Instant,
-    ) -> Option<(
-        tokio::sync::OwnedMutexGuard<()>,
-        tokio::sync::OwnedSemaphorePermit,
-    )> {
-        let guard = tokio::time::timeout_at(deadline, self.lock_for(id).lock_owned())
-            .await
-            .ok()?;
-        Some((guard, self.admit(deadline).await?))
+    ) -> Result<std::result::Result<(connection::Model, Locked), Answer>> {
+        let c = match self.serving_row(org, deadline).await? {
+            Ok(c) => c,
+            Err(answer) => return Ok(Err(answer)),
+        };
+        let lock = async {
+            let guard = tokio::time::timeout_at(deadline, self.lock_for(c.id).lock_owned())
+                .await
+                .ok()?;
+            Some((guard, self.admit(deadline).await?))
+        };
+        match lock.await {
+            Some(held) => Ok(Ok((c, held))),
+            None => Ok(Err(Err(VaultError::Busy {
+                org_id: org.clone(),
+            }))),
+        }
     }
 
     /// The connection the token API serves an org from: its best working credential — a working
@@ -159,14 +169,9 @@ impl Vault {
         }
         // Read before choosing the connection: a cut-over after this makes the put below a no-op.
         let generation = self.inner.cache.generation(org);
-        let c = match self.serving_row(org, deadline).await? {
-            Ok(c) => c,
+        let (c, _held) = match self.locked_row(org, deadline).await? {
+            Ok(x) => x,
             Err(answer) => return Ok(answer),
-        };
-        let Some((_guard, _permit)) = self.lock_admitted(c.id, deadline).await else {
-            return Ok(Err(VaultError::Busy {
-                org_id: org.clone(),
-            }));
         };
         // Whoever held the lock before us may have refreshed: look again.
         if let Some(t) = self.cached(org) {
@@ -201,14 +206,9 @@ impl Vault {
         deadline: tokio::time::Instant,
     ) -> Result<Answer> {
         let generation = self.inner.cache.generation(org);
-        let c = match self.serving_row(org, deadline).await? {
-            Ok(c) => c,
+        let (c, _held) = match self.locked_row(org, deadline).await? {
+            Ok(x) => x,
             Err(answer) => return Ok(answer),
-        };
-        let Some((_guard, _permit)) = self.lock_admitted(c.id, deadline).await else {
-            return Ok(Err(VaultError::Busy {
-                org_id: org.clone(),
-            }));
         };
         let c = self.reload(c.id).await?;
         if c.status == ConnectionStatus::Active
@@ -231,6 +231,12 @@ impl Vault {
         Ok(answer)
     }
 }
+
+/// A connection's lock in this process and a permit to refresh it.
+type Locked = (
+    tokio::sync::OwnedMutexGuard<()>,
+    tokio::sync::OwnedSemaphorePermit,
+);
 
 /// Whether the token API may serve from a connection (active, or active under a refresh).
 fn works(c: &connection::Model) -> bool {

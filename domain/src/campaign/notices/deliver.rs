@@ -158,15 +158,8 @@ pub(super) async fn send_one<C: ConnectionTrait + TransactionTrait>(
         )
         .await?;
     }
-    events::record(
-        db,
-        now,
-        &Actor::System,
-        Some(&n.org_id),
-        "notice.sent",
-        serde_json::json!({ "notice_id": n.id, "kind": n.kind, "to": to, "message_id": message_id, "delivered": s.mailer.delivers() }),
-    )
-    .await?;
+    let details = serde_json::json!({ "notice_id": n.id, "kind": n.kind, "to": to, "message_id": message_id, "delivered": s.mailer.delivers() });
+    events::record_system(db, now, &n.org_id, "notice.sent", details).await?;
     Ok(())
 }
 
@@ -202,15 +195,7 @@ async fn bounced<C: ConnectionTrait>(
         insert_once(db, again).await?;
     }
     let details = serde_json::json!({ "notice_id": n.id, "bounced": bounced.email, "error": error, "fallback": next.as_ref().map(|c| c.email.clone()) });
-    events::record(
-        db,
-        now,
-        &Actor::System,
-        Some(&n.org_id),
-        "notice.bounced",
-        details.clone(),
-    )
-    .await?;
+    events::record_system(db, now, &n.org_id, "notice.bounced", details.clone()).await?;
     let message = match &next {
         Some(c) => format!(
             "{} bounced; the notice goes to {} instead",

@@ -40,7 +40,7 @@ pub(super) fn context(
             .as_ref()
             .map(|d| format!(" (deadline {d})"))
             .unwrap_or_default(),
-        egress_ranges: p.egress_ranges.iter().map(ToString::to_string).collect(),
+        egress_ranges: p.egress_range_texts(),
         upcoming_ranges: crate::ip_ranges::published(p, Utc::now().date_naive())
             .1
             .iter()

@@ -97,12 +97,7 @@ pub(super) fn from_config(config: &Config, backend: DatabaseBackend) -> Secured 
             let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
             format!("{}://{}{port}", u.scheme(), u.host_str().unwrap_or(""))
         }),
-        egress_ranges: config
-            .partner
-            .egress_ranges
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
+        egress_ranges: config.partner.egress_range_texts(),
         base_url_https: config.base_url.scheme() == "https",
         webhook: config.alerts.webhook_url.is_some(),
         webhook_signed: config.alerts.webhook_secret.is_some(),

@@ -83,6 +83,22 @@ pub struct Transition<'a> {
     pub now: DateTime<Utc>,
 }
 
+impl Transition<'_> {
+    /// A change to `status` alone: nothing scheduled, no revocation, error, verification or
+    /// username (the fields a caller sets go in with `..Transition::to(status, now)`).
+    pub fn to(status: ConnectionStatus, now: DateTime<Utc>) -> Self {
+        Self {
+            status,
+            next_heartbeat_at: None,
+            revoke: None,
+            error: None,
+            verified_at: None,
+            sf_username: None,
+            now,
+        }
+    }
+}
+
 impl Leases {
     /// Ends an admin lease with a status change and its schedule. `false`: the lease was no
     /// longer ours; nothing was written.

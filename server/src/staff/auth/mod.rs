@@ -6,8 +6,6 @@ mod client;
 mod password;
 mod totp;
 
-use std::net::IpAddr;
-
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
@@ -44,7 +42,7 @@ struct SignedIn {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-enum Stage {
+pub(crate) enum Stage {
     ChangePassword,
     Enroll,
     SecondFactor,
@@ -254,21 +252,6 @@ async fn pending(
         return Ok(Err(locked_page(until)));
     }
     Ok(Ok((p, user)))
-}
-
-/// A rate-limited step after the password: the pending sign-in at `stage`, or the response
-/// that ends the request (too many attempts, locked, or back to the start).
-async fn limited_step(
-    state: &AppState,
-    session: &Session,
-    ip: IpAddr,
-    stage: Stage,
-    now: DateTime<Utc>,
-) -> Result<Result<(Pending, staff_user::Model), Response>, AppError> {
-    if state.sign_in_limiter.check_key(&ip).is_err() {
-        return Ok(Err(too_many()));
-    }
-    pending(state, session, stage, now).await
 }
 
 /// Both factors passed: a fresh session id and a fresh CSRF token for the signed-in session.

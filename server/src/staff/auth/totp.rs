@@ -2,8 +2,8 @@
 //! TOTP or recovery code at each sign-in.
 
 use askama::Template;
-use axum::extract::State;
-use axum::response::Response;
+use axum::extract::{FromRequestParts, State};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use domain::entity::staff_user;
 use domain::staff;
@@ -11,7 +11,7 @@ use http::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use tower_sessions::Session;
 
-use super::{ClientIp, PENDING_KEY, Pending, Stage, complete, limited_step, locked_page, pending};
+use super::{ClientIp, PENDING_KEY, Pending, Stage, complete, locked_page, pending, too_many};
 use crate::AppState;
 use crate::error::AppError;
 use crate::pages::render;
@@ -27,6 +27,66 @@ struct EnrollPage {
     qr_svg: String,
     secret: String,
     error: Option<String>,
+}
+
+/// Which step after the password a [`LimitedStep`] is.
+pub(crate) trait StepStage {
+    const STAGE: Stage;
+}
+
+/// The POST of `/login/enroll`.
+pub(crate) struct Enrolling;
+
+impl StepStage for Enrolling {
+    const STAGE: Stage = Stage::Enroll;
+}
+
+/// The POST of `/login/second-factor`.
+pub(crate) struct UsingSecondFactor;
+
+impl StepStage for UsingSecondFactor {
+    const STAGE: Stage = Stage::SecondFactor;
+}
+
+/// A rate-limited step after the password: the pending sign-in at `S::STAGE`, its user, the
+/// session and the time. Refused with the response that ends the request: too many attempts
+/// from the client's address, locked, or back to the start.
+pub(crate) struct LimitedStep<S> {
+    state: AppState,
+    session: Session,
+    pending: Pending,
+    user: staff_user::Model,
+    now: DateTime<Utc>,
+    stage: std::marker::PhantomData<S>,
+}
+
+impl<S: StepStage> FromRequestParts<AppState> for LimitedStep<S> {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Ok(ClientIp(ip)) = ClientIp::from_request_parts(parts, state).await;
+        if state.sign_in_limiter.check_key(&ip).is_err() {
+            return Err(too_many());
+        }
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let now = state.clock.now();
+        let (pending, user) = pending(state, &session, S::STAGE, now)
+            .await
+            .map_err(IntoResponse::into_response)??;
+        Ok(Self {
+            state: state.clone(),
+            session,
+            pending,
+            user,
+            now,
+            stage: std::marker::PhantomData,
+        })
+    }
 }
 
 fn issuer(state: &AppState) -> String {
@@ -105,16 +165,17 @@ fn recovery_page(state: &AppState, codes: &[SecretString], next: String) -> Resp
 }
 
 pub(crate) async fn enroll(
-    State(state): State<AppState>,
-    session: Session,
-    ClientIp(ip): ClientIp,
+    step: LimitedStep<Enrolling>,
     form: FormData,
 ) -> Result<Response, AppError> {
-    let now = state.clock.now();
-    let (p, user) = match limited_step(&state, &session, ip, Stage::Enroll, now).await? {
-        Ok(p) => p,
-        Err(r) => return Ok(r),
-    };
+    let LimitedStep {
+        state,
+        session,
+        pending: p,
+        user,
+        now,
+        ..
+    } = step;
     let (Some(sealer), Some(secret)) = (&state.sealer, p.secret.clone()) else {
         return Ok(redirect("/login/enroll"));
     };
@@ -181,23 +242,17 @@ async fn check_code(
 }
 
 pub(crate) async fn second_factor(
-    State(state): State<AppState>,
-    session: Session,
-    ClientIp(ip): ClientIp,
+    step: LimitedStep<UsingSecondFactor>,
     form: FormData,
 ) -> Result<Response, AppError> {
-    let now = state.clock.now();
-    let (p, user) = match limited_step(&state, &session, ip, Stage::SecondFactor, now).await? {
-        Ok(p) => p,
-        Err(r) => return Ok(r),
-    };
-    let (ok, factor) = check_code(&state, &user, &form, now).await?;
+    let (state, session, user, now) = (&step.state, &step.session, &step.user, step.now);
+    let (ok, factor) = check_code(state, user, &form, now).await?;
     if ok {
-        let next = p.next.clone().unwrap_or_else(|| "/".into());
-        complete(&state, &session, &user, factor, now).await?;
+        let next = step.pending.next.clone().unwrap_or_else(|| "/".into());
+        complete(state, session, user, factor, now).await?;
         return Ok(redirect(&next));
     }
-    let locked = staff::record_failure(&state.db, &user, factor, now).await?;
+    let locked = staff::record_failure(&state.db, user, factor, now).await?;
     if let Some(until) = locked {
         session.remove::<Pending>(PENDING_KEY).await?;
         return Ok(locked_page(until));
@@ -206,8 +261,8 @@ pub(crate) async fn second_factor(
         StatusCode::UNAUTHORIZED,
         &SecondFactorPage {
             partner: state.config.partner.name.clone(),
-            csrf: csrf_token(&session).await?,
-            email: user.email,
+            csrf: csrf_token(session).await?,
+            email: user.email.clone(),
             error: Some(
                 "That code does not work. Codes change every 30 seconds and each works once."
                     .into(),

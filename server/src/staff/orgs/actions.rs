@@ -1,7 +1,6 @@
 //! The actions on one org's page: new links (copied or sent), notes, pausing notices, and
 //! retrying or revoking a connection.
 
-use axum::extract::{Path, State};
 use axum::response::Response;
 use domain::reconsent::{self, Flow};
 use domain::types::OrgId;
@@ -9,7 +8,7 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
-use super::parse_org;
+use super::OrgRequest;
 use crate::AppState;
 use crate::error::AppError;
 use crate::pages::render;
@@ -51,6 +50,21 @@ struct LinkNotice {
     outcome: LinkOutcome,
 }
 
+impl LinkNotice {
+    fn page(nav: Nav, org: &OrgId, org_name: String, outcome: LinkOutcome) -> Response {
+        let org_id = org.to_string();
+        render(
+            StatusCode::OK,
+            &Self {
+                nav,
+                org_id,
+                org_name,
+                outcome,
+            },
+        )
+    }
+}
+
 /// Where a new link to copy waits, in the session, for the page that shows it once.
 const NEW_LINK_KEY: &str = "staff.new_link";
 
@@ -71,18 +85,28 @@ fn flash_aad(org: &OrgId) -> String {
 
 /// A new link: created to copy (shown once, after a redirect, so a reload creates no second
 /// link), or sent to the primary contact.
-#[tracing::instrument(skip_all, fields(org_id = %org_id))]
+#[tracing::instrument(skip_all, fields(org_id = %r.id))]
 pub(crate) async fn new_link(
-    State(state): State<AppState>,
-    staff: CurrentStaff,
+    r: OrgRequest,
     session: Session,
-    Path(org_id): Path<String>,
     form: FormData,
 ) -> Result<Response, AppError> {
-    let id = parse_org(&org_id)?;
+    let OrgRequest {
+        state, staff, id, ..
+    } = r;
     match form.get("mode") {
-        Some("copy") => copy_link(&state, &staff, &session, &id).await,
-        Some("send") => send_link(&state, &staff, &session, &id).await,
+        Some("copy") => {
+            let flash = copy_link(&state, &staff, &id).await?;
+            session.insert(NEW_LINK_KEY, &flash).await?;
+            Ok(redirect(&format!("/orgs/{id}/links/new")))
+        }
+        Some("send") => {
+            let queued = send_link(&state, &staff, &id).await?;
+            session
+                .insert(LINK_SENT_KEY, (id.to_string(), queued))
+                .await?;
+            Ok(redirect(&format!("/orgs/{id}/links/sent")))
+        }
         other => Err(AppError::bad_request(format!(
             "Choose whether to copy the link or send it (mode copy or send, not “{}”). Nothing was changed.",
             other.unwrap_or("")
@@ -90,12 +114,12 @@ pub(crate) async fn new_link(
     }
 }
 
+/// Creates a link to copy, sealed for the session that carries it to the page that shows it.
 async fn copy_link(
     state: &AppState,
     staff: &CurrentStaff,
-    session: &Session,
     id: &OrgId,
-) -> Result<Response, AppError> {
+) -> Result<NewLinkFlash, AppError> {
     let new = domain::reconsent::links::NewLink {
         org_id: id,
         contact: None,
@@ -109,28 +133,22 @@ async fn copy_link(
         secret.url(&state.config.base_url).as_bytes(),
         &flash_aad(id),
     );
-    let flash = NewLinkFlash {
+    Ok(NewLinkFlash {
         org_id: id.to_string(),
         key_id: sealed.key_id,
         sealed_url: sealed.bytes,
         expires: when(&link.expires_at),
-    };
-    session.insert(NEW_LINK_KEY, &flash).await?;
-    Ok(redirect(&format!("/orgs/{id}/links/new")))
+    })
 }
 
 /// The link just created, shown once; a reload says so instead of showing it again.
-#[tracing::instrument(skip_all, fields(org_id = %org_id))]
-pub(crate) async fn created_link(
-    State(state): State<AppState>,
-    staff: CurrentStaff,
-    session: Session,
-    Path(org_id): Path<String>,
-) -> Result<Response, AppError> {
-    let id = parse_org(&org_id)?;
+#[tracing::instrument(skip_all, fields(org_id = %r.id))]
+pub(crate) async fn created_link(r: OrgRequest, session: Session) -> Result<Response, AppError> {
+    let OrgRequest {
+        state, staff, id, ..
+    } = r;
     let flash: Option<NewLinkFlash> = session.remove(NEW_LINK_KEY).await?;
     let name = domain::registry::show(&state.db, &id).await?.org.name;
-    let nav = Nav::new(&state, &staff, "orgs");
     let opened = flash.filter(|f| f.org_id == id.as_str()).and_then(|f| {
         let url = state
             .sealer()
@@ -143,94 +161,62 @@ pub(crate) async fn created_link(
         Some((url, expires)) => LinkOutcome::Created { url, expires },
         None => LinkOutcome::CreatedShownOnce,
     };
-    let page = LinkNotice {
-        nav,
-        org_id: id.to_string(),
-        org_name: name,
+    Ok(LinkNotice::page(
+        Nav::new(&state, &staff, "orgs"),
+        &id,
+        name,
         outcome,
-    };
-    Ok(render(StatusCode::OK, &page))
+    ))
 }
 
 /// Where the outcome of "Send a new link" waits for the page that reports it.
 const LINK_SENT_KEY: &str = "staff.link_sent";
 
-/// "Send a new link": queues the notice, then redirects to the page that reports it, so a
-/// reload sends no second mail.
-async fn send_link(
-    state: &AppState,
-    staff: &CurrentStaff,
-    session: &Session,
-    id: &OrgId,
-) -> Result<Response, AppError> {
+/// "Send a new link": queues the notice (`false`: nothing was queued); the caller redirects to
+/// the page that reports it, so a reload sends no second mail.
+async fn send_link(state: &AppState, staff: &CurrentStaff, id: &OrgId) -> Result<bool, AppError> {
     let now = state.clock.now();
     let occasion = format!("staff-{}", now.timestamp_millis());
-    let queued =
-        domain::staff::bulk::send_link(&state.db, id, &occasion, &staff.actor(), now).await?;
-    session
-        .insert(LINK_SENT_KEY, (id.to_string(), queued))
-        .await?;
-    Ok(redirect(&format!("/orgs/{id}/links/sent")))
+    Ok(domain::staff::bulk::send_link(&state.db, id, &occasion, &staff.actor(), now).await?)
 }
 
 /// What "Send a new link" did, shown once; a reload says so and sends nothing.
-#[tracing::instrument(skip_all, fields(org_id = %org_id))]
-pub(crate) async fn sent_link(
-    State(state): State<AppState>,
-    staff: CurrentStaff,
-    session: Session,
-    Path(org_id): Path<String>,
-) -> Result<Response, AppError> {
-    let id = parse_org(&org_id)?;
+#[tracing::instrument(skip_all, fields(org_id = %r.id))]
+pub(crate) async fn sent_link(r: OrgRequest, session: Session) -> Result<Response, AppError> {
+    let OrgRequest {
+        state, staff, id, ..
+    } = r;
     let flash: Option<(String, bool)> = session.remove(LINK_SENT_KEY).await?;
-    let nav = Nav::new(&state, &staff, "orgs");
     let outcome = match flash.filter(|(org, _)| org == id.as_str()) {
         Some((_, true)) => LinkOutcome::Sent,
         Some((_, false)) => LinkOutcome::NotSent,
         None => LinkOutcome::SentShownOnce,
     };
-    let page = LinkNotice {
-        nav,
-        org_id: id.to_string(),
-        org_name: String::new(),
-        outcome,
-    };
-    Ok(render(StatusCode::OK, &page))
-}
-
-#[tracing::instrument(skip_all, fields(org_id = %org_id))]
-pub(crate) async fn add_note(
-    State(state): State<AppState>,
-    staff: CurrentStaff,
-    Path(org_id): Path<String>,
-    form: FormData,
-) -> Result<Response, AppError> {
-    let id = parse_org(&org_id)?;
-    domain::registry::add_note(
-        &state.db,
+    Ok(LinkNotice::page(
+        Nav::new(&state, &staff, "orgs"),
         &id,
-        form.get("text").unwrap_or_default(),
-        &staff.actor(),
-        state.clock.now(),
-    )
-    .await?;
-    Ok(redirect(&format!("/orgs/{id}#timeline")))
+        String::new(),
+        outcome,
+    ))
 }
 
-#[tracing::instrument(skip_all, fields(org_id = %org_id))]
-pub(crate) async fn set_notices(
-    State(state): State<AppState>,
-    staff: CurrentStaff,
-    Path(org_id): Path<String>,
-    form: FormData,
-) -> Result<Response, AppError> {
-    let id = parse_org(&org_id)?;
+#[tracing::instrument(skip_all, fields(org_id = %r.id))]
+pub(crate) async fn add_note(r: OrgRequest, form: FormData) -> Result<Response, AppError> {
+    let text = form.get("text").unwrap_or_default();
+    let now = r.state.clock.now();
+    domain::registry::add_note(&r.state.db, &r.id, text, &r.staff.actor(), now).await?;
+    Ok(redirect(&format!("/orgs/{}#timeline", r.id)))
+}
+
+#[tracing::instrument(skip_all, fields(org_id = %r.id))]
+pub(crate) async fn set_notices(r: OrgRequest, form: FormData) -> Result<Response, AppError> {
     let paused = form.bool("paused")?;
+    let (state, id) = (&r.state, &r.id);
     domain::staff::bulk::set_notices_paused(
         &state.db,
-        &id,
+        id,
         paused,
-        &staff.actor(),
+        &r.staff.actor(),
         state.clock.now(),
     )
     .await?;
@@ -245,16 +231,14 @@ fn flow(state: &AppState) -> Result<Flow<'_>, AppError> {
     })
 }
 
-/// The connection must belong to the org in the path; answers the org and the re-consent flow
-/// that acts on it.
-async fn connection_of<'a>(
-    state: &'a AppState,
-    org_id: &str,
-    cid: i64,
-) -> Result<(OrgId, Flow<'a>), AppError> {
-    let org = parse_org(org_id)?;
-    if domain::staff::org_page::connection_belongs(&state.db, &org, cid).await? {
-        Ok((org, flow(state)?))
+/// A request about one of an org's connections (`/orgs/{id}/connections/{cid}/…`).
+type ConnectionRequest = OrgRequest<(String, i64)>;
+
+/// The connection in the path, which must belong to the org in the path.
+async fn connection_of(r: &ConnectionRequest) -> Result<i64, AppError> {
+    let (org, cid) = (&r.id, r.path.1);
+    if domain::staff::org_page::connection_belongs(&r.state.db, org, cid).await? {
+        Ok(cid)
     } else {
         Err(AppError::not_found(format!(
             "Org {org} has no connection {cid}. Nothing was changed."
@@ -293,47 +277,35 @@ struct ConnectionNotice {
 }
 
 impl ConnectionNotice {
-    fn page(
-        state: &AppState,
-        staff: &CurrentStaff,
-        org: &OrgId,
-        connection_id: i64,
-        outcome: ConnectionOutcome,
-    ) -> Response {
+    fn page(r: &ConnectionRequest, outcome: ConnectionOutcome) -> Response {
         let page = Self {
-            nav: Nav::new(state, staff, "orgs"),
-            org_id: org.to_string(),
-            connection_id,
+            nav: Nav::new(&r.state, &r.staff, "orgs"),
+            org_id: r.id.to_string(),
+            connection_id: r.path.1,
             outcome,
         };
         render(StatusCode::OK, &page)
     }
 }
 
-#[tracing::instrument(skip_all, fields(org_id = %org_id, connection_id = cid))]
-pub(crate) async fn retry_verification(
-    State(state): State<AppState>,
-    staff: CurrentStaff,
-    Path((org_id, cid)): Path<(String, i64)>,
-) -> Result<Response, AppError> {
-    let (org, flow) = connection_of(&state, &org_id, cid).await?;
-    let now = state.clock.now();
-    let outcome = match reconsent::retry_verification(&flow, cid, &staff.actor(), now).await? {
+#[tracing::instrument(skip_all, fields(org_id = %r.id, connection_id = r.path.1))]
+pub(crate) async fn retry_verification(r: ConnectionRequest) -> Result<Response, AppError> {
+    let cid = connection_of(&r).await?;
+    let flow = flow(&r.state)?;
+    let now = r.state.clock.now();
+    let outcome = match reconsent::retry_verification(&flow, cid, &r.staff.actor(), now).await? {
         reconsent::Retry::Verified => ConnectionOutcome::Verified,
         reconsent::Retry::Failed(reason) => ConnectionOutcome::FailedAgain { reason },
     };
-    Ok(ConnectionNotice::page(&state, &staff, &org, cid, outcome))
+    Ok(ConnectionNotice::page(&r, outcome))
 }
 
-#[tracing::instrument(skip_all, fields(org_id = %org_id, connection_id = cid))]
-pub(crate) async fn revoke(
-    State(state): State<AppState>,
-    staff: CurrentStaff,
-    Path((org_id, cid)): Path<(String, i64)>,
-) -> Result<Response, AppError> {
-    let (org, flow) = connection_of(&state, &org_id, cid).await?;
-    let now = state.clock.now();
-    let outcome = reconsent::revoke_connection(&flow, cid, &staff.actor(), now).await?;
+#[tracing::instrument(skip_all, fields(org_id = %r.id, connection_id = r.path.1))]
+pub(crate) async fn revoke(r: ConnectionRequest) -> Result<Response, AppError> {
+    let cid = connection_of(&r).await?;
+    let flow = flow(&r.state)?;
+    let now = r.state.clock.now();
+    let outcome = reconsent::revoke_connection(&flow, cid, &r.staff.actor(), now).await?;
     let outcome = ConnectionOutcome::Revoked { outcome };
-    Ok(ConnectionNotice::page(&state, &staff, &org, cid, outcome))
+    Ok(ConnectionNotice::page(&r, outcome))
 }

@@ -7,25 +7,17 @@ use domain::registry::state::OrgState;
 use domain::registry::{ListFilter, Sort};
 use http::StatusCode;
 
-use super::ListQuery;
+use super::{ListQuery, OrgLabel};
 use crate::AppState;
 use crate::error::AppError;
 use crate::pages::render;
 use crate::staff::CurrentStaff;
-use crate::staff::charts;
-use crate::staff::view::{Nav, when};
+use crate::staff::view::Nav;
 
 struct Row {
-    org_id: String,
-    name: String,
-    environment: String,
-    state: String,
-    colour: &'static str,
-    wave: String,
+    org: OrgLabel,
     admin_email: String,
     csm_email: String,
-    changed: String,
-    notices_paused: bool,
 }
 
 struct SortLink {
@@ -124,15 +116,8 @@ fn sort_links(query: &ListQuery, sort: Sort) -> Vec<SortLink> {
 
 fn row(o: domain::registry::OrgSummary) -> Row {
     Row {
-        colour: charts::state_colour(o.state.as_str()),
-        state: o.state.as_str().to_owned(),
-        org_id: o.org_id.to_string(),
-        name: o.name,
-        environment: o.environment.to_string(),
-        wave: o.wave.unwrap_or_default(),
+        org: OrgLabel::of(&o),
         admin_email: o.admin_email.unwrap_or_default(),
         csm_email: o.csm_email.unwrap_or_default(),
-        changed: when(&o.state_changed_at),
-        notices_paused: o.notices_paused,
     }
 }

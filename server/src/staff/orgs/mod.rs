@@ -1,12 +1,15 @@
 //! Orgs: the searchable list ([`list`]), its CSV exports ([`csv`]), one org's page ([`show`])
 //! and the actions on it ([`actions`]). This module holds what they share: the list's query
-//! string and the parsing of org ids and timeline cursors.
+//! string, the request about the org in a path ([`OrgRequest`]: the staff user and the parsed org
+//! id), timeline cursors, and what a row and the page show of an org ([`OrgLabel`]).
 
 mod actions;
 mod csv;
 mod list;
 mod show;
 
+use axum::extract::{FromRequestParts, Path};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use domain::registry::Sort;
 use domain::registry::state::OrgState;
@@ -14,6 +17,7 @@ use domain::staff::bulk::FilterSpec;
 use domain::types::OrgId;
 use http::StatusCode;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 pub(crate) use actions::{
     add_note, created_link, new_link, retry_verification, revoke, sent_link, set_notices,
@@ -22,8 +26,9 @@ pub(crate) use csv::{csv, report_csv};
 pub(crate) use list::list;
 pub(crate) use show::page;
 
-use super::FormData;
 use super::view::enc;
+use super::{CurrentStaff, FormData};
+use crate::AppState;
 use crate::error::AppError;
 
 /// Rows per page unless `per` says otherwise (at most [`MAX_PER_PAGE`]).
@@ -156,7 +161,7 @@ impl ListQuery {
     }
 }
 
-pub(super) fn parse_org(id: &str) -> Result<OrgId, AppError> {
+fn parse_org(id: &str) -> Result<OrgId, AppError> {
     OrgId::parse(id).map_err(|e| {
         AppError::new(
             StatusCode::BAD_REQUEST,
@@ -164,6 +169,54 @@ pub(super) fn parse_org(id: &str) -> Result<OrgId, AppError> {
             format!("“{id}” is not a Salesforce org id: {e}."),
         )
     })
+}
+
+/// A dashboard request about the org in its path: the app, the signed-in staff user, the org id
+/// (parsed; a malformed one is refused as by [`parse_org`]) and the path's parameters, `P`.
+pub(super) struct OrgRequest<P = String> {
+    pub(super) state: AppState,
+    pub(super) staff: CurrentStaff,
+    pub(super) id: OrgId,
+    pub(super) path: P,
+}
+
+/// The parameters of a path that names an org first: `/orgs/{id}/…` (a `String`), or
+/// `/orgs/{id}/connections/{cid}/…` (`(String, i64)`).
+pub(super) trait OrgPath: DeserializeOwned + Send {
+    fn org_id(&self) -> &str;
+}
+
+impl OrgPath for String {
+    fn org_id(&self) -> &str {
+        self
+    }
+}
+
+impl OrgPath for (String, i64) {
+    fn org_id(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<P: OrgPath> FromRequestParts<AppState> for OrgRequest<P> {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let staff = CurrentStaff::from_request_parts(parts, state).await?;
+        let Path(path) = Path::<P>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let id = parse_org(path.org_id()).map_err(IntoResponse::into_response)?;
+        Ok(Self {
+            state: state.clone(),
+            staff,
+            id,
+            path,
+        })
+    }
 }
 
 /// Parses a keyset cursor `RFC3339|id`.
@@ -190,3 +243,32 @@ pub(crate) fn cursor_at(at: DateTime<Utc>, id: i64) -> String {
 
 /// The highest page number the list accepts (10 million orgs at the smallest page size).
 const MAX_PAGE: u64 = 1_000_000;
+
+/// What the org list's rows and the org page both show of an org, written out the same way.
+struct OrgLabel {
+    org_id: String,
+    name: String,
+    environment: String,
+    state: String,
+    /// The state's colour in the charts.
+    colour: &'static str,
+    wave: String,
+    /// When it entered its state.
+    changed: String,
+    notices_paused: bool,
+}
+
+impl OrgLabel {
+    fn of(o: &domain::registry::OrgSummary) -> Self {
+        Self {
+            org_id: o.org_id.to_string(),
+            name: o.name.clone(),
+            environment: o.environment.to_string(),
+            state: o.state.as_str().to_owned(),
+            colour: crate::staff::charts::state_colour(o.state.as_str()),
+            wave: o.wave.clone().unwrap_or_default(),
+            changed: crate::staff::view::when(&o.state_changed_at),
+            notices_paused: o.notices_paused,
+        }
+    }
+}

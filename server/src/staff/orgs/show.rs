@@ -2,18 +2,15 @@
 //! timeline. The rules come from [`domain::staff::org_page`]; this module formats.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::Query;
 use axum::response::Response;
 use domain::staff::org_page::{ConnectionRow as Connection, LinkStatus};
 use http::StatusCode;
 use serde::Deserialize;
 
-use super::{cursor_at, parse_before, parse_org};
-use crate::AppState;
+use super::{OrgLabel, OrgRequest, cursor_at, parse_before};
 use crate::error::AppError;
 use crate::pages::render;
-use crate::staff::CurrentStaff;
-use crate::staff::charts;
 use crate::staff::view::{Nav, when};
 
 /// Timeline events per page.
@@ -61,17 +58,10 @@ struct NoticeRow {
 #[template(path = "staff/org.html")]
 struct OrgPage {
     nav: Nav,
-    org_id: String,
-    name: String,
-    environment: String,
-    state: String,
-    colour: &'static str,
-    wave: String,
+    org: OrgLabel,
     csm: String,
     login_url: String,
-    notices_paused: bool,
     attention: Option<String>,
-    changed: String,
     contacts: Vec<domain::registry::ContactView>,
     connections: Vec<ConnectionRow>,
     links: Vec<LinkRow>,
@@ -86,14 +76,11 @@ pub(crate) struct OrgQuery {
     before: Option<String>,
 }
 
-#[tracing::instrument(skip_all, fields(org_id = %org_id))]
-pub(crate) async fn page(
-    State(state): State<AppState>,
-    staff: CurrentStaff,
-    Path(org_id): Path<String>,
-    Query(q): Query<OrgQuery>,
-) -> Result<Response, AppError> {
-    let id = parse_org(&org_id)?;
+#[tracing::instrument(skip_all, fields(org_id = %r.id))]
+pub(crate) async fn page(r: OrgRequest, Query(q): Query<OrgQuery>) -> Result<Response, AppError> {
+    let OrgRequest {
+        state, staff, id, ..
+    } = r;
     let idle = chrono::Duration::from_std(state.config.heartbeat.idle_timeout)
         .unwrap_or(chrono::Duration::days(30));
     let before = parse_before(q.before.as_deref())?;
@@ -119,22 +106,15 @@ impl OrgPage {
             older: v.older.map(|(at, id)| {
                 format!("/orgs/{}?before={}#timeline", o.org_id, cursor_at(at, id))
             }),
-            org_id: o.org_id.to_string(),
-            name: o.name,
-            environment: o.environment.to_string(),
-            colour: charts::state_colour(o.state.as_str()),
-            state: o.state.as_str().to_owned(),
-            wave: o.wave.unwrap_or_default(),
+            org: OrgLabel::of(&o),
             csm: o.csm_email.unwrap_or_default(),
             login_url: o.login_url.unwrap_or_default(),
-            notices_paused: o.notices_paused,
             attention: detail
                 .attention_reason
                 .map(|r| match detail.attention_owner {
                     Some(owner) => format!("{r} (owner: {owner})"),
                     None => r,
                 }),
-            changed: when(&o.state_changed_at),
             contacts: detail.contacts,
             connections: v.connections.into_iter().map(connection_row).collect(),
             links: v
