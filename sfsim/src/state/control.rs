@@ -32,6 +32,7 @@ impl Shared {
                 offset: chrono::Duration::zero(),
                 codes: HashMap::new(),
                 grants: HashMap::new(),
+                approvals: HashMap::new(),
                 next_grant: 1,
                 refresh: HashMap::new(),
                 access: HashMap::new(),

@@ -308,6 +308,9 @@ pub struct Inner {
     pub offset: chrono::Duration,
     pub codes: HashMap<String, Code>,
     pub grants: HashMap<u64, Grant>,
+    /// Grant ids by (user id, client id), for the approval limit without a scan of every grant
+    /// (live ones; a revoked id is dropped the next time its user approves the app again).
+    pub approvals: HashMap<(String, String), Vec<u64>>,
     pub next_grant: u64,
     pub refresh: HashMap<String, RtEntry>,
     pub access: HashMap<String, AccessToken>,

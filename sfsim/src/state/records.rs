@@ -72,6 +72,10 @@ impl Inner {
         let gid = self.next_grant;
         self.next_grant += 1;
         self.delete_tokens.insert(grant.delete_token.clone(), gid);
+        self.approvals
+            .entry((grant.user_id.clone(), grant.client_id.clone()))
+            .or_default()
+            .push(gid);
         self.grants.insert(gid, grant);
         gid
     }
@@ -79,12 +83,12 @@ impl Inner {
     /// Five approvals per user per app: revokes the oldest live ones so that one more fits
     /// (facts §6).
     pub fn make_room_for_approval(&mut self, user_id: &str, client_id: &str) {
-        let mut mine: Vec<(u64, DateTime<Utc>)> = self
-            .grants
-            .iter()
-            .filter(|(_, gr)| gr.user_id == user_id && gr.client_id == client_id && !gr.revoked)
-            .map(|(id, gr)| (*id, gr.created))
-            .collect();
+        let key = (user_id.to_owned(), client_id.to_owned());
+        let ids = self.approvals.entry(key).or_default();
+        let grants = &self.grants;
+        ids.retain(|id| grants.get(id).is_some_and(|gr| !gr.revoked));
+        let mut mine: Vec<(u64, DateTime<Utc>)> =
+            ids.iter().map(|id| (*id, grants[id].created)).collect();
         mine.sort_by_key(|(id, c)| (*c, *id));
         while mine.len() >= 5 {
             let (oldest, _) = mine.remove(0);
