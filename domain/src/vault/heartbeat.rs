@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::StreamExt as _;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
@@ -57,36 +57,43 @@ pub async fn sweep(v: &Vault, limit: u64) -> Result<SweepReport> {
     Ok(report)
 }
 
+/// The `n` connections due soonest: every status that holds a live refresh token (a
+/// `verifying` one too: it must not idle out while its verification is retried) past its
+/// `next_heartbeat_at`, and every `refreshing` row whose lease ran out (a holder died).
+///
+/// One query per status, each `status = … ORDER BY next_heartbeat_at LIMIT n` — an ordered walk
+/// of the `(status, next_heartbeat_at)` index that stops after `n` rows — merged here. The same
+/// rows as one `status IN (…) OR …` query, which no planner serves in index order: at 1,000,000
+/// due connections that query read every due row (≈ 1 GB) and sorted it for each page of 2,048,
+/// so a sweep's cost grew with the square of its size (BENCHMARKS.md, 2026-12-08).
 async fn due_page(v: &Vault, n: u64) -> Result<Vec<connection::Model>> {
     let now = v.leases().now_expr();
-    let mut q = connection::Entity::find();
-    if !v.config().legacy.keep_alive {
-        // Activated legacy connections are then refreshed only when the token API needs them.
-        q = q.filter(connection::Column::App.ne(ConnectionApp::Legacy));
-    }
-    Ok(q.filter(
-        Condition::any()
-            // A `verifying` connection holds a real refresh token too: it must not idle out
-            // while its verification is retried.
-            .add(
-                Condition::all()
-                    .add(connection::Column::Status.is_in([
-                        ConnectionStatus::Active,
-                        ConnectionStatus::Verifying,
-                        ConnectionStatus::Standby,
-                    ]))
-                    .add(Expr::col(connection::Column::NextHeartbeatAt).lte(now.clone())),
-            )
-            .add(
-                Condition::all()
-                    .add(connection::Column::Status.eq(ConnectionStatus::Refreshing))
-                    .add(Expr::col(connection::Column::LeaseExpiresAt).lt(now)),
-            ),
-    )
-    .order_by_asc(connection::Column::NextHeartbeatAt)
-    .limit(n)
-    .all(v.db())
-    .await?)
+    let branch = |status: ConnectionStatus| {
+        let mut q = connection::Entity::find().filter(connection::Column::Status.eq(status));
+        if !v.config().legacy.keep_alive {
+            // Activated legacy connections are then refreshed only when the token API needs them.
+            q = q.filter(connection::Column::App.ne(ConnectionApp::Legacy));
+        }
+        let due = if status == ConnectionStatus::Refreshing {
+            Expr::col(connection::Column::LeaseExpiresAt).lt(now.clone())
+        } else {
+            Expr::col(connection::Column::NextHeartbeatAt).lte(now.clone())
+        };
+        q.filter(due)
+            .order_by_asc(connection::Column::NextHeartbeatAt)
+            .limit(n)
+            .all(v.db())
+    };
+    let (active, verifying, standby, refreshing) = futures::try_join!(
+        branch(ConnectionStatus::Active),
+        branch(ConnectionStatus::Verifying),
+        branch(ConnectionStatus::Standby),
+        branch(ConnectionStatus::Refreshing),
+    )?;
+    let mut due: Vec<connection::Model> = [active, verifying, standby, refreshing].concat();
+    due.sort_by_key(|c| (c.next_heartbeat_at, c.id));
+    due.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+    Ok(due)
 }
 
 /// Refreshes one page; answers whether the breaker tripped meanwhile (the rest is left alone).
