@@ -224,7 +224,7 @@ pub async fn child() -> bool {
     while let Some(line) = rx.recv().await {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
-            ["seed", n, db_url, key] => {
+            [how @ ("seed" | "seed-minted"), n, db_url, key] => {
                 let t = Instant::now();
                 let db = domain::db::connect(db_url).await.unwrap();
                 let cfg = config(
@@ -233,20 +233,12 @@ pub async fn child() -> bool {
                     db_url,
                     SecretString::from((*key).to_owned()),
                 );
-                connect(&db, &cfg, sim.base_url(), n.parse().unwrap(), orgs).await;
-                db.close().await.unwrap();
-                say(format!("seeded {:.1}", t.elapsed().as_secs_f64()));
-            }
-            ["seed-minted", n, db_url, key] => {
-                let t = Instant::now();
-                let db = domain::db::connect(db_url).await.unwrap();
-                let cfg = config(
-                    sim.base_url(),
-                    sim.host_port(),
-                    db_url,
-                    SecretString::from((*key).to_owned()),
-                );
-                connect_minted(&sim, &db, &cfg, n.parse().unwrap(), orgs).await;
+                let n = n.parse().unwrap();
+                if *how == "seed" {
+                    connect(&db, &cfg, sim.base_url(), n, orgs).await;
+                } else {
+                    connect_minted(&sim, &db, &cfg, n, orgs).await;
+                }
                 db.close().await.unwrap();
                 say(format!("seeded {:.1}", t.elapsed().as_secs_f64()));
             }
